@@ -1,0 +1,49 @@
+# Every target works on a fresh clone: each depends on the installed venv.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: install test test-unit test-integration lint demo bench lock up clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --user --quiet uv
+	$(UV) venv --allow-existing --python 3.11 $(VENV)
+	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements.lock
+	$(UV) pip install --python $(PY) --no-deps $(foreach p,$(PACKAGES),-e $(p))
+	@touch $@
+
+# Re-resolve and export the hashed lock (uv.lock itself stays out of git: it records the registry).
+lock:
+	$(UV) lock --python 3.11
+	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --no-header --python 3.11 -o requirements.lock
+
+test: install
+	$(VENV)/bin/pytest
+
+test-unit: install
+	$(VENV)/bin/pytest -m "unit"
+
+test-integration: install
+	$(VENV)/bin/pytest -m "integration"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs services tests bench
+
+up: install
+	$(VENV)/bin/eropaf up --data-dir $(or $(DATA_DIR),data)
+
+demo: install
+	$(PY) -m eropaf_cli.demo
+
+bench: install
+	$(PY) -m eropaf_cli.bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from eropaf_contracts.ddas import Eindresultaat, Signaalpartner
+from eropaf_contracts.events import (
+    EVENT_PAYLOADS,
+    CaseClosed,
+    CaseOpened,
+    CaseUpdated,
+    CreditorFeedbackRequested,
+    EventPayload,
+    MatchTokenKind,
+    OutreachDecided,
+    OutreachKind,
+    SignalAccepted,
+    SignalResolved,
+    SignalUpdated,
+    Urgency,
+    payload_type,
+)
+from pydantic import BaseModel, ValidationError
+
+pytestmark = pytest.mark.unit
+
+REF = "0123456789abcdef" * 2
+NOW = datetime(2025, 1, 5, 10, 30, tzinfo=UTC)
+
+SIGNAL: dict[str, Any] = {
+    "signal_ref": REF,
+    "partner_code": "mitros",
+    "partner_type": Signaalpartner.HUUR,
+    "gemeentecode": "0356",
+    "postcode_area": "3431",
+    "bedrag": 450,
+    "ontstaansdatum": date(2024, 12, 10),
+    "signaaldatum": date(2025, 1, 5),
+    "crisissignaal": False,
+    "warme_overdracht": True,
+    "match_tokens": {MatchTokenKind.BSN: REF, MatchTokenKind.ADDRESS: REF},
+    "received_at": NOW,
+    "revision": 1,
+}
+CASE: dict[str, Any] = {
+    "case_ref": REF,
+    "household_ref": REF,
+    "gemeentecode": "0356",
+    "team": "wil",
+    "postcode_area": "3431",
+    "signal_refs": [REF],
+    "partner_types": [Signaalpartner.HUUR],
+}
+SAMPLES: list[BaseModel] = [
+    SignalAccepted(**SIGNAL),
+    SignalUpdated(**(SIGNAL | {"revision": 2})),
+    SignalResolved(signal_ref=REF, datum_opgelost=date(2025, 2, 1)),
+    CaseOpened(**CASE, opened_at=NOW),
+    CaseUpdated(**CASE, change="signal_added", updated_at=NOW),
+    OutreachDecided(
+        case_ref=REF,
+        household_ref=REF,
+        gemeentecode="0356",
+        team="wil",
+        postcode_area="3431",
+        outreach=OutreachKind.HOME_VISIT,
+        urgency=Urgency.HIGH,
+        deadline=date(2025, 1, 19),
+        priority=10,
+        rule_ids=["amount>=400", "crisis"],
+        decided_at=NOW,
+    ),
+    CaseClosed(
+        case_ref=REF,
+        household_ref=REF,
+        gemeentecode="0356",
+        team="wil",
+        signal_refs=[REF],
+        resultaat=Eindresultaat.BUDGETADVIES_OF_QUICK_FIX,
+        closed_at=NOW,
+    ),
+    CreditorFeedbackRequested(signal_ref=REF, status="picked_up"),
+]
+
+# Any of these in a field name would mean personal data leaks out of intake.
+PERSONAL = re.compile(
+    r"bsn|burgerservice|naam|name|voorletter|initial|geboorte|birth|straat|street|huisnummer|"
+    r"house_?number|postcode$|email|telefoon|phone|contact",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("payload", SAMPLES, ids=lambda p: type(p).__name__)
+def test_round_trips_through_json(payload: BaseModel) -> None:
+    data = json.loads(json.dumps(payload.model_dump(mode="json", by_alias=True)))
+    assert type(payload).model_validate(data) == payload
+
+
+def test_every_payload_is_registered_and_sampled() -> None:
+    assert {type(p) for p in SAMPLES} == set(EVENT_PAYLOADS.values())
+    for event_type, cls in EVENT_PAYLOADS.items():
+        assert payload_type(event_type) is cls
+        assert issubclass(cls, EventPayload)
+        assert cls.EVENT_TYPE.startswith("eropaf.") and cls.VERSION >= 1
+
+
+@pytest.mark.parametrize("cls", list(EVENT_PAYLOADS.values()), ids=lambda c: c.__name__)
+def test_no_personal_fields(cls: type[BaseModel]) -> None:
+    def names(schema: dict[str, Any]) -> set[str]:
+        found = set(schema.get("properties", {}))
+        for sub in schema.get("$defs", {}).values():
+            found |= names(sub)
+        return found
+
+    leaks = {n for n in names(cls.model_json_schema()) if PERSONAL.search(n)}
+    assert leaks == set()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"signal_ref": "Jansen"},
+        {"postcode_area": "3431AB"},
+        {"gemeentecode": "356"},
+        {"bedrag": "450"},
+        {"revision": 0},
+        {"match_tokens": {"name": REF}},
+        {"received_at": "2025-01-05T10:30:00"},
+        {"achternaam": "Jansen"},
+    ],
+)
+def test_signal_accepted_rejects(changes: dict[str, Any]) -> None:
+    data = SignalAccepted(**SIGNAL).model_dump(mode="json") | changes
+    with pytest.raises(ValidationError):
+        SignalAccepted.model_validate(data)
+
+
+def test_update_needs_a_later_revision() -> None:
+    with pytest.raises(ValidationError):
+        SignalUpdated(**SIGNAL)

@@ -1,0 +1,108 @@
+"""PostgreSQL access: one database per service, async engine, migrations at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Every service talks psycopg 3 (sync and async with one driver)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername != "postgresql+psycopg":
+        raise ValueError(f"only PostgreSQL is supported, got {parsed.drivername!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    return create_async_engine(
+        normalise_url(url), pool_size=pool_size, max_overflow=5, pool_pre_ping=True
+    )
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def ensure_database(url: str) -> bool:
+    """Create the service's database on its server when missing. Returns True if created."""
+    target = make_url(normalise_url(url))
+    name = target.database
+    if not name:
+        raise ValueError("database URL names no database")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if exists:
+                return False
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            try:
+                conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+            except sa.exc.ProgrammingError as exc:  # created concurrently by a sibling process
+                if "already exists" not in str(exc):
+                    raise
+            return True
+    finally:
+        admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    target = make_url(normalise_url(url))
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(target.database or "")
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+
+
+def _alembic_config(script_location: Path, url: str, version_table: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    cfg.attributes["version_table"] = version_table
+    return cfg
+
+
+def migrate(url: str, service_migrations: Path | None = None, *, service: str = "service") -> None:
+    """Bring the database to head: the platform's tables (outbox, processed messages,
+    broker epoch) first, then the service's own, each with its own version table."""
+    ensure_database(url)
+    command.upgrade(_alembic_config(MIGRATIONS_DIR, url, "alembic_version_platform"), "head")
+    if service_migrations is not None:
+        command.upgrade(
+            _alembic_config(service_migrations, url, f"alembic_version_{service}"), "head"
+        )
+
+
+async def migrate_async(
+    url: str, service_migrations: Path | None = None, *, service: str = "service"
+) -> None:
+    await asyncio.to_thread(migrate, url, service_migrations, service=service)

@@ -1,0 +1,20 @@
+"""Prometheus metrics every service exports on /metrics (labelled by service)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_IN = Counter("eropaf_messages_in_total", "Messages consumed", ["service", "topic"])
+MESSAGES_OUT = Counter(
+    "eropaf_messages_out_total", "Messages published by the outbox relay", ["service", "topic"]
+)
+DUPLICATES = Counter(
+    "eropaf_messages_duplicate_total", "Redelivered messages dropped", ["service", "topic"]
+)
+FAILURES = Counter("eropaf_handler_failures_total", "Handler failures by kind", ["service", "kind"])
+DLQ = Counter("eropaf_dlq_total", "Messages sent to a dead-letter topic", ["service", "topic"])
+HANDLER_SECONDS = Histogram(
+    "eropaf_handler_seconds", "Time to process one consumed batch", ["service", "consumer"]
+)
+OUTBOX_BACKLOG = Gauge("eropaf_outbox_backlog", "Unpublished outbox rows", ["service"])
+CONSUMER_LAG = Gauge(
+    "eropaf_consumer_lag", "Messages behind the high watermark", ["service", "topic", "partition"]
+)

@@ -1,0 +1,281 @@
+"""Transactional outbox: events are rows written in the same transaction as the state change;
+a relay publishes them in order and marks them published; published rows are kept for a
+retention period so that a new (empty) broker can be refilled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from eropaf_contracts.envelope import Envelope
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from eropaf_platform import metrics
+from eropaf_platform.broker import connection_args, ensure_topics, make_producer
+from eropaf_platform.logging import get_logger
+from eropaf_platform.settings import ServiceSettings
+from eropaf_platform.tables import broker_epoch, outbox_message
+
+log = get_logger(__name__)
+
+# Only one relay per service database publishes at a time: ordering per key depends on it.
+RELAY_LOCK_ID = 0x45524F50  # "EROP"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    topic: str
+    key: str | None
+    value: bytes
+    headers: Sequence[tuple[str, str]] = ()
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def envelope_message(topic: str, envelope: Envelope) -> OutgoingMessage:
+    return OutgoingMessage(
+        topic=topic,
+        key=envelope.key,
+        value=envelope.to_bytes(),
+        headers=[(k, v.decode()) for k, v in envelope.headers()],
+        event_id=envelope.id,
+    )
+
+
+async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> int:
+    """Queue messages in the caller's transaction. An event id seen before is ignored, so
+    re-running an effect (after a crash) cannot queue its events twice."""
+    rows = [
+        {
+            "event_id": m.event_id,
+            "topic": m.topic,
+            "key": m.key,
+            "value": m.value,
+            "headers": [list(h) for h in m.headers],
+        }
+        for m in messages
+    ]
+    if not rows:
+        return 0
+    stmt = (
+        pg_insert(outbox_message).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    result = await session.execute(stmt)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def emit(session: AsyncSession, topic: str, *envelopes: Envelope) -> int:
+    return await add(session, [envelope_message(topic, e) for e in envelopes])
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in sequence order, at least once."""
+
+    def __init__(self, engine: AsyncEngine, settings: ServiceSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._known_topics: set[str] = set()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that queued events: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def backlog(self) -> int:
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(outbox_message)
+                .where(outbox_message.c.published_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def run(self) -> None:
+        """Publish until cancelled. Broker or database faults are retried with backoff; a
+        row is marked published only after the broker acknowledged it (acks=all)."""
+        backoff = self._settings.retry_initial_backoff_s
+        while True:
+            try:
+                async with self._engine.connect() as lock_conn:
+                    await self._hold_lock(lock_conn)
+                    await self._ensure_epoch()
+                    while True:
+                        sent = await self.publish_pending()
+                        backoff = self._settings.retry_initial_backoff_s
+                        if sent == 0:
+                            await self._sleep_or_wake(self._settings.outbox_poll_interval_s)
+            except asyncio.CancelledError:
+                await self._close_producer()
+                raise
+            except Exception as exc:
+                log.warning(
+                    "outbox relay fault, retrying",
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    backoff_s=backoff,
+                )
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.retry_max_backoff_s)
+
+    async def _hold_lock(self, conn: Any) -> None:
+        while not await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(RELAY_LOCK_ID))):
+            await asyncio.sleep(1.0)
+        await conn.commit()
+
+    async def _sleep_or_wake(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self._settings)
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+    async def publish_pending(self) -> int:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        outbox_message.c.seq,
+                        outbox_message.c.topic,
+                        outbox_message.c.key,
+                        outbox_message.c.value,
+                        outbox_message.c.headers,
+                    )
+                    .where(outbox_message.c.published_at.is_(None))
+                    .order_by(outbox_message.c.seq)
+                    .limit(self._settings.outbox_batch_size)
+                )
+            ).all()
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self._settings.service_name).set(0)
+            return 0
+        new_topics = {r.topic for r in rows} - self._known_topics
+        if new_topics:
+            await ensure_topics(self._settings, sorted(new_topics))
+            self._known_topics |= new_topics
+        producer = await self._get_producer()
+        futures = []
+        for r in rows:
+            futures.append(
+                await producer.send(
+                    r.topic,
+                    value=r.value,
+                    key=r.key.encode() if r.key is not None else None,
+                    headers=[(k, v.encode()) for k, v in r.headers],
+                )
+            )
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # Mark the prefix that the broker acknowledged; the rest is retried from the first
+        # failure so that order per key is kept.
+        done = []
+        for r, res in zip(rows, results, strict=True):
+            if isinstance(res, BaseException):
+                break
+            done.append(r.seq)
+        if done:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    sa.update(outbox_message)
+                    .where(outbox_message.c.seq.in_(done))
+                    .values(published_at=sa.func.now())
+                )
+            for r in rows[: len(done)]:
+                metrics.MESSAGES_OUT.labels(self._settings.service_name, r.topic).inc()
+            self.published += len(done)
+        if len(done) < len(rows):
+            failure = next(res for res in results if isinstance(res, BaseException))
+            raise failure
+        return len(done)
+
+    # --- a broker that forgot everything -------------------------------------------------
+
+    def _epoch_topic(self) -> str:
+        return f"eropaf.epoch.{self._settings.service_name}"
+
+    async def _ensure_epoch(self) -> None:
+        """The local broker keeps nothing across restarts. Each service leaves an epoch
+        marker on the broker; if the marker we remember is gone, the broker is new and every
+        retained event is queued for publishing again (consumers drop what they had)."""
+        topic = self._epoch_topic()
+        async with self._engine.connect() as conn:
+            remembered = await conn.scalar(
+                sa.select(broker_epoch.c.epoch).where(broker_epoch.c.name == "broker")
+            )
+        on_broker = await self._read_epoch_marker(topic)
+        if remembered is not None and remembered == on_broker:
+            return
+        epoch = str(uuid.uuid4())
+        async with self._engine.begin() as conn:
+            requeued = 0
+            if remembered is not None:
+                result = await conn.execute(
+                    sa.update(outbox_message)
+                    .where(outbox_message.c.published_at.is_not(None))
+                    .values(published_at=None)
+                )
+                requeued = int(result.rowcount or 0)
+            stmt = pg_insert(broker_epoch).values(name="broker", epoch=epoch)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["name"], set_={"epoch": epoch, "seen_at": sa.func.now()}
+                )
+            )
+        await ensure_topics(self._settings, [topic], partitions=1, configs={"retention.ms": "-1"})
+        producer = await self._get_producer()
+        await (await producer.send(topic, value=epoch.encode(), key=b"epoch"))
+        if remembered is not None:
+            log.warning("broker is new: retained outbox queued again", requeued=requeued)
+
+    async def _read_epoch_marker(self, topic: str) -> str | None:
+        consumer = AIOKafkaConsumer(
+            **connection_args(self._settings), enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                return None
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            if end == 0:
+                return None
+            consumer.seek(tp, end - 1)
+            batch = await consumer.getmany(tp, timeout_ms=5_000)
+            records = batch.get(tp, [])
+            return records[-1].value.decode() if records else None
+        finally:
+            await consumer.stop()
+
+    # --- retention ------------------------------------------------------------------------
+
+    async def purge(self, now: datetime | None = None) -> int:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self._settings.outbox_retention_days)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(outbox_message).where(outbox_message.c.published_at < cutoff)
+            )
+        return int(result.rowcount or 0)

@@ -1,0 +1,259 @@
+"""The runtime every service is built on: database + migrations, FastStream broker with
+reliable batch subscribers, outbox relay, and the HTTP endpoint for health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from fastapi import FastAPI, Response
+from faststream import Context
+from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from eropaf_platform import metrics
+from eropaf_platform.broker import connection_args, ensure_topics, make_broker
+from eropaf_platform.consumer import BatchHandler, BatchProcessor, Incoming
+from eropaf_platform.db import make_engine, make_sessions, migrate_async
+from eropaf_platform.logging import configure_logging, get_logger
+from eropaf_platform.outbox import OutboxRelay
+from eropaf_platform.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+async def _raw_decoder(msg: Any) -> Any:
+    # Bodies are parsed by the handlers themselves: a partner's invalid JSON must reach the
+    # handler (it owes the partner a "rejected" feedback), not fail in the framework.
+    return msg.body
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Path | None = None,
+        topics: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.migrations = migrations
+        self.topics = list(topics)
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessions(self.engine)
+        self.broker: KafkaBroker = make_broker(settings)
+        self.relay = OutboxRelay(self.engine, settings)
+        self.processors: dict[str, BatchProcessor] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        *topics: str,
+        consumer: str,
+        handler: BatchHandler,
+        pattern: str | None = None,
+        group_id: str | None = None,
+        max_records: int | None = None,
+    ) -> BatchProcessor:
+        """A batch subscriber that commits offsets only after the batch's effects are durable."""
+        processor = BatchProcessor(
+            consumer=consumer,
+            handler=handler,
+            sessions=self.sessions,
+            settings=self.settings,
+            on_commit=self.relay.wake,
+        )
+        self.processors[consumer] = processor
+        service = self.settings.service_name
+
+        async def consume(body: Any, message: Any = Context("message")) -> None:
+            raw = message.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            await processor.process([Incoming.from_record(r) for r in records])
+            try:
+                await message.ack()
+            except (CommitFailedError, IllegalStateError) as exc:
+                # Partitions moved to another member mid-batch: it will redeliver, and the
+                # processed-message records make that harmless.
+                log.warning(
+                    "offset commit failed after rebalance",
+                    consumer=consumer,
+                    error=type(exc).__name__,
+                )
+            _record_lag(service, message.consumer, records)
+
+        consume.__name__ = f"consume_{consumer.replace('-', '_').replace('.', '_')}"
+        self.broker.subscriber(
+            *topics,
+            pattern=pattern,
+            batch=True,
+            group_id=group_id or f"eropaf-{consumer}",
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_records=max_records or self.settings.consumer_max_records,
+            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            decoder=_raw_decoder,
+            title=consumer,
+        )(consume)
+        return processor
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await migrate_async(
+            self.settings.database_url, self.migrations, service=self.settings.service_name
+        )
+        await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        await self._retry("start broker", self.broker.start)
+        self.started = True
+        log.info("service started", topics=self.topics)
+
+    async def stop(self) -> None:
+        self.started = False
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.engine.dispose()
+        log.info("service stopped")
+
+    async def _retry(self, what: str, action: Any) -> None:
+        backoff = self.settings.retry_initial_backoff_s
+        while True:
+            try:
+                await action()
+                return
+            except Exception as exc:
+                log.warning(f"{what} failed, retrying", error=type(exc).__name__, backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.retry_max_backoff_s)
+
+    async def _housekeeping(self) -> None:
+        from eropaf_platform.tables import processed_message
+
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                purged = await self.relay.purge()
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        sa.delete(processed_message).where(
+                            processed_message.c.processed_at
+                            < sa.func.now()
+                            - sa.text(
+                                f"interval '{int(self.settings.processed_retention_days)} days'"
+                            )
+                        )
+                    )
+                log.info(
+                    "retention applied", outbox_purged=purged, processed_purged=result.rowcount
+                )
+            except Exception as exc:
+                log.warning("retention run failed", error=type(exc).__name__)
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False, "started": self.started}
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), 2.0)
+            checks["database"] = True
+        except Exception as exc:
+            log.debug("readiness: database", error=type(exc).__name__)
+        checks["broker"] = await broker_reachable(self.settings)
+        return checks
+
+    def http_app(self, app: FastAPI | None = None) -> FastAPI:
+        """The service's HTTP app (given or new) with health and metrics; its lifespan runs
+        the service."""
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = app or FastAPI(title=f"eropaf-{self.settings.service_name}")
+        app.router.lifespan_context = lifespan
+
+        @app.get("/health/live", tags=["operations"])
+        async def live() -> dict[str, str]:
+            return {"status": "alive"}
+
+        @app.get("/health/ready", tags=["operations"])
+        async def ready(response: Response) -> dict[str, Any]:
+            checks = await self.readiness()
+            ok = all(checks.values())
+            response.status_code = 200 if ok else 503
+            return {"status": "ready" if ok else "not ready", "checks": checks}
+
+        @app.get("/metrics", tags=["operations"])
+        async def prometheus() -> Response:
+            with contextlib.suppress(Exception):
+                metrics.OUTBOX_BACKLOG.labels(self.settings.service_name).set(
+                    await self.relay.backlog()
+                )
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return app
+
+    def run(self, app: FastAPI | None = None) -> None:
+        """Entry point of ``python -m eropaf_<service>``: serve until SIGINT/SIGTERM."""
+        configure_logging(self.settings.service_name, self.settings.log_level)
+        uvicorn.run(
+            self.http_app(app),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+
+
+async def broker_reachable(settings: ServiceSettings, timeout: float = 3.0) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**connection_args(settings), request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.list_topics(), timeout)
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def _record_lag(service: str, consumer: Any, records: Sequence[Any]) -> None:
+    last: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        last[tp] = max(last.get(tp, -1), r.offset)
+    for tp, offset in last.items():
+        with contextlib.suppress(Exception):
+            high = consumer.highwater(tp)
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(
+                    max(0, high - offset - 1)
+                )

@@ -1,0 +1,78 @@
+"""Settings every service shares (environment variables with the ``EROPAF_`` prefix)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def dev_secret(name: str) -> SecretStr:
+    """A fixed, clearly-not-secret value for explicit dev mode only."""
+    return SecretStr(hashlib.sha256(f"eropaf-dev-only:{name}".encode()).hexdigest())
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it and adds its own fields.
+
+    Fields named in ``secret_fields`` have no default: outside ``dev_mode`` a missing secret
+    stops the service at start-up, in dev mode a fixed dev value is filled in.
+    """
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    model_config = SettingsConfigDict(env_prefix="EROPAF_", extra="ignore", env_file=None)
+
+    service_name: str = "eropaf"
+    dev_mode: bool = False
+    log_level: str = "INFO"
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The local broker (Tansu) does not support the idempotent producer; real Kafka does.
+    kafka_enable_idempotence: bool = False
+    kafka_linger_ms: int = 5
+    kafka_max_batch_bytes: int = 512 * 1024
+    # New partner topics are found by regex subscription only at a metadata refresh.
+    kafka_metadata_max_age_ms: int = 5_000
+    kafka_topic_partitions: int = 4
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL of this service's own PostgreSQL database"
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    consumer_max_records: int = 500
+    consumer_batch_timeout_ms: int = 100
+    poison_max_attempts: int = 3
+    retry_initial_backoff_s: float = 0.2
+    retry_max_backoff_s: float = 10.0
+
+    outbox_batch_size: int = 2_000
+    outbox_poll_interval_s: float = 0.5
+    outbox_retention_days: int = 30
+    processed_retention_days: int = 60
+
+    @model_validator(mode="after")
+    def _secrets_present(self) -> Self:
+        if not self.database_url:
+            raise ValueError("EROPAF_DATABASE_URL is required")
+        missing = []
+        for name in self.secret_fields:
+            if getattr(self, name) is None:
+                if self.dev_mode:
+                    object.__setattr__(self, name, dev_secret(name))
+                else:
+                    missing.append(f"EROPAF_{name.upper()}")
+        if missing:
+            raise ValueError(
+                f"secrets missing (no defaults outside dev mode): {', '.join(missing)}"
+            )
+        return self
