@@ -1,0 +1,419 @@
+"""Raw broker yardstick: how fast can plain aiokafka move signal-sized messages here?
+
+`python -m eropaf_cli.bench` produces N signal-like messages (acks=all), then
+consumes them in a consumer group with commits, and reports msg/s. Pipeline
+benchmarks add further `BenchSection`s to the same `BenchReport`, expressed as a
+ratio to this yardstick, so figures from different machines stay comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MESSAGES = 50_000
+DEFAULT_PARTITIONS = 4
+DEFAULT_RESULTS_DIR = Path("bench/results")
+MUNICIPALITIES = ("0321", "0353", "0331", "0356", "1961")
+PARTNERS = ("mitros", "viveste", "lekstede", "provides", "portaal", "jutphaas", "wbv-lopik", "wil")
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def ratio(value: float, yardstick: float) -> float:
+    """`value` as a fraction of the yardstick (1.0 = as fast as the raw broker)."""
+    return value / yardstick if yardstick > 0 else 0.0
+
+
+@dataclass
+class Figure:
+    """One measured throughput."""
+
+    name: str
+    messages: int
+    seconds: float
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "messages": self.messages,
+            "seconds": round(self.seconds, 4),
+            "msgs_per_s": round(self.msgs_per_s, 1),
+        }
+
+
+@dataclass
+class BenchSection:
+    """A later benchmark (e.g. intake -> matching) reported against the yardstick."""
+
+    name: str
+    figures: list[Figure]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headline(self) -> Figure:
+        """The figure compared with the yardstick: the last (end-to-end) one."""
+        return self.figures[-1]
+
+
+@dataclass
+class BenchReport:
+    started_at: str
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    yardstick: list[Figure]
+    sections: list[BenchSection] = field(default_factory=list)
+
+    @property
+    def yardstick_msgs_per_s(self) -> float:
+        """End-to-end raw broker throughput: produce all, then consume all."""
+        return next(f.msgs_per_s for f in self.yardstick if f.name == "end-to-end")
+
+    def ratio(self, msgs_per_s: float) -> float:
+        return ratio(msgs_per_s, self.yardstick_msgs_per_s)
+
+    def add_section(self, section: BenchSection) -> None:
+        self.sections.append(section)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "machine": self.machine,
+            "settings": self.settings,
+            "yardstick_msgs_per_s": round(self.yardstick_msgs_per_s, 1),
+            "yardstick": [f.to_dict() for f in self.yardstick],
+            "sections": [
+                {
+                    "name": s.name,
+                    "figures": [f.to_dict() for f in s.figures],
+                    "ratio_to_yardstick": round(self.ratio(s.headline.msgs_per_s), 4),
+                    "notes": s.notes,
+                }
+                for s in self.sections
+            ],
+        }
+
+    def write(self, results_dir: Path) -> Path:
+        """Write `<results_dir>/<UTC timestamp>.json` atomically; return its path."""
+        results_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = results_dir / f"{stamp}.json"
+        if target.exists():  # two runs in the same second
+            target = results_dir / f"{stamp}-{uuid.uuid4().hex[:6]}.json"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.replace(target)
+        return target
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+    try:
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+        info["memory_gb"] = round(total_kb / 1024 / 1024, 1)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        import aiokafka
+
+        info["aiokafka"] = aiokafka.__version__
+    except (ImportError, AttributeError):
+        pass
+    return info
+
+
+# -- workload -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def signal_messages(count: int, *, seed: int = 7) -> list[Message]:
+    """Pseudonymous arrears signals as they travel after intake, ~700-900 bytes each.
+
+    Deterministic (seeded) so runs are comparable; keys are household pseudonyms
+    so, as in production, one household's events share a partition.
+    """
+    import random
+
+    rng = random.Random(seed)
+    households = [hashlib.sha256(f"hh-{seed}-{i}".encode()).hexdigest() for i in range(5_000)]
+    base_day = date(2026, 1, 1)
+    messages = []
+    for n in range(count):
+        household = rng.choice(households)
+        gemeente = rng.choice(MUNICIPALITIES)
+        partner = rng.choice(PARTNERS)
+        event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        signaaldatum = base_day + timedelta(days=rng.randrange(365))
+        body = {
+            "signal_id": event_id,
+            "household_pseudonym": household,
+            "person_pseudonym": hashlib.sha256(f"{household}-{n % 3}".encode()).hexdigest(),
+            "partner": partner,
+            "partner_reference": f"{partner.upper()}-{rng.randrange(10**9):09d}",
+            "gemeente": gemeente,
+            "postcode_area": f"{rng.randrange(3400, 4130)}",
+            "vroegsignaal": {
+                "signaaldatum": signaaldatum.isoformat(),
+                "soort_schuldeiser": rng.choice(["woningcorporatie", "energie", "water", "zvw"]),
+                "bedrag": {"waarde": rng.randrange(15_000, 450_000), "valuta": "EUR"},
+                "achterstand_maanden": rng.randrange(1, 6),
+                "aanmaning_verstuurd": True,
+                "datum_aanmaning": (signaaldatum - timedelta(days=14)).isoformat(),
+                "einde_levering_aangekondigd": rng.random() < 0.05,
+                "crisis": rng.random() < 0.02,
+            },
+            "contract": {
+                "soort": "huur",
+                "ingangsdatum": (base_day - timedelta(days=rng.randrange(90, 7000))).isoformat(),
+                "maandbedrag": rng.randrange(45_000, 120_000),
+            },
+            "triage_hints": {"eerder_signaal": rng.random() < 0.2, "aantal_schuldeisers": 1},
+            "received_at": f"{signaaldatum.isoformat()}T{rng.randrange(24):02d}:"
+            f"{rng.randrange(60):02d}:00Z",
+            "schema_version": "1.0",
+        }
+        value = json.dumps(body, separators=(",", ":")).encode()
+        traceparent = f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01".encode()
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", event_id.encode()),
+            ("ce_source", f"urn:eropaf:intake:{partner}".encode()),
+            ("ce_type", b"nl.eropaf.signal.accepted.v1"),
+            ("ce_time", f"{signaaldatum.isoformat()}T12:00:00Z".encode()),
+            ("ce_subject", household.encode()),
+            ("content-type", b"application/json"),
+            ("traceparent", traceparent),
+        ]
+        messages.append(Message(household.encode(), value, headers))
+    return messages
+
+
+# -- the yardstick --------------------------------------------------------------------
+
+
+@dataclass
+class YardstickResult:
+    produce: Figure
+    consume: Figure
+    end_to_end: Figure
+    group_join_s: float
+    mean_message_bytes: float
+
+
+async def run_yardstick(
+    bootstrap_servers: str,
+    messages: Sequence[Message],
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    topic: str | None = None,
+    consume_timeout_s: float = 90.0,
+) -> YardstickResult:
+    """Join a group, produce all messages (acks=all) and await every ack, then consume all.
+
+    Consumption commits after every `getmany` batch. End-to-end = produce + consume time.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from eropaf_platform.local.broker import create_topics
+
+    topic = topic or f"bench.yardstick.{uuid.uuid4().hex[:8]}"
+    await create_topics(bootstrap_servers, [topic], partitions=partitions)
+
+    # Join the group first and pause fetching: group join time (seconds on some
+    # brokers) is reported apart, and nothing is fetched while we produce.
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=f"bench-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
+    join_started = time.perf_counter()
+    await consumer.start()
+    try:
+        while len(consumer.assignment()) < partitions:
+            if time.perf_counter() - join_started > consume_timeout_s:
+                raise TimeoutError("consumer group join did not complete")
+            await consumer.getmany(timeout_ms=100)
+        group_join_s = time.perf_counter() - join_started
+        consumer.pause(*consumer.assignment())
+
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+        await producer.start()
+        try:
+            # Warm-up: metadata and connections, so the timing measures throughput only.
+            await producer.send_and_wait(topic, b"{}", key=b"warm-up")
+            started = time.perf_counter()
+            pending = [
+                await producer.send(topic, m.value, key=m.key, headers=m.headers) for m in messages
+            ]
+            await asyncio.gather(*pending)
+            produce_s = time.perf_counter() - started
+        finally:
+            await producer.stop()
+
+        expected = len(messages) + 1  # + warm-up
+        received = 0
+        consume_started = time.perf_counter()
+        deadline = consume_started + consume_timeout_s
+        consumer.resume(*consumer.assignment())
+        while received < expected:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"consumed {received}/{expected} within {consume_timeout_s}s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
+            count = sum(len(records) for records in batches.values())
+            if count:
+                received += count
+                await consumer.commit()  # per batch, as the services do
+        consume_s = time.perf_counter() - consume_started
+    finally:
+        await consumer.stop()
+
+    n = len(messages)
+    return YardstickResult(
+        produce=Figure("produce", n, produce_s),
+        consume=Figure("consume", n, consume_s),
+        end_to_end=Figure("end-to-end", n, produce_s + consume_s),
+        group_join_s=group_join_s,
+        mean_message_bytes=sum(len(m.value) for m in messages) / max(n, 1),
+    )
+
+
+# -- command line ---------------------------------------------------------------------
+
+
+def render(report: BenchReport, result: YardstickResult, written: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Raw broker yardstick (aiokafka, acks=all)")
+    table.add_column("phase")
+    table.add_column("messages", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("msg/s", justify="right")
+    table.add_column("MB/s", justify="right")
+    for figure in (result.produce, result.consume, result.end_to_end):
+        mb_s = figure.msgs_per_s * result.mean_message_bytes / 1_000_000
+        table.add_row(
+            figure.name,
+            f"{figure.messages:,}",
+            f"{figure.seconds:.2f}",
+            f"{figure.msgs_per_s:,.0f}",
+            f"{mb_s:.1f}",
+        )
+    console.print(table)
+    for section in report.sections:
+        console.print(
+            f"{section.name}: {section.headline.msgs_per_s:,.0f} msg/s = "
+            f"{report.ratio(section.headline.msgs_per_s):.2f} x yardstick"
+        )
+    machine = report.machine
+    console.print(
+        f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
+        f"mean value {result.mean_message_bytes:.0f} B; group join {result.group_join_s:.2f} s; "
+        f"broker {report.settings['broker']}"
+    )
+    if written is not None:
+        console.print(f"written: {written}")
+
+
+async def bench(args: argparse.Namespace) -> BenchReport:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    messages = signal_messages(args.messages)
+    bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if bootstrap:
+        result = await run_yardstick(bootstrap, messages, partitions=args.partitions)
+        broker = f"external {bootstrap}"
+    else:
+        from eropaf_platform.local.broker import LocalBroker
+
+        async with LocalBroker() as local:
+            result = await run_yardstick(
+                local.bootstrap_servers, messages, partitions=args.partitions
+            )
+        broker = "local tansu (memory storage)"
+
+    report = BenchReport(
+        started_at=started_at,
+        machine=machine_info(),
+        settings={
+            "messages": args.messages,
+            "partitions": args.partitions,
+            "broker": broker,
+            "mean_message_bytes": round(result.mean_message_bytes, 1),
+            "group_join_s": round(result.group_join_s, 3),
+            "producer": {"acks": "all", "linger_ms": 5, "max_batch_size": 256 * 1024},
+            "consumer": {"getmany_max_records": 5_000, "commit": "per batch"},
+        },
+        yardstick=[result.produce, result.consume, result.end_to_end],
+    )
+    written = None if args.no_write else report.write(args.results_dir)
+    render(report, result, written)
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m eropaf_cli.bench", description="Raw Kafka broker yardstick."
+    )
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES)
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        help="use this broker (default: $KAFKA_BOOTSTRAP_SERVERS, else a local Tansu broker)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--no-write", action="store_true", help="do not write a results file")
+    args = parser.parse_args(argv)
+    if args.messages < 1 or args.partitions < 1:
+        parser.error("--messages and --partitions must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(bench(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from eropaf_intake.app import main
+
+main()

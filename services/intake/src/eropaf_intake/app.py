@@ -1,0 +1,119 @@
+"""Wiring of the intake service: settings, subscribers, HTTP channel."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any, Self
+
+from eropaf_contracts.region import load_region
+from eropaf_contracts.topics import (
+    CASES_TOPIC,
+    CREDITOR_FEEDBACK_TOPIC,
+    INTAKE_SIGNALS_TOPIC,
+    SIGNALS_TOPIC_PATTERN,
+)
+from eropaf_platform.service import Service
+from eropaf_platform.settings import ServiceSettings
+from fastapi import FastAPI
+from pydantic import SecretStr, model_validator
+
+from eropaf_intake.adapters.crypto import parse_keyring
+from eropaf_intake.domain.validation import Limits
+from eropaf_intake.handlers import (
+    PartnerSignalsHandler,
+    handle_case_events,
+    handle_creditor_feedback,
+)
+from eropaf_intake.http_api import build_router
+from eropaf_intake.intake import IntakeConfig
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+class IntakeSettings(ServiceSettings):
+    service_name: str = "intake"
+    secret_fields = ("pseudonym_key", "master_keys", "internal_api_token")
+
+    pseudonym_key: SecretStr | None = None  # HMAC key of pseudonyms and match tokens
+    master_keys: SecretStr | None = (
+        None  # keyring "kid:base64key[,kid:base64key]", first is current
+    )
+    internal_api_token: SecretStr | None = None  # for services reading personal data
+    region_file: str | None = None  # None: the packaged Lekstroom region
+    max_message_bytes: int = 64 * 1024
+    max_http_body_bytes: int = 10 * 1024 * 1024
+    personal_data_retention_days: int = 365
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dev_keyring(cls, data: Any) -> Any:
+        # The generic dev secret is not in keyring form; give dev mode a valid (public) one.
+        if (
+            isinstance(data, dict)
+            and str(data.get("dev_mode", "")).lower() in ("1", "true")
+            and not data.get("master_keys")
+        ):
+            key = base64.b64encode(hashlib.sha256(b"eropaf-dev-only:master").digest()).decode()
+            data = {**data, "master_keys": f"dev:{key}"}
+        return data
+
+    @model_validator(mode="after")
+    def _keyring_parses(self) -> Self:
+        if self.master_keys is not None:
+            parse_keyring(self.master_keys.get_secret_value())
+        if self.pseudonym_key is not None and len(self.pseudonym_key.get_secret_value()) < 32:
+            raise ValueError("EROPAF_PSEUDONYM_KEY must be at least 32 characters")
+        return self
+
+    def intake_config(self) -> IntakeConfig:
+        assert self.pseudonym_key is not None and self.master_keys is not None
+        return IntakeConfig(
+            region=load_region(Path(self.region_file) if self.region_file else None),
+            pseudonym_key=self.pseudonym_key.get_secret_value().encode(),
+            keyring=parse_keyring(self.master_keys.get_secret_value()),
+            limits=Limits(max_value_bytes=self.max_message_bytes),
+        )
+
+
+def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
+    settings = settings or IntakeSettings()
+    config = settings.intake_config()
+    service = Service(
+        settings,
+        migrations=MIGRATIONS,
+        topics=[INTAKE_SIGNALS_TOPIC, CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC],
+    )
+    service.subscribe(
+        pattern=SIGNALS_TOPIC_PATTERN,
+        consumer="intake-partner-signals",
+        handler=PartnerSignalsHandler(config),
+    )
+    service.subscribe(CASES_TOPIC, consumer="intake-case-events", handler=handle_case_events)
+    service.subscribe(
+        CREDITOR_FEEDBACK_TOPIC,
+        consumer="intake-creditor-feedback",
+        handler=handle_creditor_feedback,
+    )
+    app = FastAPI(
+        title="Eropaf intake",
+        version="1",
+        description="The partners' door: arrears signals over HTTP (JSON or CSV). See CONTRACT §3.",
+    )
+    assert settings.internal_api_token is not None
+    app.include_router(
+        build_router(
+            config,
+            service.sessions,
+            max_body_bytes=settings.max_http_body_bytes,
+            internal_token=settings.internal_api_token.get_secret_value(),
+            on_commit=service.relay.wake,
+        )
+    )
+    return service, service.http_app(app)
+
+
+def main() -> None:
+    service, app = build()
+    service.run(app)

@@ -1,0 +1,107 @@
+"""Intake's subscribers: thin — turn Kafka records into partner messages and call the use case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from eropaf_contracts.cloudevents import decode_headers
+from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
+from eropaf_contracts.feedback import Feedback, FeedbackStatus
+from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
+from eropaf_platform import outbox
+from eropaf_platform.consumer import Incoming
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eropaf_intake.adapters.tables import signal
+from eropaf_intake.intake import (
+    FEEDBACK_CE_TYPE,
+    IntakeBatch,
+    IntakeConfig,
+    PartnerDirectory,
+    PartnerMessage,
+)
+
+
+def partner_message(record: Incoming) -> PartnerMessage:
+    headers = decode_headers(list(record.headers.items()))
+    return PartnerMessage(
+        partner_code=partner_code_from_topic(record.topic) or "",
+        value=record.value,
+        ce_type=headers.get("ce_type", ""),
+        ce_id=headers.get("ce_id"),
+        ce_source=headers.get("ce_source"),
+        signature=headers.get("ce_signature"),
+        fallback_key=f"{record.topic}:{record.partition}:{record.offset}",
+        message_id=record.message_id,
+    )
+
+
+class PartnerSignalsHandler:
+    """All ``arrears.signals.*`` topics: one feedback per message, events for accepted ones."""
+
+    def __init__(self, config: IntakeConfig) -> None:
+        self.config = config
+
+    async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
+        directory = await PartnerDirectory.load(session)
+        await IntakeBatch(self.config, directory).process(
+            session, [partner_message(m) for m in messages]
+        )
+
+
+async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
+    """Remember when a signal's case closed: the personal-data retention runs from there."""
+    for m in messages:
+        envelope = m.envelope()
+        if envelope.type != CaseClosed.EVENT_TYPE:
+            continue
+        closed = envelope.payload(CaseClosed)
+        await session.execute(
+            sa.update(signal)
+            .where(signal.c.signal_ref.in_(closed.signal_refs))
+            .values(case_closed_at=closed.closed_at)
+        )
+
+
+async def handle_creditor_feedback(session: AsyncSession, messages: Sequence[Incoming]) -> None:
+    """Lifecycle feedback the law lets a creditor see: picked up or not, nothing more."""
+    queued = []
+    for m in messages:
+        envelope = m.envelope()
+        if envelope.type != CreditorFeedbackRequested.EVENT_TYPE:
+            continue
+        request = envelope.payload(CreditorFeedbackRequested)
+        row = (
+            await session.execute(
+                sa.select(signal.c.partner_code, signal.c.signal_id).where(
+                    signal.c.signal_ref == request.signal_ref
+                )
+            )
+        ).first()
+        if row is None:
+            continue  # shredded or never ours: nothing to tell
+        feedback = Feedback(
+            id=row.signal_id,
+            ce_id=None,
+            status=FeedbackStatus(request.status.value),
+            reasons=[],
+            time=envelope.time,
+        )
+        queued.append(
+            outbox.OutgoingMessage(
+                topic=feedback_topic(row.partner_code),
+                key=row.signal_id,
+                value=feedback.model_dump_json(by_alias=True).encode(),
+                headers=[
+                    ("ce_specversion", "1.0"),
+                    ("ce_id", f"lifecycle:{envelope.id}"),
+                    ("ce_source", "eropaf-intake"),
+                    ("ce_type", FEEDBACK_CE_TYPE),
+                    ("ce_time", envelope.time.isoformat()),
+                    ("content-type", "application/json"),
+                ],
+                event_id=f"lifecycle:{envelope.id}",
+            )
+        )
+    await outbox.add(session, queued)

@@ -1,0 +1,3 @@
+from eropaf_notification.app import main
+
+main()

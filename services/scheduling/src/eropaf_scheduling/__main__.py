@@ -1,0 +1,3 @@
+from eropaf_scheduling.app import main
+
+main()
