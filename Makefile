@@ -31,10 +31,16 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/pytest -m "integration"
 
+MODULES := eropaf_contracts eropaf_platform eropaf_cli eropaf_intake eropaf_matching eropaf_scheduling eropaf_notification
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs services tests bench
+	$(VENV)/bin/mypy $(foreach m,$(MODULES),-p $(m))
+	@# test folders one by one: several have a conftest.py of their own
+	@for d in $(wildcard libs/*/tests services/*/tests tests/*.py); do $(VENV)/bin/mypy $$d || exit 1; done
+	$(PY) -m eropaf_contracts.snapshots
+	$(PY) -m eropaf_platform.asyncapi
 
 up: install
 	$(VENV)/bin/eropaf up --data-dir $(or $(DATA_DIR),data)

@@ -1,0 +1,11 @@
+"""Matching's pure domain: no I/O, no transport models.
+
+* ``signals``    -- :class:`SignalFacts`, what matching knows of one signal (pseudonymous).
+* ``linking``    -- persons and households from match tokens; deterministic, incremental.
+* ``cases``      -- case lifecycle, repeats, DDAS statuses and end results.
+* ``triage``     -- policy models (per municipality) and the outreach decision.
+* ``routing``    -- municipality and team(s) for a case.
+* ``ddas_export``-- one DDAS v0.9 delivery for a municipality and period.
+* ``monitoring`` -- evaluation figures per municipality and month.
+* ``matcher``    -- in-memory reference of the whole flow (tests; spec for the handler).
+"""

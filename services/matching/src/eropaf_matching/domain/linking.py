@@ -1,0 +1,304 @@
+"""Household linking from intake's keyed match tokens (no personal data here).
+
+Model
+-----
+* Signals that share a strong token (``bsn``, ``birth_initials_address``, ``birth_surname``)
+  belong to one *person*; persons that share an ``address`` token form one *household*.
+  A person who moves carries both addresses, so the household (and its open case) follows.
+* Two different ``bsn`` tokens are never one person, not even transitively: the person
+  union refuses to join two groups that each carry a different bsn.
+
+Determinism
+-----------
+The persons and households of a set of signals are a *pure function of that set*
+(:func:`link_cluster`): token unions are applied in a canonical order (kind, most specific
+first; then token value; members by :attr:`SignalFacts.key`), never in arrival order. Where
+a refusal makes a choice (a bsn-less signal whose surname token is shared by two bsn
+persons), the choice follows that canonical order too. Ids are derived from canonical
+representatives, so any replay order yields the same ids:
+
+* person id: from its bsn token if it has one (stable for life), else its smallest strong
+  token (kind, value);
+* household id: from its earliest signal by (business date, signal_ref) -- a new signal rarely
+  predates the household, so the id rarely changes; on a merge the older household's id wins.
+
+Incremental use and persistence
+-------------------------------
+A new signal can only affect signals it is connected to through *any* token (its *cluster*).
+So a service keeps, in PostgreSQL::
+
+    match_signal(signal_ref PK, datum, tokens JSONB, person_id, household_id)
+    match_token(kind, value, signal_ref, PK(kind, value, signal_ref))
+
+and per signal: loads the cluster (signals reachable over ``match_token``; a recursive CTE),
+calls :func:`relink` with the stored assignments, and writes back ``LinkOutcome.changed``
+in the same transaction. :class:`LinkIndex` is the in-memory reference of exactly that.
+Because only clusters are recomputed, a correction (new revision with other tokens) may
+also split a household; :attr:`LinkOutcome.changed` carries every row to update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from eropaf_matching.domain.signals import (
+    STRONG_TOKEN_KINDS,
+    MatchTokenKind,
+    SignalFacts,
+    SignalKey,
+)
+
+__all__ = [
+    "Assignment",
+    "LinkChange",
+    "LinkIndex",
+    "LinkInput",
+    "LinkOutcome",
+    "Token",
+    "link_cluster",
+    "relink",
+]
+
+Token = tuple[MatchTokenKind, str]
+
+
+def _pseudo_id(namespace: str, *parts: str) -> str:
+    # Hex of 32 chars fits the contracts' Ref pattern; hashing again keeps ids from being
+    # the match tokens themselves (which would let a reader correlate across tables).
+    return hashlib.sha256("\x1f".join((namespace, *parts)).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class LinkInput:
+    """What linking needs of a signal."""
+
+    signal_ref: str
+    key: SignalKey
+    tokens: Mapping[MatchTokenKind, str]
+
+    @classmethod
+    def of(cls, signal: SignalFacts) -> LinkInput:
+        return cls(signal.signal_ref, signal.key, dict(signal.match_tokens))
+
+    def token_set(self) -> set[Token]:
+        return {(MatchTokenKind(k), v) for k, v in self.tokens.items()}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    person_id: str
+    household_id: str
+
+
+class _PersonUnion:
+    """Union-find over signal indexes that refuses to join two different bsn tokens."""
+
+    def __init__(self, bsns: list[str | None]) -> None:
+        self.parent = list(range(len(bsns)))
+        self.bsn = list(bsns)  # valid at roots
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        if self.bsn[ra] is not None and self.bsn[rb] is not None and self.bsn[ra] != self.bsn[rb]:
+            return False  # two citizen service numbers: never one person
+        root, child = min(ra, rb), max(ra, rb)  # lower index = earlier signal: canonical
+        self.parent[child] = root
+        self.bsn[root] = self.bsn[root] or self.bsn[child]
+        return True
+
+
+def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
+    """Persons and households of a set of signals; a pure function of the set."""
+    ordered = sorted(signals, key=lambda s: s.key)
+    if len({s.signal_ref for s in ordered}) != len(ordered):
+        raise ValueError("link_cluster: duplicate signal_ref in input")
+    persons = _PersonUnion([s.tokens.get(MatchTokenKind.BSN) for s in ordered])
+
+    by_token: dict[Token, list[int]] = defaultdict(list)
+    for index, signal in enumerate(ordered):
+        for token in signal.token_set():
+            by_token[token].append(index)  # indexes ascend: members in canonical order
+
+    kind_rank = {kind: rank for rank, kind in enumerate(STRONG_TOKEN_KINDS)}
+    strong = sorted(
+        (t for t in by_token if t[0] in kind_rank), key=lambda t: (kind_rank[t[0]], t[1])
+    )
+    for token in strong:
+        first, *others = by_token[token]
+        for other in others:
+            # Join each carrier to the earliest carrier; a refusal leaves it with its own bsn.
+            persons.union(first, other)
+
+    person_members: dict[int, list[int]] = defaultdict(list)
+    for index in range(len(ordered)):
+        person_members[persons.find(index)].append(index)
+
+    person_id: dict[int, str] = {}
+    for root, members in person_members.items():
+        bsn = persons.bsn[root]
+        if bsn is not None:
+            person_id[root] = _pseudo_id("person", MatchTokenKind.BSN.value, bsn)
+            continue
+        carried = {
+            (kind_rank[kind], value)
+            for i in members
+            for kind, value in ordered[i].token_set()
+            if kind in kind_rank
+        }
+        if carried:
+            rank, value = min(carried)
+            person_id[root] = _pseudo_id("person", STRONG_TOKEN_KINDS[rank].value, value)
+        else:  # only an address token: the signal is a person of its own
+            person_id[root] = _pseudo_id("person-signal", ordered[root].signal_ref)
+
+    # Households: persons joined by a shared address (plain union-find, no refusal).
+    household_parent = {root: root for root in person_members}
+
+    def find_household(root: int) -> int:
+        while household_parent[root] != root:
+            household_parent[root] = household_parent[household_parent[root]]
+            root = household_parent[root]
+        return root
+
+    for token, members in by_token.items():
+        if token[0] is not MatchTokenKind.ADDRESS:
+            continue
+        roots = sorted({find_household(persons.find(i)) for i in members})
+        for other in roots[1:]:
+            household_parent[find_household(other)] = find_household(roots[0])
+
+    household_id = {
+        # Roots are always the smallest index (unions attach larger roots under smaller
+        # ones), i.e. the household's earliest signal: a content-canonical representative.
+        root: _pseudo_id("household", ordered[root].signal_ref)
+        for root in {find_household(r) for r in person_members}
+    }
+    result: dict[str, Assignment] = {}
+    for index, signal in enumerate(ordered):
+        person_root = persons.find(index)
+        result[signal.signal_ref] = Assignment(
+            person_id=person_id[person_root],
+            household_id=household_id[find_household(person_root)],
+        )
+    return result
+
+
+class LinkChange(StrEnum):
+    NEW_HOUSEHOLD = "new_household"  # no other signal of this household was known
+    JOINED = "joined"  # joined one existing household
+    MERGED = "merged"  # bridged two or more existing households into one
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    signal_ref: str
+    person_id: str
+    household_id: str
+    change: LinkChange
+    # Household ids that existed before and now are (part of) this household, other than
+    # ``household_id`` itself: merged away or renamed. Cases keyed by them must follow.
+    absorbed_household_ids: tuple[str, ...]
+    # Every signal whose assignment is new or different: the rows to write back.
+    changed: Mapping[str, Assignment] = field(default_factory=dict)
+
+
+def relink(
+    cluster: Iterable[LinkInput],
+    previous: Mapping[str, Assignment],
+    signal_ref: str,
+) -> LinkOutcome:
+    """Recompute one cluster after ``signal_ref`` was added or revised.
+
+    ``cluster`` holds every signal connected to the signal by any token (including itself,
+    with its current tokens); ``previous`` the stored assignments of those signals (the new
+    signal has none). Pure: the caller persists :attr:`LinkOutcome.changed`.
+    """
+    assignments = link_cluster(cluster)
+    if signal_ref not in assignments:
+        raise ValueError(f"relink: signal {signal_ref!r} is not in its own cluster")
+    mine = assignments[signal_ref]
+    before = {
+        previous[ref].household_id
+        for ref, a in assignments.items()
+        if a.household_id == mine.household_id and ref in previous
+    }
+    if not before:
+        change = LinkChange.NEW_HOUSEHOLD
+    elif len(before) == 1:
+        change = LinkChange.JOINED
+    else:
+        change = LinkChange.MERGED
+    return LinkOutcome(
+        signal_ref=signal_ref,
+        person_id=mine.person_id,
+        household_id=mine.household_id,
+        change=change,
+        absorbed_household_ids=tuple(sorted(before - {mine.household_id})),
+        changed={ref: a for ref, a in assignments.items() if previous.get(ref) != a},
+    )
+
+
+class LinkIndex:
+    """In-memory linking state; the reference for the PostgreSQL tables (module docstring)."""
+
+    def __init__(self) -> None:
+        self.signals: dict[str, LinkInput] = {}
+        self.assignments: dict[str, Assignment] = {}
+        self.by_token: dict[Token, set[str]] = defaultdict(set)
+
+    def cluster(self, tokens: Iterable[Token]) -> set[str]:
+        """Signals reachable from ``tokens`` over shared tokens of any kind."""
+        seen_tokens: set[Token] = set()
+        found: set[str] = set()
+        frontier = list(tokens)
+        while frontier:
+            token = frontier.pop()
+            if token in seen_tokens:
+                continue
+            seen_tokens.add(token)
+            for ref in self.by_token.get(token, ()):
+                if ref not in found:
+                    found.add(ref)
+                    frontier.extend(self.signals[ref].token_set())
+        return found
+
+    def apply(self, signal: LinkInput) -> LinkOutcome:
+        """Add (or revise) one signal; returns what changed."""
+        old = self.signals.get(signal.signal_ref)
+        old_tokens = old.token_set() if old else set()
+        for token in old_tokens:
+            self.by_token[token].discard(signal.signal_ref)
+        self.signals[signal.signal_ref] = signal
+        for token in signal.token_set():
+            self.by_token[token].add(signal.signal_ref)
+        # Old tokens are in the scope too: a revision may split what they used to join.
+        scope = self.cluster(signal.token_set() | old_tokens) | {signal.signal_ref}
+        previous = {ref: self.assignments[ref] for ref in scope if ref in self.assignments}
+        outcome = relink((self.signals[ref] for ref in scope), previous, signal.signal_ref)
+        self.assignments.update(outcome.changed)
+        return outcome
+
+    def households(self) -> dict[str, set[str]]:
+        """household id -> its signal refs."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for ref, assignment in self.assignments.items():
+            out[assignment.household_id].add(ref)
+        return dict(out)
+
+    def persons(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = defaultdict(set)
+        for ref, assignment in self.assignments.items():
+            out[assignment.person_id].add(ref)
+        return dict(out)

@@ -1,0 +1,352 @@
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import date
+
+import pytest
+from eropaf_contracts.ddas import (
+    Contactsoort,
+    Dagdeel,
+    Eindresultaat,
+    Signaalpartner,
+    Signaalstatus,
+)
+from eropaf_contracts.events import OutreachKind, Urgency
+from eropaf_matching.domain.cases import (
+    CaseState,
+    ContactAttempt,
+    IllegalTransition,
+    PlacementKind,
+    UnknownSignal,
+    close_case,
+    close_not_picked_up,
+    herhaalde_meldingen,
+    record_contact_attempt,
+)
+from eropaf_matching.domain.matcher import Matcher
+
+pytestmark = pytest.mark.unit
+
+D = date(2026, 1, 5)  # a Monday
+
+
+def _household(signal):
+    return [
+        signal(
+            "huur", partner="mitros", type=Signaalpartner.HUUR, bedrag=900, bsn="X", address="A"
+        ),
+        signal(
+            "energie",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bedrag=300,
+            surname="S",
+            initials="I",
+            address="A",
+            datum=date(2026, 1, 7),
+        ),
+        signal(
+            "zorg",
+            partner="zilveren-kruis",
+            type=Signaalpartner.ZORG,
+            bedrag=400,
+            bsn="X",
+            surname="S",
+            datum=date(2026, 1, 9),
+        ),
+    ]
+
+
+def test_rent_energy_insurer_become_one_case_with_home_visit(signal, policy, region):
+    matcher = Matcher(policy, region)
+    outcomes = [matcher.accept(s) for s in _household(signal)]
+    assert outcomes[0].placement is not None
+    assert outcomes[0].placement.kind is PlacementKind.OPENED
+    assert [o.placement.kind for o in outcomes[1:] if o.placement] == [PlacementKind.JOINED] * 2
+    assert len(matcher.cases) == 1
+    case = outcomes[-1].case
+    assert set(case.signals) == {"huur", "energie", "zorg"}
+    decision = case.decision
+    assert decision is not None and decision.picked_up
+    assert decision.outreach is OutreachKind.HOME_VISIT
+    assert "huisbezoek.meerdere_schuldeisers" in decision.rule_ids
+    assert decision.urgency is Urgency.HIGH
+    assert decision.deadline == date(2026, 1, 12)  # 5 working days after Mon 5 Jan
+    assert case.routing is not None
+    assert case.routing.gemeentecode == "0356"
+    assert case.routing.teams == ("mitros", "wil")
+    assert case.opgepakt_on == D
+    assert all(case.signal_status(ref) is None for ref in case.signals)  # picked up
+
+
+def test_first_signal_alone_gets_a_phone_call_then_escalates(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("huur", bedrag=900, bsn="X", address="A"))
+    assert first.case.decision is not None
+    assert first.case.decision.outreach is OutreachKind.PHONE
+    assert first.evaluation is not None and first.evaluation.new_outreach
+    second = matcher.accept(
+        signal("e", partner="eneco", type=Signaalpartner.ENERGIE, bsn="X", datum=date(2026, 1, 6))
+    )
+    assert second.evaluation is not None
+    assert second.evaluation.decision_changed and not second.evaluation.new_outreach
+    assert second.case.decision is not None
+    assert second.case.decision.outreach is OutreachKind.HOME_VISIT
+
+
+def test_repeat_signal_is_not_picked_up_and_triggers_no_new_outreach(signal, policy, region):
+    matcher = Matcher(policy, region)
+    matcher.accept(signal("r1", bedrag=500, bsn="X", datum=date(2026, 1, 5)))
+    repeat = matcher.accept(signal("r2", bedrag=500, bsn="X", datum=date(2026, 2, 5)))
+    case = repeat.case
+    assert case.signal_status("r2") is Signaalstatus.NIET_OPGEPAKT_HERHAALDE_MELDING
+    assert case.signal_status("r1") is None
+    assert repeat.evaluation is not None
+    assert not repeat.evaluation.new_outreach and not repeat.evaluation.decision_changed
+
+
+def test_grown_arrears_or_after_window_is_not_a_repeat(signal):
+    base = signal("a", bedrag=500, datum=date(2026, 1, 5))
+    grown = signal("b", bedrag=800, datum=date(2026, 2, 5))
+    late = signal("c", bedrag=500, datum=date(2026, 6, 1))
+    other_partner = signal("d", partner="portaal", bedrag=100, datum=date(2026, 1, 6))
+    assert herhaalde_meldingen([base, grown, late, other_partner], {}, 90) == frozenset()
+    same = signal("e", bedrag=400, datum=date(2026, 3, 1))
+    assert herhaalde_meldingen([same, base], {}, 90) == {"e"}
+    # Resolved, then fallen behind again: new arrears.
+    assert herhaalde_meldingen([same, base], {"a": date(2026, 2, 1)}, 90) == frozenset()
+
+
+def test_grown_arrears_from_same_partner_escalate_to_home_visit(signal, policy, region):
+    matcher = Matcher(policy, region)
+    matcher.accept(signal("r1", bedrag=300, bsn="X"))
+    grown = matcher.accept(signal("r2", bedrag=600, bsn="X", datum=date(2026, 2, 5)))
+    assert grown.case.decision is not None
+    assert "huisbezoek.herhaling" in grown.case.decision.rule_ids
+
+
+def test_repeat_after_closed_case_is_not_picked_up(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("r1", bedrag=500, bsn="X"))
+    cid = first.case.case_id
+    matcher.plan(cid, D)
+    matcher.record_attempt(
+        cid, ContactAttempt(Contactsoort.TELEFOON, True, date(2026, 1, 8), Dagdeel.MIDDAG)
+    )
+    matcher.close(cid, Eindresultaat.BUDGETADVIES_OF_QUICK_FIX, date(2026, 1, 20))
+    again = matcher.accept(signal("r2", bedrag=500, bsn="X", datum=date(2026, 2, 5)))
+    assert again.placement is not None and again.placement.kind is PlacementKind.OPENED
+    case = again.case
+    assert case.decision is not None and not case.decision.picked_up
+    assert case.decision.rule_ids == ("niet_opgepakt.herhaalde_melding",)
+    closed = close_not_picked_up(case, date(2026, 5, 6))
+    assert closed.resultaat is Eindresultaat.NIET_OPGEPAKT_HERHAALDE_MELDING
+
+
+def test_below_minimum_is_not_picked_up(signal, policy, region):
+    matcher = Matcher(policy, region)
+    small = matcher.accept(signal("s", bedrag=60, bsn="X"))
+    assert small.case.decision is not None
+    assert small.case.decision.rule_ids == ("niet_opgepakt.onder_minimum",)
+    assert small.case.signal_status("s") is Signaalstatus.NOG_NIET_OPGEPAKT
+    # A further signal tips the balance: the case is picked up after all.
+    more = matcher.accept(
+        signal("t", partner="eneco", type=Signaalpartner.ENERGIE, bedrag=60, bsn="X")
+    )
+    assert more.case.decision is not None and more.case.decision.picked_up
+    closed = close_not_picked_up(small.case, date(2026, 2, 1))
+    assert closed.resultaat is Eindresultaat.NIET_OPGEPAKT_ANDERE_REDEN
+    assert closed.signal_status("s") is Signaalstatus.NIET_OPGEPAKT_ANDERE_REDEN
+
+
+def test_resolution_before_contact_closes_as_self_paid(signal, policy, region):
+    matcher = Matcher(policy, region)
+    for s in _household(signal)[:2]:
+        matcher.accept(s)
+    case = matcher.case_of("huur")
+    matcher.plan(case.case_id, D)
+    matcher.record_attempt(
+        case.case_id,
+        ContactAttempt(Contactsoort.HUISBEZOEK, False, date(2026, 1, 8), Dagdeel.OCHTEND),
+    )
+    assert matcher.resolve("huur", date(2026, 1, 9)).state is CaseState.OUTREACH_PLANNED
+    closed = matcher.resolve("energie", date(2026, 1, 10))
+    assert closed.state is CaseState.CLOSED
+    assert closed.resultaat is Eindresultaat.ZELF_BETAALD_OF_REGELING
+    assert closed.closed_on == date(2026, 1, 10)
+    assert len(closed.contactpogingen) == 1
+
+
+def test_resolution_after_contact_does_not_close(signal, policy, region):
+    matcher = Matcher(policy, region)
+    case = matcher.accept(signal("a", bsn="X")).case
+    matcher.record_attempt(
+        case.case_id, ContactAttempt(Contactsoort.HUISBEZOEK, True, date(2026, 1, 8))
+    )
+    resolved = matcher.resolve("a", date(2026, 1, 9))
+    assert resolved.state is CaseState.CONTACTED
+    assert resolved.resultaat is None
+
+
+def test_illegal_transitions_have_clear_errors(signal, policy, region):
+    matcher = Matcher(policy, region)
+    case = matcher.accept(signal("a", bsn="X")).case
+    with pytest.raises(IllegalTransition, match="needs a contact attempt"):
+        close_case(case, Eindresultaat.VERVOLGHULP_FINANCIEEL, D)
+    with pytest.raises(IllegalTransition, match="predates"):
+        record_contact_attempt(case, ContactAttempt(Contactsoort.BRIEF, False, date(2025, 12, 1)))
+    with pytest.raises(UnknownSignal):
+        matcher.resolve("nope", D)
+    contacted = record_contact_attempt(case, ContactAttempt(Contactsoort.TELEFOON, True, D))
+    with pytest.raises(IllegalTransition, match="contradicts"):
+        close_case(contacted, Eindresultaat.DEFINITIEF_GEEN_CONTACT, D)
+    closed = close_case(contacted, Eindresultaat.VERVOLGHULP_FINANCIEEL, D)
+    with pytest.raises(IllegalTransition, match="is closed"):
+        record_contact_attempt(closed, ContactAttempt(Contactsoort.TELEFOON, True, D))
+    with pytest.raises(IllegalTransition, match="is closed"):
+        close_case(closed, Eindresultaat.GEEN_HULP_NODIG, D)
+
+
+def test_new_signal_after_close_opens_new_case(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("a", bsn="X", bedrag=500)).case
+    matcher.record_attempt(first.case_id, ContactAttempt(Contactsoort.TELEFOON, True, D))
+    matcher.close(first.case_id, Eindresultaat.GEEN_HULP_NODIG, D)
+    second = matcher.accept(
+        signal("b", partner="eneco", type=Signaalpartner.ENERGIE, bsn="X", datum=date(2026, 3, 2))
+    )
+    assert second.case.case_id != first.case_id
+    assert len(matcher.cases) == 2
+
+
+def test_moved_household_keeps_open_case_and_is_rerouted(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("a", bsn="X", address="A", pc4="3431")).case
+    moved = matcher.accept(
+        signal(
+            "b",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="X",
+            address="B",
+            pc4="3991",
+            datum=date(2026, 2, 2),
+        )
+    )
+    assert moved.placement is not None and moved.placement.kind is PlacementKind.JOINED
+    assert moved.case.case_id == first.case_id
+    assert moved.case.routing is not None and moved.case.routing.gemeentecode == "0321"
+
+
+def test_bridge_merges_open_cases(signal, policy, region):
+    matcher = Matcher(policy, region)
+    matcher.accept(signal("a", bsn="X", address="A1"))
+    matcher.accept(
+        signal(
+            "b",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="Y",
+            address="A2",
+            datum=date(2026, 1, 6),
+        )
+    )
+    assert len(matcher.cases) == 2
+    bridged = matcher.accept(
+        signal(
+            "c",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bsn="X",
+            address="A2",
+            datum=date(2026, 1, 7),
+        )
+    )
+    assert bridged.placement is not None and bridged.placement.kind is PlacementKind.MERGED
+    assert len(bridged.placement.absorbed_case_ids) == 1
+    assert matcher.case_partition() == {bridged.case.case_id: frozenset("abc")}
+
+
+def _replay(signals, policy, region):
+    matcher = Matcher(policy, region)
+    for s in signals:
+        matcher.accept(s)
+    cases = {
+        cid: (
+            frozenset(c.signals),
+            c.household_id,
+            c.decision.outreach if c.decision else None,
+            c.decision.rule_ids if c.decision else None,
+            tuple(sorted((r, c.signal_status(r)) for r in c.signals)),
+        )
+        for cid, c in matcher.cases.items()
+    }
+    return cases, matcher.links.assignments
+
+
+def test_case_assignment_is_order_independent(signal, policy, region):
+    signals = [
+        *_household(signal),
+        signal(
+            "twin",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bsn="Y",
+            surname="S",
+            address="A",
+            datum=date(2026, 1, 8),
+        ),
+        signal("rep", partner="mitros", bedrag=900, bsn="X", datum=date(2026, 2, 2)),
+        signal("other", partner="portaal", bsn="Z", address="C", pc4="3401"),
+        signal(
+            "other2",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            surname="T",
+            address="C",
+            pc4="3401",
+            crisis=True,
+        ),
+    ]
+    expected = _replay(signals, policy, region)
+    assert len(expected[0]) == 2
+    for order in itertools.islice(itertools.permutations(signals), 0, None, 97):
+        assert _replay(list(order), policy, region) == expected
+    rng = random.Random(7)
+    for _ in range(50):
+        shuffled = signals[:]
+        rng.shuffle(shuffled)
+        assert _replay(shuffled, policy, region) == expected
+
+
+def test_twin_joins_the_household_case_as_another_person(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("t1", bsn="X", surname="S", initials="I1", address="A"))
+    twin = matcher.accept(
+        signal(
+            "t2",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="Y",
+            surname="S",
+            initials="I2",
+            address="A",
+            datum=date(2026, 1, 6),
+        )
+    )
+    assert twin.link.person_id != first.link.person_id
+    assert twin.case.case_id == first.case.case_id
+
+
+def test_revision_updates_the_case_and_retriages(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("a", bedrag=300, bsn="X"))
+    assert first.case.decision is not None
+    assert first.case.decision.outreach is OutreachKind.PHONE
+    revised = matcher.accept(signal("a", bedrag=300, bsn="X", crisis=True))
+    assert revised.placement is not None and revised.placement.kind is PlacementKind.UPDATED
+    assert revised.case.decision is not None
+    assert revised.case.decision.urgency is Urgency.CRISIS
+    assert revised.case.decision.deadline == date(2026, 1, 8)
+    assert len(matcher.cases) == 1
