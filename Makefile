@@ -21,6 +21,7 @@ $(VENV)/.installed: requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.tom
 lock:
 	$(UV) lock --python 3.11
 	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --no-header --python 3.11 -o requirements.lock
+	$(UV) export --format requirements-txt --no-emit-workspace --no-dev --no-header --python 3.11 -o deploy/requirements.lock
 
 test: install
 	$(VENV)/bin/pytest
