@@ -28,6 +28,9 @@ log = get_logger(__name__)
 
 # Only one relay per service database publishes at a time: ordering per key depends on it.
 RELAY_LOCK_ID = 0x45524F50  # "EROP"
+# Every published record names its outbox row, so a restarted relay can tell which rows of an
+# interrupted batch the broker already has (see OutboxRelay._settle_in_doubt).
+EVENT_ID_HEADER = "eropaf_event_id"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def envelope_message(topic: str, envelope: Envelope) -> OutgoingMessage:
     )
 
 
-async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> int:
+async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> None:
     """Queue messages in the caller's transaction. An event id seen before is ignored, so
     re-running an effect (after a crash) cannot queue its events twice."""
     rows = [
@@ -63,16 +66,15 @@ async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> int
         for m in messages
     ]
     if not rows:
-        return 0
-    stmt = (
-        pg_insert(outbox_message).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
-    )
-    result = await session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return
+    # executemany with one cached statement: a multi-row VALUES of a different length each
+    # time would be compiled anew for every batch (measured: most of a batch's time).
+    stmt = pg_insert(outbox_message).on_conflict_do_nothing(index_elements=["event_id"])
+    await session.execute(stmt, rows)
 
 
-async def emit(session: AsyncSession, topic: str, *envelopes: Envelope) -> int:
-    return await add(session, [envelope_message(topic, e) for e in envelopes])
+async def emit(session: AsyncSession, topic: str, *envelopes: Envelope) -> None:
+    await add(session, [envelope_message(topic, e) for e in envelopes])
 
 
 class OutboxRelay:
@@ -108,6 +110,7 @@ class OutboxRelay:
                 async with self._engine.connect() as lock_conn:
                     await self._hold_lock(lock_conn)
                     await self._ensure_epoch()
+                    await self._settle_in_doubt()
                     while True:
                         sent = await self.publish_pending()
                         backoff = self._settings.retry_initial_backoff_s
@@ -156,6 +159,7 @@ class OutboxRelay:
                 await conn.execute(
                     sa.select(
                         outbox_message.c.seq,
+                        outbox_message.c.event_id,
                         outbox_message.c.topic,
                         outbox_message.c.key,
                         outbox_message.c.value,
@@ -181,7 +185,10 @@ class OutboxRelay:
                     r.topic,
                     value=r.value,
                     key=r.key.encode() if r.key is not None else None,
-                    headers=[(k, v.encode()) for k, v in r.headers],
+                    headers=[
+                        *((k, v.encode()) for k, v in r.headers),
+                        (EVENT_ID_HEADER, r.event_id.encode()),
+                    ],
                 )
             )
         results = await asyncio.gather(*futures, return_exceptions=True)
@@ -206,6 +213,79 @@ class OutboxRelay:
             failure = next(res for res in results if isinstance(res, BaseException))
             raise failure
         return len(done)
+
+    # --- a batch interrupted between the broker's ack and our update ----------------------
+
+    async def _settle_in_doubt(self) -> None:
+        """Mark rows published that the broker already has although we never recorded it.
+
+        A crash (or a fault) between the broker's ack and the update leaves the batch in flight
+        unmarked: publishing it again would duplicate it. Only that batch can be in doubt, and
+        nothing of ours was written after it, so its records are within the last
+        ``outbox_batch_size`` offsets of each partition; they are found by their event id.
+        """
+        window = self._settings.outbox_batch_size
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        outbox_message.c.seq, outbox_message.c.event_id, outbox_message.c.topic
+                    )
+                    .where(outbox_message.c.published_at.is_(None))
+                    .order_by(outbox_message.c.seq)
+                    # Twice the batch: rows committed late may sort before the batch in flight.
+                    .limit(2 * window)
+                )
+            ).all()
+        if not rows:
+            return
+        seq_of = {r.event_id: r.seq for r in rows}
+        on_broker = await self._event_ids_at_end({r.topic for r in rows}, set(seq_of), window)
+        if not on_broker:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox_message)
+                .where(outbox_message.c.seq.in_([seq_of[e] for e in on_broker]))
+                .values(published_at=sa.func.now())
+            )
+        log.warning("outbox rows found on the broker already, not sent again", count=len(on_broker))
+
+    async def _event_ids_at_end(self, topics: set[str], wanted: set[str], window: int) -> set[str]:
+        consumer = AIOKafkaConsumer(
+            **connection_args(self._settings), enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in sorted(topics)
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                return set()
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            starts = await consumer.beginning_offsets(partitions)
+            for tp in partitions:
+                consumer.seek(tp, max(starts[tp], ends[tp] - window))
+            found: set[str] = set()
+            pending = {tp for tp in partitions if ends[tp] > starts[tp]}
+            deadline = asyncio.get_running_loop().time() + 30.0
+            while pending and asyncio.get_running_loop().time() < deadline:
+                batches = await consumer.getmany(*pending, timeout_ms=1_000, max_records=10_000)
+                for records in batches.values():
+                    for record in records:
+                        event_id = dict(record.headers or ()).get(EVENT_ID_HEADER)
+                        if event_id is not None and event_id.decode() in wanted:
+                            found.add(event_id.decode())
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            return found
+        finally:
+            await consumer.stop()
 
     # --- a broker that forgot everything -------------------------------------------------
 

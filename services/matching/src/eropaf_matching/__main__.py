@@ -1,0 +1,3 @@
+from eropaf_matching.app import main
+
+main()

@@ -1,0 +1,480 @@
+"""Loads and saves matching's state for a batch: linking clusters and the cases around them.
+
+A batch of up to ``consumer_max_records`` signal events is handled against an in-memory
+:class:`~eropaf_matching.domain.matcher.Matcher` that holds exactly the clusters the batch
+touches (one recursive query over ``match_token``) and every case that holds a signal of
+those clusters (three more queries). After the domain ran, :meth:`MatchingState.save`
+writes back only what differs from what was loaded, in bulk statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
+from eropaf_contracts.events import OutreachKind, Urgency
+from eropaf_contracts.region import Region
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eropaf_matching.adapters.tables import (
+    case_alias,
+    case_contact_attempt,
+    case_signal,
+    match_case,
+    match_signal,
+    match_token,
+)
+from eropaf_matching.domain.cases import Case, CaseState, ContactAttempt
+from eropaf_matching.domain.linking import Assignment, LinkInput, Token
+from eropaf_matching.domain.matcher import Matcher
+from eropaf_matching.domain.routing import Routing
+from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
+from eropaf_matching.domain.triage import RegionPolicy, TriageDecision
+
+__all__ = [
+    "MatchingState",
+    "case_from_rows",
+    "facts_from_json",
+    "facts_to_json",
+    "load_cases",
+    "load_state",
+    "resolve_case_ids",
+]
+
+T = TypeVar("T")
+_CHUNK = 1000  # rows per statement: well below PostgreSQL's 65535 bind parameters
+
+# Serialises matching transactions across service instances: two batches that touch one
+# household must not both compute its case from the same stale state. Cheap at our volumes.
+MATCHING_LOCK_ID = 0x4D415443  # "MATC"
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def lock_matching(session: AsyncSession) -> None:
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(MATCHING_LOCK_ID)))
+
+
+# --- (de)serialisation ----------------------------------------------------------------
+
+
+def facts_to_json(s: SignalFacts) -> dict[str, Any]:
+    return {
+        "signal_ref": s.signal_ref,
+        "partner_code": s.partner_code,
+        "partner_type": s.partner_type.value,
+        "gemeentecode": s.gemeentecode,
+        "postcode_area": s.postcode_area,
+        "bedrag": s.bedrag,
+        "ontstaansdatum": s.ontstaansdatum.isoformat() if s.ontstaansdatum else None,
+        "signaaldatum": s.signaaldatum.isoformat() if s.signaaldatum else None,
+        "crisissignaal": s.crisissignaal,
+        "warme_overdracht": s.warme_overdracht,
+        "match_tokens": {k.value: v for k, v in s.match_tokens.items()},
+        "received_at": s.received_at.isoformat(),
+        "revision": s.revision,
+    }
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def facts_from_json(d: Mapping[str, Any]) -> SignalFacts:
+    return SignalFacts(
+        signal_ref=d["signal_ref"],
+        partner_code=d["partner_code"],
+        partner_type=Signaalpartner(d["partner_type"]),
+        gemeentecode=d["gemeentecode"],
+        postcode_area=d["postcode_area"],
+        bedrag=d["bedrag"],
+        ontstaansdatum=_date(d["ontstaansdatum"]),
+        signaaldatum=_date(d["signaaldatum"]),
+        crisissignaal=d["crisissignaal"],
+        warme_overdracht=d["warme_overdracht"],
+        match_tokens={MatchTokenKind(k): v for k, v in d["match_tokens"].items()},
+        received_at=datetime.fromisoformat(d["received_at"]),
+        revision=d["revision"],
+    )
+
+
+def _decision_to_json(d: TriageDecision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "picked_up": d.picked_up,
+        "outreach": d.outreach.value if d.outreach else None,
+        "urgency": d.urgency.value if d.urgency else None,
+        "deadline": d.deadline.isoformat() if d.deadline else None,
+        "priority": d.priority,
+        "rule_ids": list(d.rule_ids),
+    }
+
+
+def _decision_from_json(d: Mapping[str, Any] | None) -> TriageDecision | None:
+    if d is None:
+        return None
+    return TriageDecision(
+        picked_up=d["picked_up"],
+        outreach=OutreachKind(d["outreach"]) if d["outreach"] else None,
+        urgency=Urgency(d["urgency"]) if d["urgency"] else None,
+        deadline=_date(d["deadline"]),
+        priority=d["priority"],
+        rule_ids=tuple(d["rule_ids"]),
+    )
+
+
+def _routing_to_json(r: Routing | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"gemeentecode": r.gemeentecode, "team": r.team, "corporations": list(r.corporations)}
+
+
+def _routing_from_json(r: Mapping[str, Any] | None) -> Routing | None:
+    if r is None:
+        return None
+    return Routing(r["gemeentecode"], r["team"], tuple(r["corporations"]))
+
+
+def case_from_rows(row: Any, signal_rows: Iterable[Any], attempt_rows: Iterable[Any]) -> Case:
+    signals: dict[str, SignalFacts] = {}
+    resolved: dict[str, date] = {}
+    for s in signal_rows:
+        signals[s.signal_ref] = facts_from_json(s.facts)
+        if s.resolved_on is not None:
+            resolved[s.signal_ref] = s.resolved_on
+    attempts = tuple(
+        ContactAttempt(
+            soort=Contactsoort(a.soort),
+            bereikt=a.bereikt,
+            datum=a.datum,
+            dagdeel=Dagdeel(a.dagdeel) if a.dagdeel else None,
+        )
+        for a in sorted(attempt_rows, key=lambda a: a.seq)
+    )
+    return Case(
+        case_id=row.case_id,
+        household_id=row.household_id,
+        opened_on=row.opened_on,
+        signals=signals,
+        state=CaseState(row.state),
+        resolved_on=resolved,
+        contactpogingen=attempts,
+        herhaalde_meldingen=frozenset(row.herhaalde_meldingen),
+        decision=_decision_from_json(row.decision),
+        routing=_routing_from_json(row.routing),
+        opgepakt_on=row.opgepakt_on,
+        outreach_planned_on=row.outreach_planned_on,
+        resultaat=Eindresultaat(row.resultaat) if row.resultaat else None,
+        closed_on=row.closed_on,
+    )
+
+
+def _case_row(c: Case) -> dict[str, Any]:
+    return {
+        "case_id": c.case_id,
+        "household_id": c.household_id,
+        "gemeentecode": c.gemeentecode,
+        "state": c.state.value,
+        "opened_on": c.opened_on,
+        "opgepakt_on": c.opgepakt_on,
+        "outreach_planned_on": c.outreach_planned_on,
+        "resultaat": c.resultaat.value if c.resultaat else None,
+        "closed_on": c.closed_on,
+        "decision": _decision_to_json(c.decision),
+        "routing": _routing_to_json(c.routing),
+        "herhaalde_meldingen": sorted(c.herhaalde_meldingen),
+    }
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+async def _cluster_refs(
+    session: AsyncSession, tokens: Iterable[Token], refs: Iterable[str]
+) -> set[str]:
+    """Every stored signal reachable from ``tokens`` (and from the stored tokens of ``refs``)
+    over shared tokens of any kind: one recursive query."""
+    seed = sorted({(k.value, v) for k, v in tokens})
+    ref_list = sorted(set(refs))
+    if not seed and not ref_list:
+        return set()
+    query = sa.text(
+        """
+        WITH RECURSIVE reach(kind, value) AS (
+            SELECT s.kind, s.value FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[]))
+                AS s(kind, value)
+            UNION
+            SELECT t.kind, t.value FROM match_token t WHERE t.signal_ref = ANY(:refs)
+            UNION
+            SELECT t2.kind, t2.value
+            FROM reach r
+            JOIN match_token t1 ON t1.kind = r.kind AND t1.value = r.value
+            JOIN match_token t2 ON t2.signal_ref = t1.signal_ref
+        )
+        SELECT DISTINCT t.signal_ref
+        FROM reach r JOIN match_token t ON t.kind = r.kind AND t.value = r.value
+        """
+    )
+    result = await session.execute(
+        query,
+        {"kinds": [k for k, _ in seed], "vals": [v for _, v in seed], "refs": ref_list},
+    )
+    return set(result.scalars()) | (set(ref_list) & await _known(session, ref_list))
+
+
+async def _known(session: AsyncSession, refs: Sequence[str]) -> set[str]:
+    # A signal stored without any token (never happens with intake's events) is still found.
+    if not refs:
+        return set()
+    rows = await session.execute(
+        sa.select(match_signal.c.signal_ref).where(match_signal.c.signal_ref.in_(refs))
+    )
+    return set(rows.scalars())
+
+
+async def _load_cases_by_ids(session: AsyncSession, case_ids: Sequence[str]) -> list[Case]:
+    if not case_ids:
+        return []
+    rows = (
+        await session.execute(sa.select(match_case).where(match_case.c.case_id.in_(case_ids)))
+    ).all()
+    signals: dict[str, list[Any]] = {cid: [] for cid in case_ids}
+    for s in (
+        await session.execute(sa.select(case_signal).where(case_signal.c.case_id.in_(case_ids)))
+    ).all():
+        signals[s.case_id].append(s)
+    attempts: dict[str, list[Any]] = {cid: [] for cid in case_ids}
+    for a in (
+        await session.execute(
+            sa.select(case_contact_attempt).where(case_contact_attempt.c.case_id.in_(case_ids))
+        )
+    ).all():
+        attempts[a.case_id].append(a)
+    return [case_from_rows(r, signals[r.case_id], attempts[r.case_id]) for r in rows]
+
+
+async def load_cases(
+    session: AsyncSession, *, gemeentecode: str | None = None, case_ids: Sequence[str] = ()
+) -> list[Case]:
+    """Cases of a municipality (export, monitoring) or by id."""
+    query = sa.select(match_case.c.case_id)
+    if gemeentecode is not None:
+        query = query.where(match_case.c.gemeentecode == gemeentecode)
+    if case_ids:
+        query = query.where(match_case.c.case_id.in_(list(case_ids)))
+    ids = list((await session.execute(query)).scalars())
+    cases: list[Case] = []
+    for chunk in _chunks(ids):
+        cases += await _load_cases_by_ids(session, chunk)
+    return cases
+
+
+async def resolve_case_ids(session: AsyncSession, case_ids: Iterable[str]) -> dict[str, str]:
+    """Current id of each given case id (itself, or where a merge/rename took it)."""
+    wanted = sorted(set(case_ids))
+    rows = await session.execute(
+        sa.select(case_alias.c.old_case_id, case_alias.c.case_id).where(
+            case_alias.c.old_case_id.in_(wanted)
+        )
+    )
+    aliases = {r.old_case_id: r.case_id for r in rows}
+    return {cid: aliases.get(cid, cid) for cid in wanted}
+
+
+@dataclass
+class MatchingState:
+    """The slice of matching's state a batch works on, and what it looked like when loaded."""
+
+    matcher: Matcher
+    loaded_links: dict[str, LinkInput] = field(default_factory=dict)
+    loaded_assignments: dict[str, Assignment] = field(default_factory=dict)
+    loaded_cases: dict[str, Case] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # old case id -> new, this batch
+
+    def rename(self, old: str, new: str) -> None:
+        self.aliases[old] = new
+        for k, v in self.aliases.items():
+            if v == old:
+                self.aliases[k] = new
+
+    async def save(self, session: AsyncSession) -> None:
+        await self._save_links(session)
+        await self._save_cases(session)
+
+    async def _save_links(self, session: AsyncSession) -> None:
+        links = self.matcher.links
+        changed = [
+            ref
+            for ref, signal in links.signals.items()
+            if self.loaded_links.get(ref) != signal
+            or self.loaded_assignments.get(ref) != links.assignments.get(ref)
+        ]
+        rows = [
+            {
+                "signal_ref": ref,
+                "datum": links.signals[ref].key[0],
+                "tokens": {k.value: v for k, v in links.signals[ref].tokens.items()},
+                "person_id": links.assignments[ref].person_id,
+                "household_id": links.assignments[ref].household_id,
+            }
+            for ref in changed
+        ]
+        await _upsert(session, match_signal, rows, ["signal_ref"])
+        retokened = [
+            ref
+            for ref in changed
+            if ref not in self.loaded_links
+            or self.loaded_links[ref].tokens != links.signals[ref].tokens
+        ]
+        stale = [ref for ref in retokened if ref in self.loaded_links]
+        for part in _chunks(stale):
+            await session.execute(
+                sa.delete(match_token).where(match_token.c.signal_ref.in_(list(part)))
+            )
+        token_rows = [
+            {"kind": k.value, "value": v, "signal_ref": ref}
+            for ref in retokened
+            for k, v in links.signals[ref].tokens.items()
+        ]
+        await _upsert(session, match_token, token_rows, ["kind", "value", "signal_ref"])
+
+    async def _save_cases(self, session: AsyncSession) -> None:
+        cases = self.matcher.cases
+        changed = [c for cid, c in cases.items() if self.loaded_cases.get(cid) != c]
+        gone = [cid for cid in self.loaded_cases if cid not in cases]
+        await _upsert(
+            session,
+            match_case,
+            [_case_row(c) for c in changed],
+            ["case_id"],
+            also={"updated_at": sa.func.now()},
+        )
+        signal_rows = [
+            {
+                "signal_ref": ref,
+                "case_id": c.case_id,
+                "facts": facts_to_json(s),
+                "resolved_on": c.resolved_on.get(ref),
+            }
+            for c in changed
+            for ref, s in c.signals.items()
+        ]
+        await _upsert(session, case_signal, signal_rows, ["signal_ref"])
+        # Attempts are few per case: rewrite them for the changed cases that had any.
+        rewrite = [
+            c.case_id
+            for c in changed
+            if c.contactpogingen
+            or (c.case_id in self.loaded_cases and self.loaded_cases[c.case_id].contactpogingen)
+        ]
+        for part in _chunks(rewrite):
+            await session.execute(
+                sa.delete(case_contact_attempt).where(
+                    case_contact_attempt.c.case_id.in_(list(part))
+                )
+            )
+        attempt_rows = [
+            {
+                "case_id": c.case_id,
+                "seq": i,
+                "soort": a.soort.value,
+                "bereikt": a.bereikt,
+                "datum": a.datum,
+                "dagdeel": a.dagdeel.value if a.dagdeel else None,
+            }
+            for c in changed
+            for i, a in enumerate(c.contactpogingen)
+        ]
+        await _upsert(session, case_contact_attempt, attempt_rows, ["case_id", "seq"])
+        # Signals were re-pointed above, so the cascade removes nothing still in use.
+        for part in _chunks(gone):
+            await session.execute(sa.delete(match_case).where(match_case.c.case_id.in_(list(part))))
+        if self.aliases:
+            # Older aliases that pointed at a renamed id follow it; then the new ones.
+            await session.execute(
+                sa.update(case_alias)
+                .where(case_alias.c.case_id == sa.bindparam("old"))
+                .values(case_id=sa.bindparam("new")),
+                [{"old": o, "new": n} for o, n in self.aliases.items()],
+            )
+            alias_rows = [{"old_case_id": o, "case_id": n} for o, n in self.aliases.items()]
+            await _upsert(session, case_alias, alias_rows, ["old_case_id"])
+
+
+async def _upsert(
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    *,
+    also: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert or update rows by primary key, as one executemany: SQLAlchemy batches it into
+    multi-row INSERTs with a cached statement (a per-batch VALUES list would be compiled anew
+    every time, which costs more than the database work)."""
+    if not rows:
+        return
+    stmt = pg_insert(table)
+    update = {c: stmt.excluded[c] for c in rows[0] if c not in key}
+    if update:
+        upsert = stmt.on_conflict_do_update(
+            index_elements=list(key), set_={**update, **(also or {})}
+        )
+    else:
+        upsert = stmt.on_conflict_do_nothing(index_elements=list(key))
+    await session.execute(upsert, list(rows))
+
+
+async def load_state(
+    session: AsyncSession,
+    policy: RegionPolicy,
+    region: Region,
+    *,
+    tokens: Iterable[Token],
+    signal_refs: Iterable[str],
+) -> MatchingState:
+    """The clusters reachable from ``tokens``/``signal_refs`` and every case holding one of
+    their signals, as a populated :class:`Matcher`."""
+    refs = sorted(await _cluster_refs(session, tokens, signal_refs))
+    matcher = Matcher(policy, region)
+    state = MatchingState(matcher)
+    case_ids: set[str] = set()
+    for chunk in _chunks(refs):
+        for row in (
+            await session.execute(
+                sa.select(match_signal).where(match_signal.c.signal_ref.in_(chunk))
+            )
+        ).all():
+            link = LinkInput(
+                row.signal_ref,
+                (row.datum, row.signal_ref),
+                {MatchTokenKind(k): v for k, v in row.tokens.items()},
+            )
+            assignment = Assignment(row.person_id, row.household_id)
+            state.loaded_links[row.signal_ref] = link
+            state.loaded_assignments[row.signal_ref] = assignment
+            matcher.links.signals[row.signal_ref] = link
+            matcher.links.assignments[row.signal_ref] = assignment
+            for token in link.token_set():
+                matcher.links.by_token[token].add(row.signal_ref)
+        case_ids |= set(
+            (
+                await session.execute(
+                    sa.select(case_signal.c.case_id).where(case_signal.c.signal_ref.in_(chunk))
+                )
+            ).scalars()
+        )
+    for chunk in _chunks(sorted(case_ids)):
+        for case in await _load_cases_by_ids(session, chunk):
+            state.loaded_cases[case.case_id] = case
+            matcher.cases[case.case_id] = case
+    return state

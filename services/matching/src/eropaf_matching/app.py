@@ -1,0 +1,89 @@
+"""Wiring of the matching service: settings, subscribers, topics; ``python -m eropaf_matching``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eropaf_contracts.region import Region, load_region
+from eropaf_contracts.topics import (
+    CASES_TOPIC,
+    CREDITOR_FEEDBACK_TOPIC,
+    INTAKE_SIGNALS_TOPIC,
+    VISITS_TOPIC,
+)
+from eropaf_platform.service import Service
+from eropaf_platform.settings import ServiceSettings
+from pydantic import Field, SecretStr
+
+from eropaf_matching.domain.triage import RegionPolicy
+from eropaf_matching.handlers import SignalEventsHandler, VisitEventsHandler
+from eropaf_matching.policy import load_policy
+
+__all__ = ["MIGRATIONS", "MatchingSettings", "build", "load_rules", "main"]
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+SIGNALS_CONSUMER = "matching-signals"
+VISITS_CONSUMER = "matching-visits"
+
+
+class MatchingSettings(ServiceSettings):
+    # The internal token lets the CLI read personal data from intake for the DDAS export;
+    # the service itself never needs it, but one settings class keeps one place to look.
+    secret_fields = ("internal_api_token",)
+
+    service_name: str = "matching"
+    region_file: str | None = Field(default=None, description="region YAML; default Lekstroom")
+    policy_file: str | None = Field(default=None, description="triage policy YAML")
+    intake_url: str | None = Field(default=None, description="intake's base URL (internal API)")
+    internal_api_token: SecretStr | None = None
+    # Overrides the policy's ``herhaalde_melding_dagen`` for every municipality when set.
+    repeat_window_days: int | None = Field(default=None, ge=1)
+    # Scheduling is not there yet; its topic is subscribed only when this is on.
+    consume_visits: bool = True
+
+
+def load_rules(settings: MatchingSettings) -> tuple[RegionPolicy, Region]:
+    """Region and triage policy from the configured files (fail at start-up when invalid)."""
+    region = load_region(settings.region_file)
+    policy = load_policy(settings.policy_file, region=region)
+    if settings.repeat_window_days is not None:
+        window = settings.repeat_window_days
+        policy = policy.model_copy(
+            update={
+                "defaults": policy.defaults.model_copy(update={"herhaalde_melding_dagen": window}),
+                "gemeenten": {
+                    code: p.model_copy(update={"herhaalde_melding_dagen": window})
+                    for code, p in policy.gemeenten.items()
+                },
+            }
+        )
+    return policy, region
+
+
+def build(settings: MatchingSettings | None = None, *, group_prefix: str = "eropaf") -> Service:
+    """The service, not started. ``group_prefix``: consumer groups are ``<prefix>-<consumer>``
+    (tests give each service its own groups, so that none waits for another's rebalance)."""
+    settings = settings or MatchingSettings()
+    policy, region = load_rules(settings)
+    topics = [INTAKE_SIGNALS_TOPIC, CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC]
+    if settings.consume_visits:
+        topics.append(VISITS_TOPIC)
+    service = Service(settings, migrations=MIGRATIONS, topics=topics)
+    service.subscribe(
+        INTAKE_SIGNALS_TOPIC,
+        consumer=SIGNALS_CONSUMER,
+        handler=SignalEventsHandler(policy, region),
+        group_id=f"{group_prefix}-{SIGNALS_CONSUMER}",
+    )
+    if settings.consume_visits:
+        service.subscribe(
+            VISITS_TOPIC,
+            consumer=VISITS_CONSUMER,
+            handler=VisitEventsHandler(policy, region),
+            group_id=f"{group_prefix}-{VISITS_CONSUMER}",
+        )
+    return service
+
+
+def main() -> None:
+    build().run()
