@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from eropaf_contracts.cloudevents import (
     CE_ID,
     CE_SIGNATURE,

@@ -4,6 +4,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from eropaf_contracts.ddas import (
     ENUM_DEFS,
     EXAMPLES,

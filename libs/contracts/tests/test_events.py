@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from eropaf_contracts.ddas import Eindresultaat, Signaalpartner
 from eropaf_contracts.events import (
     EVENT_PAYLOADS,
@@ -23,7 +25,6 @@ from eropaf_contracts.events import (
     Urgency,
     payload_type,
 )
-from pydantic import BaseModel, ValidationError
 
 pytestmark = pytest.mark.unit
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from eropaf_contracts.feedback import (
     Feedback,
     FeedbackReason,
@@ -11,7 +13,6 @@ from eropaf_contracts.feedback import (
     feedback_key,
 )
 from eropaf_contracts.signals import dump_ddas
-from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

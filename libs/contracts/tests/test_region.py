@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.region import Region, load_region, postcode_area
-from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

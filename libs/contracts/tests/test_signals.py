@@ -4,9 +4,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from eropaf_contracts.ddas import Signaalpartner, ddas_example, validate_uitwisselmodel
 from eropaf_contracts.signals import PartnerSignal, SignalResolved, dump_ddas, validation_errors
-from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from eropaf_contracts.snapshots import CONTRACTS, DEFAULT_DIR, Contract, check, render, update
 from pydantic import BaseModel
+
+from eropaf_contracts.snapshots import CONTRACTS, DEFAULT_DIR, Contract, check, render, update
 
 pytestmark = pytest.mark.unit
 

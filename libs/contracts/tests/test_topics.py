@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eropaf_contracts.topics import (
     INTERNAL_TOPICS,
     SIGNALS_TOPIC_RE,

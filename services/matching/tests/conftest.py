@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import MatchTokenKind, SignalAccepted, SignalResolved
@@ -28,7 +30,6 @@ from eropaf_matching.app import MatchingSettings, build
 from eropaf_matching.domain.cases import Case
 from eropaf_platform.service import Service
 from eropaf_platform.tables import outbox_message
-from pydantic import BaseModel
 
 GEMEENTE_BY_PC4 = {"3431": "0356", "3432": "0356", "3401": "0353", "3991": "0321"}
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from eropaf_contracts.envelope import Envelope
 from pydantic import BaseModel
+
+from eropaf_contracts.envelope import Envelope
 
 ASYNCAPI_VERSION = "3.0.0"
 DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"

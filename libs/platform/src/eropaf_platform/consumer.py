@@ -22,11 +22,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
-from eropaf_contracts.envelope import Envelope
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from eropaf_contracts.envelope import Envelope
 from eropaf_platform import metrics, outbox
 from eropaf_platform.logging import bind_correlation, get_logger
 from eropaf_platform.settings import ServiceSettings

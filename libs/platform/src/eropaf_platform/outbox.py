@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from eropaf_contracts.envelope import Envelope
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from eropaf_contracts.envelope import Envelope
 from eropaf_platform import metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_producer
 from eropaf_platform.logging import get_logger

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
+
 from eropaf_platform.local.postgres import EmbeddedPostgres
 
 

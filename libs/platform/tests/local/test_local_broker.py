@@ -8,6 +8,7 @@ import uuid
 import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from eropaf_platform.local.broker import (
     BrokerStartError,
     LocalBroker,

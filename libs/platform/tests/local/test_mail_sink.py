@@ -10,6 +10,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+
 from eropaf_platform.local.smtp import MailSink, store_message
 from eropaf_platform.testing import wait_until
 

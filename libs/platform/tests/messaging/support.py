@@ -10,12 +10,13 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_contracts.envelope import Envelope
 from eropaf_platform import outbox
 from eropaf_platform.consumer import Incoming, PoisonMessage
 from eropaf_platform.settings import ServiceSettings
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 test_metadata = sa.MetaData()
 effect = sa.Table(

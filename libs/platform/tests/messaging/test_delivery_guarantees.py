@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_platform.consumer import Incoming
 from eropaf_platform.db import migrate_async
 from eropaf_platform.outbox import OutboxRelay
 from eropaf_platform.service import Service
 from eropaf_platform.tables import outbox_message
 from eropaf_platform.testing.wait import wait_until_async
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from .support import (
     LedgerHandler,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from eropaf_platform.service import Service
 
 from .support import settings_for

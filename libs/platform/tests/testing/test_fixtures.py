@@ -9,6 +9,8 @@ from collections.abc import Callable
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
 from eropaf_platform.local.broker import create_topics, probe_metadata
 from eropaf_platform.testing import WaitTimeout, wait_until, wait_until_async
 from eropaf_platform.testing.fixtures import (
@@ -18,7 +20,6 @@ from eropaf_platform.testing.fixtures import (
     unavailable,
     with_database,
 )
-from sqlalchemy.engine import make_url
 
 
 @pytest.mark.unit

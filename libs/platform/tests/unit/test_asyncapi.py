@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from eropaf_platform import asyncapi
 
 pytestmark = pytest.mark.unit

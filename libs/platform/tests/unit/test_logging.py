@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import structlog
+
 from eropaf_platform.logging import REDACTED, bind_correlation, configure_logging, get_logger
 
 pytestmark = pytest.mark.unit

@@ -1,9 +1,10 @@
 from typing import ClassVar
 
 import pytest
+from pydantic import SecretStr, ValidationError
+
 from eropaf_platform.db import normalise_url
 from eropaf_platform.settings import ServiceSettings
-from pydantic import SecretStr, ValidationError
 
 pytestmark = pytest.mark.unit
 

@@ -7,6 +7,9 @@ import hashlib
 from pathlib import Path
 from typing import Any, Self
 
+from fastapi import FastAPI
+from pydantic import SecretStr, model_validator
+
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import (
     CASES_TOPIC,
@@ -14,11 +17,6 @@ from eropaf_contracts.topics import (
     INTAKE_SIGNALS_TOPIC,
     SIGNALS_TOPIC_PATTERN,
 )
-from eropaf_platform.service import Service
-from eropaf_platform.settings import ServiceSettings
-from fastapi import FastAPI
-from pydantic import SecretStr, model_validator
-
 from eropaf_intake.adapters.crypto import parse_keyring
 from eropaf_intake.domain.validation import Limits
 from eropaf_intake.handlers import (
@@ -28,6 +26,8 @@ from eropaf_intake.handlers import (
 )
 from eropaf_intake.http_api import build_router
 from eropaf_intake.intake import IntakeConfig
+from eropaf_platform.service import Service
+from eropaf_platform.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 

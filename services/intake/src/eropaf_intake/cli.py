@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 # Heavy modules (pydantic models, SQLAlchemy, FastAPI, aiokafka) are imported inside the
 # commands, so that `eropaf --help` and every other area's commands start quickly.
 if TYPE_CHECKING:
-    from eropaf_contracts.region import Region
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from eropaf_contracts.region import Region
 
 __all__ = ["CliError", "register"]
 
@@ -109,9 +110,8 @@ def _target(args: argparse.Namespace, *, database: bool, broker: bool) -> Target
 
 def _migrate(database_url: str) -> None:
     # Idempotent; lets admin commands run before intake ever started on this database.
-    from eropaf_platform import db
-
     from eropaf_intake.app import MIGRATIONS
+    from eropaf_platform import db
 
     db.migrate(database_url, MIGRATIONS, service="intake")
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from eropaf_contracts.cloudevents import (
     SIGNAL_RESOLVED_TYPE,
     SIGNAL_SUBMITTED_TYPE,
     CloudEventHeaders,
 )
 from eropaf_contracts.topics import feedback_topic, signals_topic, validate_partner_code
-
 from eropaf_intake.adapters import jws
 from eropaf_intake.domain.csv_rows import CsvFormatError, parse_csv
 

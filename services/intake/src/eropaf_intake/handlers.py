@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_contracts.cloudevents import decode_headers
 from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
 from eropaf_contracts.feedback import Feedback, FeedbackStatus
 from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
-from eropaf_platform import outbox
-from eropaf_platform.consumer import Incoming
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from eropaf_intake.adapters.tables import signal
 from eropaf_intake.intake import (
     FEEDBACK_CE_TYPE,
@@ -21,6 +19,8 @@ from eropaf_intake.intake import (
     PartnerDirectory,
     PartnerMessage,
 )
+from eropaf_platform import outbox
+from eropaf_platform.consumer import Incoming
 
 
 def partner_message(record: Incoming) -> PartnerMessage:

@@ -8,14 +8,14 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from eropaf_contracts.feedback import Feedback
-from eropaf_platform.db import transaction
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from eropaf_contracts.feedback import Feedback
 from eropaf_intake.adapters.personal_data import read_personal_data
 from eropaf_intake.domain.csv_rows import CsvFormatError, parse_csv
 from eropaf_intake.intake import IntakeBatch, IntakeConfig, PartnerDirectory, PartnerMessage
+from eropaf_platform.db import transaction
 
 
 class SignalResults(BaseModel):

@@ -13,7 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE, SIGNAL_SUBMITTED_TYPE
+from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import SignalAccepted, SignalUpdated
 from eropaf_contracts.events import SignalResolved as SignalResolvedEvent
@@ -21,10 +25,6 @@ from eropaf_contracts.feedback import Feedback, FeedbackReason, FeedbackStatus, 
 from eropaf_contracts.region import Region
 from eropaf_contracts.signals import PartnerSignal, dump_ddas
 from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC, feedback_topic
-from eropaf_platform import outbox
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from eropaf_intake.adapters import crypto, jws
 from eropaf_intake.adapters.tables import (
     household_key,
@@ -44,6 +44,7 @@ from eropaf_intake.domain.validation import (
     validate_resolution,
     validate_signal,
 )
+from eropaf_platform import outbox
 
 FEEDBACK_CE_TYPE = "nl.vroegsignalering.signal.feedback.v1"
 
@@ -74,7 +75,8 @@ class PartnerDirectory:
         for row in (await session.execute(sa.select(partner))).all():
             partners[row.code] = PartnerPolicy(
                 code=row.code,
-                types=frozenset(row.types),
+                # As the enum: validation names the allowed types in its rejection message.
+                types=frozenset(Signaalpartner(t) for t in row.types),
                 disabled=row.disabled,
             )
             names[row.code] = row.name

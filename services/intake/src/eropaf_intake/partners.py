@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from eropaf_contracts.ddas import Signaalpartner
-from eropaf_contracts.topics import feedback_topic, signals_topic, validate_partner_code
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eropaf_contracts.ddas import Signaalpartner
+from eropaf_contracts.topics import feedback_topic, signals_topic, validate_partner_code
 from eropaf_intake.adapters import jws
 from eropaf_intake.adapters.tables import partner, partner_key
 from eropaf_intake.http_api import token_hash

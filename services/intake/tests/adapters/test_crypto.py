@@ -4,6 +4,7 @@ import base64
 import os
 
 import pytest
+
 from eropaf_intake.adapters.crypto import (
     CryptoError,
     Keyring,

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+
 from eropaf_intake.adapters.jws import (
     DetachedJws,
     JwsError,

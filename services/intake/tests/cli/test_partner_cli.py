@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+
 from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE, SIGNAL_SUBMITTED_TYPE, decode_headers
 from eropaf_contracts.topics import feedback_topic, signals_topic
 from eropaf_intake.adapters import jws

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from eropaf_intake.adapters.tables import household_key, personal_record, signal
 from eropaf_intake.app import IntakeSettings, build
 from eropaf_platform.db import make_engine

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from eropaf_contracts.cloudevents import (
     SIGNAL_RESOLVED_TYPE,
     SIGNAL_SUBMITTED_TYPE,

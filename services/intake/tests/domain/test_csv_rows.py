@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eropaf_intake.domain.csv_rows import CsvFormatError, CsvRow, parse_csv
 
 pytestmark = pytest.mark.unit

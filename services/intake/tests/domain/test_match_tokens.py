@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from eropaf_contracts.events import MatchTokenKind
 from eropaf_contracts.signals import PartnerSignal
 from eropaf_intake.domain.match_tokens import (

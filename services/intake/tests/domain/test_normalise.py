@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eropaf_intake.domain.bsn import is_valid_bsn, normalise_bsn
 from eropaf_intake.domain.normalise import (
     HouseNumber,

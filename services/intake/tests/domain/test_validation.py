@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.feedback import ReasonCode
 from eropaf_contracts.region import Region, load_region

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, SecretStr
+
 from eropaf_contracts.region import Region, load_region
 from eropaf_contracts.topics import (
     CASES_TOPIC,
@@ -11,13 +13,11 @@ from eropaf_contracts.topics import (
     INTAKE_SIGNALS_TOPIC,
     VISITS_TOPIC,
 )
-from eropaf_platform.service import Service
-from eropaf_platform.settings import ServiceSettings
-from pydantic import Field, SecretStr
-
 from eropaf_matching.domain.triage import RegionPolicy
 from eropaf_matching.handlers import SignalEventsHandler, VisitEventsHandler
 from eropaf_matching.policy import load_policy
+from eropaf_platform.service import Service
+from eropaf_platform.settings import ServiceSettings
 
 __all__ = ["MIGRATIONS", "MatchingSettings", "build", "load_rules", "main"]
 

@@ -24,7 +24,6 @@ from eropaf_contracts.events import (
     OutreachDecided,
 )
 from eropaf_contracts.topics import CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC
-
 from eropaf_matching.domain.cases import Case
 from eropaf_matching.domain.signals import SignalFacts
 

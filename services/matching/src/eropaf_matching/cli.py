@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
 from eropaf_contracts.ddas import validate_uitwisselmodel
 from eropaf_contracts.region import Region, load_region
-from eropaf_platform.db import make_engine, make_sessions
-
 from eropaf_matching.adapters.intake_client import IntakeClient, IntakeError
 from eropaf_matching.adapters.repository import load_cases
 from eropaf_matching.domain.cases import Case
 from eropaf_matching.domain.ddas_export import Organisatie, build_uitwisselmodel
 from eropaf_matching.domain.monitoring import MonitoringRow, monitoring_rows, rows_to_csv
+from eropaf_platform.db import make_engine, make_sessions
 
 __all__ = ["Connection", "ddas_export", "make_intake_client", "monitoring", "register"]
 

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     CaseChange,
@@ -23,12 +26,6 @@ from eropaf_contracts.events import (
     SignalUpdated,
 )
 from eropaf_contracts.region import Region
-from eropaf_platform import outbox
-from eropaf_platform.consumer import Incoming, PoisonMessage, describe_error
-from eropaf_platform.logging import get_logger
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from eropaf_matching import case_events
 from eropaf_matching.adapters import repository
 from eropaf_matching.domain.cases import (
@@ -51,6 +48,9 @@ from eropaf_matching.scheduling_events import (
     ContactAttemptRecorded,
     OutreachPlanned,
 )
+from eropaf_platform import outbox
+from eropaf_platform.consumer import Incoming, PoisonMessage, describe_error
+from eropaf_platform.logging import get_logger
 
 __all__ = ["SignalEventsHandler", "VisitEventsHandler", "facts_of"]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
+from pydantic import Field, StringConstraints
+
 from eropaf_contracts.base import IsoDate
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat
 from eropaf_contracts.events import EventPayload
-from pydantic import Field, StringConstraints
 
 __all__ = ["CaseOutcomeRecorded", "ContactAttemptRecorded", "OutreachPlanned"]
 

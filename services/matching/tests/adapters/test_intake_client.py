@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from eropaf_matching.adapters.intake_client import IntakeClient, IntakeError
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
 import pytest
+
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Signaalpartner
 from eropaf_contracts.region import load_region
 from eropaf_matching.adapters import repository

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
 import pytest
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.region import Region, load_region
 from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts

@@ -5,6 +5,7 @@ import random
 from datetime import date
 
 import pytest
+
 from eropaf_contracts.ddas import (
     Contactsoort,
     Dagdeel,

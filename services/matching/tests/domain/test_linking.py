@@ -5,6 +5,7 @@ import random
 from datetime import date
 
 import pytest
+
 from eropaf_matching.domain.linking import LinkChange, LinkIndex, LinkInput, link_cluster
 from eropaf_matching.domain.signals import SignalFacts
 

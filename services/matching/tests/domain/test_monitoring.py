@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from eropaf_contracts.ddas import Contactsoort, Eindresultaat, Signaalpartner
 from eropaf_matching.domain.cases import ContactAttempt
 from eropaf_matching.domain.matcher import Matcher

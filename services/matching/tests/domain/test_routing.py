@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_matching.domain.routing import RoutingError, route
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.events import OutreachKind, Urgency
 from eropaf_matching.domain.triage import (

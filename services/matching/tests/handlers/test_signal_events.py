@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
+
 from eropaf_contracts.ddas import Eindresultaat, Signaalpartner, Signaalstatus
 from eropaf_contracts.events import (
     CaseChange,

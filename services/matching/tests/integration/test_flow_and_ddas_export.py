@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
 from eropaf_contracts.ddas import (
     Contactsoort,
     Dagdeel,
@@ -31,7 +33,6 @@ from eropaf_matching.scheduling_events import (
 )
 from eropaf_platform.service import Service
 from eropaf_platform.testing.wait import wait_until_async
-from pydantic import BaseModel
 
 from ..conftest import Household, case_of, outbox_events, publish
 

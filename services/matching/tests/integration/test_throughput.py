@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_matching.adapters.tables import case_signal
 from eropaf_platform.service import Service

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
+
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.feedback import FeedbackReason, ReasonCode
 from eropaf_contracts.region import Partner, Region
 from eropaf_contracts.signals import PartnerSignal, SignalResolved, validation_errors
-from pydantic import ValidationError
 
 from .bsn import normalise_bsn
 from .normalise import (

@@ -15,12 +15,12 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
-from eropaf_contracts.events import OutreachKind, Urgency
-from eropaf_contracts.region import Region
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
+from eropaf_contracts.events import OutreachKind, Urgency
+from eropaf_contracts.region import Region
 from eropaf_matching.adapters.tables import (
     case_alias,
     case_contact_attempt,

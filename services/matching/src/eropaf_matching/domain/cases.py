@@ -24,7 +24,6 @@ from enum import StrEnum
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalstatus
 from eropaf_contracts.region import Region
-
 from eropaf_matching.domain.routing import Routing, route
 from eropaf_matching.domain.signals import SignalFacts
 from eropaf_matching.domain.triage import (

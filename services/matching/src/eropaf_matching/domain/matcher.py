@@ -12,7 +12,6 @@ from datetime import date
 
 from eropaf_contracts.ddas import Eindresultaat
 from eropaf_contracts.region import Region
-
 from eropaf_matching.domain.cases import (
     Case,
     ContactAttempt,

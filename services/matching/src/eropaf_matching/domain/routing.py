@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.region import Region
-
 from eropaf_matching.domain.signals import SignalFacts
 
 __all__ = ["Routing", "RoutingError", "route"]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Self
 
-from eropaf_contracts.ddas import Contactsoort, Signaalpartner
-from eropaf_contracts.events import OutreachKind, Urgency
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from eropaf_contracts.ddas import Contactsoort, Signaalpartner
+from eropaf_contracts.events import OutreachKind, Urgency
 from eropaf_matching.domain.signals import SignalFacts
 
 __all__ = [

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from eropaf_contracts.region import Region, load_region
 
+from eropaf_contracts.region import Region, load_region
 from eropaf_matching.domain.triage import PolicyError, RegionPolicy, parse_policy
 
 __all__ = ["PolicyError", "load_policy"]
