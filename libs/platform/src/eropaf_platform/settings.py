@@ -37,6 +37,10 @@ class ServiceSettings(BaseSettings):
     # New partner topics are found by regex subscription only at a metadata refresh.
     kafka_metadata_max_age_ms: int = 5_000
     kafka_topic_partitions: int = 4
+    # The local broker holds a group join for half the session timeout, and each subscriber
+    # joins in turn at start-up: 6 s (Kafka's minimum by default) keeps start-up short.
+    kafka_session_timeout_ms: int = 6_000
+    kafka_heartbeat_interval_ms: int = 2_000
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
