@@ -7,6 +7,7 @@ stopped cleanly. Exits non-zero when any step fails.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -26,17 +27,88 @@ class DemoError(RuntimeError):
     pass
 
 
-def push_demo_signal(stack_info: dict[str, Any]) -> None:
-    """Send one arrears signal into the system through intake.
+DEMO_SIGNAL = {
+    "ID": "DEMO-0001",
+    "crisissignaal": False,
+    "warmeOverdracht": False,
+    "bedrag": 1250,
+    "ontstaansdatum": "2026-09-01",
+    "signaaldatum": "2026-11-20",
+    "signaalpartner": {"type": "Huur"},
+    "client": {  # a fictional tenant
+        "Voorletters": "A.",
+        "Voorvoegsel": "de",
+        "Achternaam": "Voorbeeld",
+        "Geboortedatum": "1985-06-15",
+        "Straatnaam": "Voorbeeldlaan",
+        "Postcode": "3431 AB",
+        "Huisnummer": "7",
+        "Plaatsnaam": "Nieuwegein",
+    },
+}
 
-    For now only checks that intake is ready; the signal push follows once intake's
-    HTTP channel exists.
-    """
-    intake_url = stack_info["intake_url"]
-    code = http_status(f"{intake_url}/health/ready")
-    if code != 200:
-        raise DemoError(f"intake at {intake_url} is not ready (HTTP {code})")
-    print(f"intake ready at {intake_url} (signal push: not yet implemented)")
+
+def _eropaf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "eropaf_cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def push_demo_signal(stack_info: dict[str, Any], data_dir: Path) -> None:
+    """Onboard a housing corporation, publish one signed signal as that partner, and follow it
+    through intake (feedback) and matching (case events)."""
+    key = data_dir / "demo-mitros.pem"
+    onboard = _eropaf(
+        "partner", "onboard", "mitros", "--from-region", "--generate-key", str(key),
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+    if onboard.returncode != 0:
+        raise DemoError(f"onboarding failed: {onboard.stderr.strip()}")
+    print("onboarded partner mitros (key written, token shown once)")
+    signals = data_dir / "demo-signals.json"
+    signals.write_text(json.dumps([DEMO_SIGNAL]))
+    published = _eropaf(
+        "partner", "publish", "mitros", str(signals), "--key", str(key),
+        "--data-dir", str(data_dir), "--wait-feedback", "--timeout", "60",
+    )  # fmt: skip
+    print(f"feedback: {published.stdout.strip()}")
+    if published.returncode != 0:
+        raise DemoError(f"publish failed ({published.returncode}): {published.stderr.strip()}")
+    events = asyncio.run(_case_events(stack_info["bootstrap_servers"], timeout=60))
+    if not events:
+        raise DemoError("no case event within 60 s")
+    for event in events:
+        data = event["data"]
+        detail = ", ".join(
+            f"{k}={data[k]}"
+            for k in ("case_ref", "gemeentecode", "team", "outreach", "urgency", "deadline")
+            if k in data
+        )
+        print(f"matching: {event['type']}: {detail}")
+
+
+async def _case_events(bootstrap: str, timeout: float) -> list[dict[str, Any]]:
+    """Case events on matching's topic, until an outreach decision arrived (or the deadline)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from eropaf_contracts.topics import CASES_TOPIC
+
+    consumer = AIOKafkaConsumer(
+        CASES_TOPIC, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+    )  # fmt: skip
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                events.extend(json.loads(r.value) for r in records)
+            if any(e["type"].endswith("outreach.decided") for e in events):
+                break
+    finally:
+        await consumer.stop()
+    return events
 
 
 def wait_for_stack(process: subprocess.Popen[bytes], data_dir: Path, log: Path) -> dict[str, Any]:
@@ -81,7 +153,7 @@ def run() -> int:
             info = wait_for_stack(process, data_dir, log)
             print(f"ready in {time.monotonic() - started:.1f}s")
             ok = show(info)
-            push_demo_signal(info)
+            push_demo_signal(info, data_dir)
         except DemoError as error:
             print(f"demo failed: {error}", file=sys.stderr)
             ok = False

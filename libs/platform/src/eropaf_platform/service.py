@@ -119,9 +119,18 @@ class Service:
         await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        await self._retry("start broker", self.broker.start)
+        await self._retry("start broker", self._start_broker)
         self.started = True
         log.info("service started", topics=self.topics)
+
+    async def _start_broker(self) -> None:
+        """Like ``KafkaBroker.start()``, but the subscribers join their groups at the same
+        time: a group join takes seconds, and one after the other they add up at start-up."""
+        await self.broker.connect()
+        await asyncio.gather(*(sub.start() for sub in self.broker.subscribers))
+        for publisher in self.broker.publishers:
+            await publisher.start()
+        self.broker.running = True
 
     async def stop(self) -> None:
         self.started = False
