@@ -92,6 +92,12 @@ def accepted_signal_refs(bootstrap: str) -> set[str]:
     }
 
 
+def all_cases_opened(bootstrap: str) -> dict[str, int] | None:
+    """Opened-event count per case once every household has its case, else None."""
+    cases = opened_cases(bootstrap)
+    return cases if len(cases) == SIGNALS else None
+
+
 def opened_cases(bootstrap: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in asyncio.run(read_all(bootstrap, CASES_TOPIC, SIGNALS)):
@@ -133,9 +139,8 @@ def test_sigkilled_stack_loses_no_accepted_event(tmp_path: Path) -> None:
         bootstrap = first.info["bootstrap_servers"]
         before_refs = accepted_signal_refs(bootstrap)
         assert len(before_refs) == SIGNALS
-        before_cases = wait_until(
-            lambda: (c := opened_cases(bootstrap)) and len(c) == SIGNALS and c, timeout=90
-        )
+        before_cases = wait_until(lambda: all_cases_opened(bootstrap), timeout=90)
+        assert before_cases is not None
         pids = {s["pid"] for s in first.info["services"].values()} | {first.process.pid}
     except BaseException:
         stop_stack(first.process)
@@ -162,9 +167,8 @@ def test_sigkilled_stack_loses_no_accepted_event(tmp_path: Path) -> None:
         # the lifecycle feedback matching asked for (picked up) is kept too, once per signal
         picked_up = sorted(f["ID"] for f in feedback if f["status"] == "picked_up")
         assert picked_up == accepted
-        after_cases = wait_until(
-            lambda: (c := opened_cases(bootstrap)) and len(c) == SIGNALS and c, timeout=90
-        )
+        after_cases = wait_until(lambda: all_cases_opened(bootstrap), timeout=90)
+        assert after_cases is not None
         assert set(after_cases) == set(before_cases)
         # ... exactly once: matching dropped the re-published signals it had already placed.
         assert all(n == 1 for n in after_cases.values()), after_cases
