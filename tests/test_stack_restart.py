@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from eropaf_cli.testing import start_stack, stop_stack, tail
 from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC, feedback_topic
+from eropaf_platform.local.process import pid_alive
 from eropaf_platform.testing.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,17 +107,6 @@ def opened_cases(bootstrap: str) -> dict[str, int]:
     return counts
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigkilled_stack_loses_no_accepted_event(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = start_stack(data_dir, name="first")
@@ -148,7 +137,7 @@ def test_sigkilled_stack_loses_no_accepted_event(tmp_path: Path) -> None:
 
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(30)
-    wait_until(lambda: not any(alive(p) for p in pids), timeout=30)
+    wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=30)
 
     second = start_stack(data_dir, name="second")
     try:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from eropaf_cli import stack
 from eropaf_cli.testing import RunningStack, stack_env, start_stack, stop_stack, tail
+from eropaf_platform.local.process import pid_alive
 from eropaf_platform.testing.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,14 +49,6 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # reparented zombies wait for init; they run nothing
-
-
 def recorded_pids(info: dict[str, Any]) -> set[int]:
     pids = {info["broker"]["pid"], info["postgres"]["pid"]}
     pids |= {service["pid"] for service in info["services"].values()}
@@ -64,10 +57,10 @@ def recorded_pids(info: dict[str, Any]) -> set[int]:
 
 def assert_all_gone(pids: set[int]) -> None:
     wait_until(
-        lambda: not {pid for pid in pids if alive(pid)},
+        lambda: not {pid for pid in pids if pid_alive(pid)},
         timeout=GONE_BUDGET_S,
         interval=0.1,
-        message=f"still alive: {sorted(pid for pid in pids if alive(pid))}",
+        message=f"still alive: {sorted(pid for pid in pids if pid_alive(pid))}",
     )
 
 

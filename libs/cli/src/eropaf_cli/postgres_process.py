@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+from eropaf_platform.local.process import pid_alive, wait_gone
 from eropaf_platform.logging import get_logger
 
-from .supervisor import ChildProcess, log_tail, pid_alive, send_signal, wait_gone
+from .supervisor import ChildProcess, log_tail, send_signal
 
 log = get_logger(__name__)
 

@@ -39,9 +39,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eropaf_platform.local.process import pid_alive
 from eropaf_platform.logging import configure_logging, get_logger
 
-from .supervisor import ChildProcess, log_tail, pid_alive
+from .supervisor import ChildProcess, log_tail
 
 log = get_logger(__name__)
 

@@ -16,12 +16,12 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 import structlog
 
 from .ports import free_port
+from .process import LocalServer
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(chunks)
 
 
-class LocalBroker:
+class LocalBroker(LocalServer):
     """One Tansu broker process on 127.0.0.1.
 
     Use `start()`/`stop()` or `with`/`async with`. With `port=None` a free port is
@@ -248,37 +248,7 @@ class LocalBroker:
             self._log_handle = None
         self.port = self._requested_port
 
-    # -- context managers -----------------------------------------------------------
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        # start() blocks while polling; keep the caller's event loop free meanwhile.
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
-
-
-# Environment variables Tansu reads; an inherited value must not override our flags.
 _TANSU_ENV = frozenset(
     {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY"}
 )

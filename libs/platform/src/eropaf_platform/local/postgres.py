@@ -10,21 +10,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import warnings
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import structlog
+
+from .process import LocalServer, pid_alive, wait_gone
 
 log = structlog.get_logger(__name__)
 
 _POSTMASTER_PID = "postmaster.pid"
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(LocalServer):
     """A PostgreSQL server whose cluster lives in `data_dir` (kept across restarts).
 
     Listens only on a unix socket (no TCP port, so instances never collide). The
@@ -122,7 +122,7 @@ class EmbeddedPostgres:
         pid = self._pid
         self._pid = None
         self._socket_dir = None
-        if pid is None or not _alive(pid):
+        if pid is None or not pid_alive(pid):
             return
         try:
             from pgserver import _commands
@@ -138,49 +138,21 @@ class EmbeddedPostgres:
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             log.warning("embedded_postgres.pg_ctl_stop_failed", error=str(error))
-        if _wait_gone(pid, self.stop_timeout):
+        if wait_gone(pid, self.stop_timeout):
             log.info("embedded_postgres.stopped", pid=pid)
             return
         # pg_ctl failed or hung: escalate from "immediate" shutdown to kill.
         log.warning("embedded_postgres.kill", pid=pid)
         _signal(pid, signal.SIGQUIT)
-        if not _wait_gone(pid, 5.0):
+        if not wait_gone(pid, 5.0):
             _signal(pid, signal.SIGKILL)
-            _wait_gone(pid, 5.0)
+            wait_gone(pid, 5.0)
 
     # -- databases ------------------------------------------------------------------
 
     def create_database(self, name: str) -> bool:
         """Create database `name` unless it exists; True when it was created."""
         return create_database_if_missing(self.libpq_url(), name)
-
-    # -- context managers -----------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
 
 def create_database_if_missing(server_url: str, name: str) -> bool:
@@ -198,30 +170,6 @@ def create_database_if_missing(server_url: str, name: str) -> bool:
         except psycopg.errors.DuplicateDatabase:
             return False  # a concurrent creator won the race; fine
         return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); the postmaster is not our child, so check state.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
