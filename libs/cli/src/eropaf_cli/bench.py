@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
@@ -244,6 +245,7 @@ async def run_yardstick(
     Consumption commits after every `getmany` batch. End-to-end = produce + consume time.
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
     from eropaf_platform.local.broker import create_topics
 
     topic = topic or f"bench.yardstick.{uuid.uuid4().hex[:8]}"
@@ -317,6 +319,302 @@ async def run_yardstick(
     )
 
 
+# -- intake: signed partner signals to accepted events ----------------------------------
+
+DEFAULT_INTAKE_SIGNALS = 50_000
+DEFAULT_INTAKE_PARTNERS = 4
+BENCH_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ACCEPTED_EVENT_TYPE = b"eropaf.intake.signal.accepted"
+_PC4_IN_REGION = (*range(3400, 3405), *range(3430, 3440), *range(3990, 4000), *range(4130, 4134))
+_SURNAMES = ("Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Meijer", "Mulder")
+
+
+def _valid_bsn(rng: Any) -> str:
+    while True:
+        digits = [rng.randrange(1, 10)] + [rng.randrange(10) for _ in range(7)]
+        check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+        if check < 10:
+            return "".join(map(str, digits)) + str(check)
+
+
+def partner_signal_bodies(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
+    """Valid DDAS signals (client data included, as partners send them), deterministic."""
+    import random
+
+    rng = random.Random(seed)
+    today = date.today()
+    bodies = []
+    for n in range(count):
+        surname = rng.choice(_SURNAMES)
+        prefix, _, last = surname.rpartition(" ")
+        # No S: SA, SD and SS are never issued, and every signal here must be accepted.
+        letters = "".join(rng.choice("ABCDEGHJKLNPRTVWXZ") for _ in range(2))
+        bodies.append(
+            {
+                "ID": f"B-{seed}-{n:07d}",
+                "crisissignaal": rng.random() < 0.02,
+                "warmeOverdracht": False,
+                "bedrag": rng.randrange(150, 4_500),
+                "ontstaansdatum": (today - timedelta(days=rng.randrange(30, 200))).isoformat(),
+                "signaaldatum": (today - timedelta(days=rng.randrange(0, 20))).isoformat(),
+                "signaalpartner": {"type": "Huur"},
+                "client": {
+                    "Burgerservicenummer": _valid_bsn(rng),
+                    "Voorletters": rng.choice("ABCDEFGHIJKLMNPRSTW") + ".",
+                    "Voorvoegsel": prefix or None,
+                    "Achternaam": last,
+                    "Geboortedatum": date(1940 + rng.randrange(60), rng.randrange(1, 13), 1)
+                    .replace(day=rng.randrange(1, 29))
+                    .isoformat(),
+                    "Straatnaam": f"{rng.choice(('Dorps', 'Kerk', 'Molen', 'Lek'))}straat",
+                    "Postcode": f"{rng.choice(_PC4_IN_REGION)} {letters}",
+                    "Huisnummer": str(rng.randrange(1, 250)),
+                    "Plaatsnaam": "Nieuwegein",
+                },
+            }
+        )
+    return bodies
+
+
+@dataclass
+class IntakeBenchResult:
+    publish: Figure
+    end_to_end: Figure
+    notes: dict[str, Any]
+
+
+class _BenchDatabase:
+    """A fresh database on the server (created and dropped), or the given URL as it is."""
+
+    def __init__(self, url: str | None) -> None:
+        self.given = url
+        self.name: str | None = None
+
+    def create(self) -> str:
+        if self.given:
+            return self.given
+        import psycopg
+        from psycopg import sql
+        from sqlalchemy.engine import make_url
+
+        self.name = f"eropaf_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(_libpq(BENCH_SERVER_URL), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        return make_url(BENCH_SERVER_URL).set(database=self.name).render_as_string(False)
+
+    def drop(self) -> None:
+        if self.name is None:
+            return
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(_libpq(BENCH_SERVER_URL), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+            )
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_intake_bench(
+    bootstrap_servers: str,
+    count: int,
+    *,
+    partner_count: int = DEFAULT_INTAKE_PARTNERS,
+    database_url: str | None = None,
+    profile_to: Path | None = None,
+    timeout_s: float | None = None,
+) -> IntakeBenchResult:
+    """Intake as a subprocess on a fresh database: `count` signed signals from
+    `partner_count` partners, timed from the first publish to the last accepted event."""
+    import base64
+    import secrets
+    import subprocess
+
+    import httpx
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
+    from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC, signals_topic
+    from eropaf_intake import partners
+    from eropaf_intake.adapters import jws
+    from eropaf_intake.app import MIGRATIONS
+    from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+    from eropaf_platform.local.broker import create_topics
+
+    database = _BenchDatabase(database_url)
+    url = database.create()
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        await migrate_async(url, MIGRATIONS, service="intake")
+        engine = make_engine(url)
+        run = uuid.uuid4().hex[:6]
+        keys: list[tuple[str, Any, str]] = []  # code, private key, kid
+        try:
+            async with transaction(make_sessions(engine)) as session:
+                for i in range(partner_count):
+                    onboarded = await partners.onboard(
+                        session, f"bench-{run}-{i}", f"Bench {i}", ["Huur"]
+                    )
+                    assert onboarded.private_key_pem is not None
+                    private = jws.private_key_from_pem(onboarded.private_key_pem)
+                    keys.append((onboarded.code, private, onboarded.kid))
+        finally:
+            await engine.dispose()
+        await create_topics(
+            bootstrap_servers,
+            [signals_topic(c) for c, _, _ in keys] + [INTAKE_SIGNALS_TOPIC],
+            partitions=DEFAULT_PARTITIONS,
+        )
+
+        def signed(body: dict[str, Any], partner: tuple[str, Any, str]) -> Message:
+            code, private, kid = partner
+            value = json.dumps(body, separators=(",", ":")).encode()
+            headers = CloudEventHeaders.new(code, SIGNAL_SUBMITTED_TYPE)
+            signature = jws.sign_detached(value, private, kid)
+            return Message(body["ID"].encode(), value, headers.with_signature(signature).to_kafka())
+
+        bodies = partner_signal_bodies(count + partner_count, seed=int(run, 16))
+        warm_up = [(keys[i], signed(bodies[count + i], keys[i])) for i in range(partner_count)]
+        workload = [
+            (keys[n % partner_count], signed(b, keys[n % partner_count]))
+            for n, b in enumerate(bodies[:count])
+        ]
+
+        port = _free_port()
+        env = {
+            **os.environ,
+            "EROPAF_DATABASE_URL": url,
+            "EROPAF_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "EROPAF_HTTP_PORT": str(port),
+            "EROPAF_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+            "EROPAF_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "EROPAF_INTERNAL_API_TOKEN": secrets.token_urlsafe(16),
+            "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
+            "EROPAF_LOG_LEVEL": "WARNING",
+        }
+        command = [sys.executable, "-m", "eropaf_intake"]
+        if profile_to is not None:
+            command = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(profile_to),
+                "-m",
+                "eropaf_intake",
+            ]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+
+        events = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_bytes=16 * 1024 * 1024,
+        )
+        await events.start()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+        await producer.start()
+        try:
+            parts = [
+                TopicPartition(INTAKE_SIGNALS_TOPIC, p)
+                for p in sorted(
+                    events.partitions_for_topic(INTAKE_SIGNALS_TOPIC) or range(DEFAULT_PARTITIONS)
+                )
+            ]
+            events.assign(parts)
+            await events.seek_to_end(*parts)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (timeout_s or 120.0 + count / 100)
+
+            async def accepted_events(expected: int) -> int:
+                seen = 0
+                while seen < expected:
+                    if loop.time() > deadline or process is None or process.poll() is not None:
+                        raise TimeoutError(f"intake bench: {seen}/{expected} accepted events")
+                    for records in (
+                        await events.getmany(timeout_ms=200, max_records=10_000)
+                    ).values():
+                        seen += sum(
+                            1
+                            for r in records
+                            if dict(r.headers).get("ce_type") == ACCEPTED_EVENT_TYPE
+                        )
+                return seen
+
+            # Warm-up: intake up, its consumer group joined and every partner topic assigned.
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+                while True:
+                    if loop.time() > deadline or process.poll() is not None:
+                        raise TimeoutError("intake did not become ready")
+                    try:
+                        if (await client.get("/health/ready")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+            warm_started = time.perf_counter()
+            for (code, _, _), m in warm_up:
+                await producer.send_and_wait(
+                    signals_topic(code), m.value, key=m.key, headers=m.headers
+                )
+            await accepted_events(partner_count)
+            warm_up_s = time.perf_counter() - warm_started
+
+            started = time.perf_counter()
+            pending = [
+                await producer.send(signals_topic(code), m.value, key=m.key, headers=m.headers)
+                for (code, _, _), m in workload
+            ]
+            await asyncio.gather(*pending)
+            publish_s = time.perf_counter() - started
+            await accepted_events(count)
+            total_s = time.perf_counter() - started
+        finally:
+            await producer.stop()
+            await events.stop()
+    finally:
+        if process is not None and process.poll() is None:
+            # SIGINT: a clean stop, after which cProfile (if on) still writes its stats.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        database.drop()
+
+    return IntakeBenchResult(
+        publish=Figure("publish signed signals", count, publish_s),
+        end_to_end=Figure("first publish to last accepted event", count, total_s),
+        notes={
+            "partners": partner_count,
+            "database": "EROPAF_BENCH_DATABASE_URL" if database_url else "fresh on 127.0.0.1:5432",
+            "warm_up_s": round(warm_up_s, 2),
+            "mean_value_bytes": round(sum(len(m.value) for _, m in workload) / max(count, 1), 1),
+            "profiled": str(profile_to) if profile_to else None,
+        },
+    )
+
+
 # -- command line ---------------------------------------------------------------------
 
 
@@ -360,16 +658,28 @@ async def bench(args: argparse.Namespace) -> BenchReport:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     messages = signal_messages(args.messages)
     bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+
+    async def measure(servers: str) -> tuple[YardstickResult, IntakeBenchResult | None]:
+        result = await run_yardstick(servers, messages, partitions=args.partitions)
+        intake = None
+        if args.intake_signals > 0:
+            intake = await run_intake_bench(
+                servers,
+                args.intake_signals,
+                partner_count=args.intake_partners,
+                database_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip() or None,
+                profile_to=args.intake_profile,
+            )
+        return result, intake
+
     if bootstrap:
-        result = await run_yardstick(bootstrap, messages, partitions=args.partitions)
+        result, intake = await measure(bootstrap)
         broker = f"external {bootstrap}"
     else:
         from eropaf_platform.local.broker import LocalBroker
 
         async with LocalBroker() as local:
-            result = await run_yardstick(
-                local.bootstrap_servers, messages, partitions=args.partitions
-            )
+            result, intake = await measure(local.bootstrap_servers)
         broker = "local tansu (memory storage)"
 
     report = BenchReport(
@@ -386,6 +696,14 @@ async def bench(args: argparse.Namespace) -> BenchReport:
         },
         yardstick=[result.produce, result.consume, result.end_to_end],
     )
+    if intake is not None:
+        report.add_section(
+            BenchSection(
+                "intake: signed partner signals -> accepted events",
+                [intake.publish, intake.end_to_end],
+                notes=intake.notes,
+            )
+        )
     written = None if args.no_write else report.write(args.results_dir)
     render(report, result, written)
     return report
@@ -402,11 +720,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="use this broker (default: $KAFKA_BOOTSTRAP_SERVERS, else a local Tansu broker)",
     )
+    parser.add_argument(
+        "--intake-signals",
+        type=int,
+        default=DEFAULT_INTAKE_SIGNALS,
+        help="signed signals through a real intake process (0: skip the intake section)",
+    )
+    parser.add_argument("--intake-partners", type=int, default=DEFAULT_INTAKE_PARTNERS)
+    parser.add_argument(
+        "--intake-profile",
+        type=Path,
+        default=None,
+        help="run intake under cProfile and write its stats to this file",
+    )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="do not write a results file")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.partitions < 1:
         parser.error("--messages and --partitions must be positive")
+    if args.intake_signals < 0 or args.intake_partners < 1:
+        parser.error("--intake-signals must be >= 0 and --intake-partners positive")
     return args
 
 

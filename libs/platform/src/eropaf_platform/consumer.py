@@ -217,10 +217,10 @@ class BatchProcessor:
     async def _mark_processed(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
         if not messages:
             return
+        # executemany of one cached statement (see outbox.add).
         await session.execute(
-            pg_insert(processed_message)
-            .values([{"consumer": self.consumer, "message_id": m.message_id} for m in messages])
-            .on_conflict_do_nothing()
+            pg_insert(processed_message).on_conflict_do_nothing(),
+            [{"consumer": self.consumer, "message_id": m.message_id} for m in messages],
         )
 
     async def _process_isolated(self, session: AsyncSession, message: Incoming) -> None:

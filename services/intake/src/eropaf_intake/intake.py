@@ -375,8 +375,9 @@ class IntakeBatch:
         dirty = [
             {k: v for k, v in row.items() if k != "dirty"} for row in known.values() if row["dirty"]
         ]
+        # executemany of cached statements: a multi-row VALUES is compiled anew per batch.
         if dirty:
-            stmt = pg_insert(signal).values(dirty)
+            stmt = pg_insert(signal)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["signal_ref"],
@@ -391,7 +392,8 @@ class IntakeBatch:
                             "resolved_on",
                         )
                     },
-                )
+                ),
+                dirty,
             )
         if not personal:
             return
@@ -408,12 +410,13 @@ class IntakeBatch:
                     "updated_at": now,
                 }
             )
-        stmt = pg_insert(personal_record).values(rows)
+        stmt = pg_insert(personal_record)
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["signal_ref"],
                 set_={c: stmt.excluded[c] for c in ("household_key", "ciphertext", "updated_at")},
-            )
+            ),
+            rows,
         )
 
     async def _data_keys(self, session: AsyncSession, households: set[str]) -> dict[str, bytes]:
@@ -430,9 +433,7 @@ class IntakeBatch:
                 }
                 for h in sorted(missing)
             ]
-            await session.execute(
-                pg_insert(household_key).values(new_rows).on_conflict_do_nothing()
-            )
+            await session.execute(pg_insert(household_key).on_conflict_do_nothing(), new_rows)
             existing = await load_wrapped_keys(session, households)
         return {
             h: crypto.unwrap(base64.b64decode(w), self.config.keyring, h.encode())

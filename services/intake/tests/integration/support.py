@@ -6,31 +6,45 @@ import asyncio
 import base64
 import json
 import os
+import signal as signals
+import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
-from eropaf_contracts.topics import feedback_topic, signals_topic
+from eropaf_contracts.envelope import Envelope
+from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC, feedback_topic, signals_topic
 from eropaf_intake import partners
 from eropaf_intake.adapters import jws
 from eropaf_intake.app import MIGRATIONS, IntakeSettings, build
+from eropaf_intake.domain.match_tokens import signal_ref
 from eropaf_platform.broker import ensure_topics
 from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
 from eropaf_platform.service import Service
+from eropaf_platform.testing.wait import wait_until_async
 
 PSEUDONYM_KEY = "test-pseudonym-key-" + "x" * 32
 MASTER_KEYS = "t1:" + base64.b64encode(b"k" * 32).decode()
 INTERNAL_TOKEN = "internal-test-token"
 
+Headers = list[tuple[str, bytes]]
+
 
 def intake_settings(bootstrap: str, database_url: str, **extra: Any) -> IntakeSettings:
-    return IntakeSettings(
+    values: dict[str, Any] = dict(
         kafka_bootstrap_servers=bootstrap,
         database_url=database_url,
         pseudonym_key=PSEUDONYM_KEY,
@@ -41,8 +55,14 @@ def intake_settings(bootstrap: str, database_url: str, **extra: Any) -> IntakeSe
         outbox_poll_interval_s=0.1,
         consumer_batch_timeout_ms=50,
         retry_initial_backoff_s=0.05,
-        **extra,
     )
+    values.update(extra)
+    return IntakeSettings(**values)
+
+
+def ref_of(code: str, signal_id: str) -> str:
+    """The pseudonymous signal ref intake derives (with the tests' pseudonym key)."""
+    return signal_ref(PSEUDONYM_KEY.encode(), code, signal_id)
 
 
 @dataclass
@@ -53,17 +73,28 @@ class Partner:
     token: str
 
 
-async def onboard(settings: IntakeSettings, code: str, types: Sequence[str] = ("Huur",)) -> Partner:
-    await migrate_async(settings.database_url, MIGRATIONS, service="intake")
+@asynccontextmanager
+async def admin_session(settings: IntakeSettings) -> AsyncIterator[AsyncSession]:
+    """A committed transaction on intake's database, as `eropaf partner ...` would use."""
     engine = make_engine(settings.database_url)
     try:
         async with transaction(make_sessions(engine)) as session:
-            result = await partners.onboard(session, code, code.title(), list(types))
+            yield session
     finally:
         await engine.dispose()
+
+
+async def onboard(settings: IntakeSettings, code: str, types: Sequence[str] = ("Huur",)) -> Partner:
+    await migrate_async(settings.database_url, MIGRATIONS, service="intake")
+    async with admin_session(settings) as session:
+        result = await partners.onboard(session, code, code.title(), list(types))
     await ensure_topics(settings, list(result.topics))
     assert result.private_key_pem is not None
     return Partner(code, result.kid, jws.private_key_from_pem(result.private_key_pem), result.token)
+
+
+def unique_code(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 @asynccontextmanager
@@ -112,19 +143,29 @@ def signed_message(
     key: Ed25519PrivateKey | None = None,
     kid: str | None = None,
     source: str | None = None,
-) -> list[tuple[str, bytes]]:
+    ce_id: str | None = None,
+) -> Headers:
     signature = jws.sign_detached(value, key or partner.key, kid or partner.kid)
-    headers = CloudEventHeaders.new(source or partner.code, ce_type).with_signature(signature)
-    return headers.to_kafka()
+    headers = CloudEventHeaders.new(source or partner.code, ce_type, id=ce_id)
+    return headers.with_signature(signature).to_kafka()
 
 
-async def publish(
-    bootstrap: str,
-    topic: str,
-    messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
-) -> list[str]:
+def unsigned_headers(code: str, ce_type: str = SIGNAL_SUBMITTED_TYPE) -> Headers:
+    return CloudEventHeaders.new(code, ce_type).to_kafka()
+
+
+Outgoing = tuple[bytes | None, bytes, Headers]
+
+
+async def publish(bootstrap: str, topic: str, messages: Sequence[Outgoing]) -> list[str]:
     """Publish (key, value, headers); returns the ce_ids (or '' where absent)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
     await producer.start()
     try:
         futures = [
@@ -137,37 +178,102 @@ async def publish(
     return [dict(h).get("ce_id", b"").decode() for _, _, h in messages]
 
 
+def signal_item(partner: Partner, body: Mapping[str, Any] | bytes, **kw: Any) -> Outgoing:
+    value = body if isinstance(body, bytes) else json.dumps(body).encode()
+    key = str(body.get("ID", "")).encode() if isinstance(body, Mapping) else None
+    return key, value, signed_message(partner, value, **kw)
+
+
 async def publish_signals(
-    bootstrap: str, partner: Partner, signals: Sequence[dict[str, Any]], **kw: Any
+    bootstrap: str, partner: Partner, bodies: Sequence[dict[str, Any]], **kw: Any
 ) -> list[str]:
-    items = []
-    for s in signals:
-        value = json.dumps(s).encode()
-        items.append((str(s.get("ID", "")).encode(), value, signed_message(partner, value, **kw)))
+    items = [signal_item(partner, s, **kw) for s in bodies]
     return await publish(bootstrap, signals_topic(partner.code), items)
 
 
-async def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        metadata_max_age_ms=500,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
+class TopicReader:
+    """Reads a topic from the beginning, keeping everything; `catch_up` reads up to the end
+    offsets of the moment, so a check after it is exact (no read-with-timeout guessing)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.records: list[ConsumerRecord[bytes, bytes]] = []
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=500,
+            fetch_max_bytes=16 * 1024 * 1024,
+        )
+        self._partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def _assign(self) -> None:
+        parts = self._consumer.partitions_for_topic(self.topic)
+        if not parts:
+            await self._consumer._client.force_metadata_update()
+            parts = self._consumer.partitions_for_topic(self.topic) or set()
+        if len(parts) != len(self._partitions):
+            self._partitions = [TopicPartition(self.topic, p) for p in sorted(parts)]
+            self._consumer.assign(self._partitions)
+            await self._consumer.seek_to_beginning(*self._partitions)
+            self.records.clear()
+
+    async def catch_up(self, timeout: float = 30.0) -> list[ConsumerRecord[bytes, bytes]]:
+        await self._assign()
+        if not self._partitions:
+            return self.records
+        ends = await self._consumer.end_offsets(self._partitions)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while len(records) < expect and loop.time() < deadline:
-            for recs in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
-                records.extend(recs)
-        for recs in (await consumer.getmany(timeout_ms=300)).values():
-            records.extend(recs)
-    finally:
-        await consumer.stop()
-    return records
+        # Fetch only while catching up: idle readers must not keep long-polling the broker.
+        self._consumer.resume(*self._partitions)
+        try:
+            while not await self._reached(ends):
+                if loop.time() > deadline:
+                    raise TimeoutError(f"{self.topic}: not caught up within {timeout}s")
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=10_000)
+                for recs in batches.values():
+                    self.records.extend(recs)
+        finally:
+            self._consumer.pause(*self._partitions)
+        return self.records
+
+    async def _reached(self, ends: Mapping[TopicPartition, int]) -> bool:
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
+    async def __aenter__(self) -> TopicReader:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, expect: int = 0, timeout: float = 30.0
+) -> list[Any]:
+    """Every record of `topic` now, waiting until there are at least `expect`."""
+    async with TopicReader(bootstrap, topic) as reader:
+
+        async def enough() -> bool:
+            return len(await reader.catch_up()) >= expect
+
+        await wait_until_async(enough, timeout=timeout, interval=0.2)
+        return list(reader.records)
+
+
+def feedback_bodies(records: Sequence[Any]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
 
 
 async def feedback_by_ce_id(
@@ -179,6 +285,140 @@ async def feedback_by_ce_id(
         body = json.loads(r.value)
         result[body.get("ce_id") or r.key.decode()] = body
     return result
+
+
+@dataclass
+class Observer:
+    """Follows a partner's feedback topic and intake's event topic during a test."""
+
+    bootstrap: str
+    readers: dict[str, TopicReader] = field(default_factory=dict)
+
+    async def reader(self, topic: str) -> TopicReader:
+        if topic not in self.readers:
+            self.readers[topic] = TopicReader(self.bootstrap, topic)
+            await self.readers[topic].start()
+        return self.readers[topic]
+
+    async def feedback(
+        self, partner: Partner, ce_ids: Sequence[str], timeout: float = 30.0
+    ) -> dict[str, dict[str, Any]]:
+        """Feedback per ce_id, once every one of `ce_ids` has some."""
+        reader = await self.reader(feedback_topic(partner.code))
+
+        async def complete() -> dict[str, dict[str, Any]] | None:
+            got = {b["ce_id"]: b for b in feedback_bodies(await reader.catch_up())}
+            return got if all(c in got for c in ce_ids) else None
+
+        result = await wait_until_async(
+            complete, timeout=timeout, interval=0.2, message=f"feedback for {partner.code}"
+        )
+        assert result is not None
+        return result
+
+    async def events(
+        self, match: Callable[[Envelope], bool], expect: int = 0, timeout: float = 30.0
+    ) -> list[Envelope]:
+        reader = await self.reader(INTAKE_SIGNALS_TOPIC)
+
+        async def enough() -> tuple[list[Envelope]] | None:
+            records = await reader.catch_up()
+            found = [e for e in (Envelope.from_bytes(r.value) for r in records) if match(e)]
+            return (found,) if len(found) >= expect else None  # a tuple: [] is a result too
+
+        result = await wait_until_async(enough, timeout=timeout, interval=0.2)
+        assert result is not None
+        return result[0]
+
+    async def close(self) -> None:
+        for reader in self.readers.values():
+            await reader.stop()
+        self.readers.clear()
+
+
+def reasons_of(feedback: Mapping[str, Any]) -> set[str]:
+    return {r["code"] for r in feedback.get("reasons", [])}
+
+
+# -- intake as a real process -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class IntakeProcess:
+    """`python -m eropaf_intake` with its stderr (the JSON log) appended to `log_path`."""
+
+    def __init__(self, settings: IntakeSettings, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "EROPAF_DATABASE_URL": settings.database_url,
+            "EROPAF_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "EROPAF_HTTP_PORT": str(self.port),
+            "EROPAF_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "EROPAF_MASTER_KEYS": MASTER_KEYS,
+            "EROPAF_INTERNAL_API_TOKEN": INTERNAL_TOKEN,
+            "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
+            "EROPAF_KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+            "EROPAF_OUTBOX_POLL_INTERVAL_S": "0.1",
+            "EROPAF_RETRY_INITIAL_BACKOFF_S": "0.05",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "eropaf_intake"],
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
+        )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=2.0) as client:
+
+            async def ready() -> bool:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"intake exited with {self.process.returncode}")
+                try:
+                    return (await client.get("/health/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until_async(ready, timeout=timeout, interval=0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        assert self.process is not None
+        self.process.send_signal(signals.SIGKILL)
+        self.process.wait(timeout=10)
+        self._close_log()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self._close_log()
+            return
+        self.process.send_signal(signals.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 def env_flag(name: str) -> bool:

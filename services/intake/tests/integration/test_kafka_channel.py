@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC
 
