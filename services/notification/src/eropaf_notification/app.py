@@ -6,6 +6,7 @@ service has: settings, its own database with migrations, the outbox relay, healt
 
 from __future__ import annotations
 
+from eropaf_notification import handlers
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
 
@@ -15,7 +16,9 @@ class NotificationSettings(ServiceSettings):
 
 
 def build(settings: NotificationSettings | None = None) -> Service:
-    return Service(settings or NotificationSettings())
+    service = Service(settings or NotificationSettings())
+    handlers.register(service)
+    return service
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
+from eropaf_scheduling import handlers
 
 
 class SchedulingSettings(ServiceSettings):
@@ -15,7 +16,9 @@ class SchedulingSettings(ServiceSettings):
 
 
 def build(settings: SchedulingSettings | None = None) -> Service:
-    return Service(settings or SchedulingSettings())
+    service = Service(settings or SchedulingSettings())
+    handlers.register(service)
+    return service
 
 
 def main() -> None:
