@@ -15,7 +15,9 @@ from typing import Any
 from eropaf_cli import stack
 from eropaf_platform.testing.wait import wait_until
 
-READY_BUDGET_S = 30.0  # CONTRACT §5 / the brief: ready within 30 s on this machine
+# How long tests wait for a stack. The 30 s goal of the brief is a timing figure: `make bench`
+# measures and reports it; tests only need the stack to come up.
+READY_TIMEOUT_S = 90.0
 
 
 def runnable_services() -> list[str]:
@@ -59,7 +61,7 @@ def start_stack(data_dir: Path, *extra: str, name: str = "up") -> RunningStack:
         return info if info is not None and info["supervisor_pid"] == process.pid else None
 
     try:
-        info = wait_until(stack_file, timeout=READY_BUDGET_S + 30, interval=0.1)
+        info = wait_until(stack_file, timeout=READY_TIMEOUT_S, interval=0.1)
     except BaseException:
         stop_stack(process)
         raise
