@@ -40,6 +40,9 @@ class MatchingSettings(ServiceSettings):
     repeat_window_days: int | None = Field(default=None, ge=1)
     # Scheduling is not there yet; its topic is subscribed only when this is on.
     consume_visits: bool = True
+    # Consumer groups are ``<prefix>-<consumer>``; another prefix reads the topics afresh
+    # (e.g. a second matching database fed from the same broker, or a benchmark run).
+    consumer_group_prefix: str = Field(default="eropaf", min_length=1)
 
 
 def load_rules(settings: MatchingSettings) -> tuple[RegionPolicy, Region]:
@@ -60,10 +63,12 @@ def load_rules(settings: MatchingSettings) -> tuple[RegionPolicy, Region]:
     return policy, region
 
 
-def build(settings: MatchingSettings | None = None, *, group_prefix: str = "eropaf") -> Service:
-    """The service, not started. ``group_prefix``: consumer groups are ``<prefix>-<consumer>``
-    (tests give each service its own groups, so that none waits for another's rebalance)."""
+def build(settings: MatchingSettings | None = None, *, group_prefix: str | None = None) -> Service:
+    """The service, not started. ``group_prefix`` (default: the settings'
+    ``consumer_group_prefix``): consumer groups are ``<prefix>-<consumer>`` (tests give each
+    service its own groups, so that none waits for another's rebalance)."""
     settings = settings or MatchingSettings()
+    group_prefix = group_prefix or settings.consumer_group_prefix
     policy, region = load_rules(settings)
     topics = [INTAKE_SIGNALS_TOPIC, CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC]
     if settings.consume_visits:

@@ -12,7 +12,7 @@ from scheduling (payloads in :mod:`eropaf_matching.scheduling_events`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     CaseChange,
+    CreditorStatus,
     SignalAccepted,
     SignalResolved,
     SignalUpdated,
@@ -38,7 +39,7 @@ from eropaf_matching.domain.cases import (
     plan_outreach,
     record_contact_attempt,
 )
-from eropaf_matching.domain.linking import Token
+from eropaf_matching.domain.linking import LinkInput, Token
 from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.routing import RoutingError
 from eropaf_matching.domain.signals import SignalFacts
@@ -101,13 +102,17 @@ class _Batch:
 
     state: repository.MatchingState
     events: list[case_events.Outgoing]
+    emitted: set[str] = field(default_factory=set)
 
     @property
     def matcher(self) -> Matcher:
         return self.state.matcher
 
     def emit(self, item: case_events.Outgoing | None) -> None:
-        if item is not None:
+        # Ids are derived from what happened: the same id twice in a batch is the same event
+        # (the outbox would drop it; not queuing it saves the work).
+        if item is not None and item[1].id not in self.emitted:
+            self.emitted.add(item[1].id)
             self.events.append(item)
 
 
@@ -151,6 +156,7 @@ class SignalEventsHandler:
         ):
             log.info("stale signal revision ignored", revision=signal.revision)
             return
+        before = _creditor_statuses(batch.matcher, signal)
         try:
             outcome = batch.matcher.accept(signal, today=signal.received_at.date())
         except RoutingError as exc:
@@ -180,7 +186,14 @@ class SignalEventsHandler:
             )
         if evaluation.decision_changed:
             batch.emit(case_events.outreach_decided(cause, case, cause.time))
-        for item in case_events.creditor_feedback(cause, case, case.signals):
+        # Feedback for the signals whose status this signal changed; an unchanged status was
+        # told when it came about (its event is in the outbox already).
+        changed = [
+            ref
+            for ref in case.signals
+            if case_events.creditor_status(case, ref) not in (None, before.get(ref))
+        ]
+        for item in case_events.creditor_feedback(cause, case, changed):
             batch.emit(item)
 
     def _resolve(self, batch: _Batch, cause: Envelope, event: SignalResolved) -> None:
@@ -253,11 +266,25 @@ def _rerouted(before: Case, after: Case) -> bool:
     return (old.gemeentecode, old.team) != (new.gemeentecode, new.team)
 
 
+def _creditor_statuses(matcher: Matcher, signal: SignalFacts) -> dict[str, CreditorStatus | None]:
+    """The creditor status of every signal in a case that accepting ``signal`` may change:
+    the cases holding a signal of its cluster (by its new tokens and, for a revision, its old
+    ones -- a household never reaches beyond its cluster)."""
+    tokens = LinkInput.of(signal).token_set()
+    old = matcher.links.signals.get(signal.signal_ref)
+    if old is not None:
+        tokens |= old.token_set()
+    refs = matcher.links.cluster(tokens) | {signal.signal_ref}
+    return {
+        ref: case_events.creditor_status(case, ref)
+        for case in matcher.cases.holding(refs)
+        for ref in case.signals
+    }
+
+
 def _stored_revision(matcher: Matcher, signal_ref: str) -> int:
-    for case in matcher.cases.values():
-        if signal_ref in case.signals:
-            return case.signals[signal_ref].revision
-    return 0
+    case = matcher.cases.of_signal(signal_ref)
+    return case.signals[signal_ref].revision if case is not None else 0
 
 
 # --- scheduling -> matching -------------------------------------------------------------

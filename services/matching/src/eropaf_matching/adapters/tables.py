@@ -4,7 +4,7 @@ Pseudonymous only: signal refs, keyed match tokens, derived person/household/cas
 municipality, PC4 area, amounts, dates and flags.
 
 * ``match_signal`` + ``match_token``: the linking state (``domain.linking`` module docstring);
-  a batch loads the clusters it touches with one recursive query over ``match_token``.
+  a batch loads the clusters it touches breadth first over ``match_token``.
 * ``match_case`` + ``case_signal`` + ``case_contact_attempt``: one row per case and child
   rows for its signals and contact attempts (``domain.cases.Case`` maps one to one).
 * ``case_alias``: case ids change when cases merge or an earlier signal joins; scheduling may

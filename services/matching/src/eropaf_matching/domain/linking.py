@@ -290,6 +290,13 @@ class LinkIndex:
         self.assignments.update(outcome.changed)
         return outcome
 
+    def household_of(self, signal_ref: str) -> set[str]:
+        """The signal refs of the signal's household (a household lies within a cluster, so
+        only the cluster is searched, not every assignment)."""
+        household_id = self.assignments[signal_ref].household_id
+        scope = self.cluster(self.signals[signal_ref].token_set()) | {signal_ref}
+        return {r for r in scope if self.assignments[r].household_id == household_id}
+
     def households(self) -> dict[str, set[str]]:
         """household id -> its signal refs."""
         out: dict[str, set[str]] = defaultdict(set)

@@ -1,0 +1,756 @@
+"""Intake + matching benchmark: partner publish -> case event, with PostgreSQL.
+
+Intake and matching run as real processes (``python -m eropaf_intake`` / ``eropaf_matching``)
+on fresh databases of one PostgreSQL server; a few partners are onboarded and publish signed
+signals to their topics, as partners do. Measured here:
+
+* throughput: N signals published as fast as possible; first publish -> the last signal's
+  first case event (``CaseOpened``/``CaseUpdated`` on the cases topic naming its ref);
+* latency: a steady rate (default 100 signals/s) for some seconds; per signal, publish ->
+  the first case event naming it; p50/p99.
+
+Signal refs are intake's keyed pseudonyms of (partner, signal ID); the benchmark holds the
+pseudonym key, so it knows which ref each published signal gets.
+
+``python -m eropaf_cli.bench_pipeline`` runs it standalone: a short raw-broker yardstick
+(:mod:`eropaf_cli.bench`) first, for the ratio, on a local Tansu broker unless
+``--bootstrap-servers`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from eropaf_cli.bench import (
+    DEFAULT_RESULTS_DIR,
+    BenchReport,
+    BenchSection,
+    Figure,
+    machine_info,
+    run_yardstick,
+    signal_messages,
+)
+
+DEFAULT_SIGNALS = 20_000
+DEFAULT_STEADY_RATE = 100
+DEFAULT_STEADY_SECONDS = 20
+DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+FLOOR_SIGNALS_PER_S = 1_000.0
+FLOOR_P99_MS = 500.0
+# Partners onboarded for the run: (code prefix, DDAS signaalpartner type).
+PARTNER_TYPES = (("huur", "Huur"), ("energie", "Energie"), ("zorg", "Zorg"), ("water", "Water"))
+# Bench-only secrets: fresh databases, dropped afterwards; never used anywhere else.
+PSEUDONYM_KEY = "bench-pipeline-pseudonym-key-" + "p" * 32
+MASTER_KEYS = "bench:" + base64.b64encode(b"b" * 32).decode()
+INTERNAL_TOKEN = "bench-pipeline-internal-token"  # noqa: S105 -- see above
+CASE_EVENT_TYPES = ("eropaf.matching.case.opened", "eropaf.matching.case.updated")
+SERVED_PC4 = (3400, 3401, 3402, 3431, 3432, 3433, 3434, 3435, 3991, 3992)
+
+Headers = list[tuple[str, bytes]]
+
+
+# -- workload -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerKeys:
+    code: str
+    kind: str
+    kid: str
+    key: Any  # Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class SignedSignal:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+    ref: str  # the signal ref intake derives for it
+
+
+def _valid_bsn(rng: random.Random) -> str:
+    while True:
+        digits = [rng.randrange(10) for _ in range(8)]
+        total = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True))
+        check = total % 11
+        if check < 10 and digits[0] != 0:
+            return "".join(map(str, digits)) + str(check)
+
+
+@dataclass
+class _Household:
+    postcode: str
+    street: str
+    number: str
+    persons: list[dict[str, str]] = field(default_factory=list)
+
+
+def _household(rng: random.Random, n: int) -> _Household:
+    letters = "".join(rng.choice("ABEGHJKLNPRTVWXZ") for _ in range(2))  # no SS/SA/SD
+    h = _Household(f"{rng.choice(SERVED_PC4)} {letters}", f"Benchstraat{n}", str(1 + n % 300))
+    for p in range(rng.choice((1, 1, 2))):
+        h.persons.append(
+            {
+                "Burgerservicenummer": _valid_bsn(rng),
+                "Voorletters": rng.choice(("J.", "A.M.", "K.", "P.")),
+                "Achternaam": f"Bench{n}x{p}",
+                "Geboortedatum": (
+                    date(1940, 1, 1) + timedelta(days=rng.randrange(20_000))
+                ).isoformat(),
+            }
+        )
+    return h
+
+
+def make_signals(
+    partners: Sequence[PartnerKeys], count: int, *, seed: int, run: str
+) -> list[SignedSignal]:
+    """``count`` signed signals of households with one to four creditors (most one or two),
+    in random order; valid for intake (served postcodes, valid BSNs, past dates)."""
+    from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
+    from eropaf_contracts.topics import signals_topic
+    from eropaf_intake.adapters import jws
+    from eropaf_intake.domain.match_tokens import signal_ref
+
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    out: list[SignedSignal] = []
+    n = 0
+    while len(out) < count:
+        n += 1
+        h = _household(rng, n)
+        creditors = rng.sample(list(partners), k=min(len(partners), rng.choice((1, 1, 2, 2, 3, 4))))
+        for partner in creditors:
+            if len(out) == count:
+                break
+            who = rng.choice(h.persons)
+            signaaldatum = today - timedelta(days=rng.randrange(1, 60))
+            signal_id = f"B-{run}-{seed}-{len(out)}"
+            body = {
+                "ID": signal_id,
+                "crisissignaal": rng.random() < 0.02,
+                "warmeOverdracht": False,
+                "bedrag": rng.choice((120, 350, 600, 900, 1500, 2400)),
+                "ontstaansdatum": (signaaldatum - timedelta(days=60)).isoformat(),
+                "signaaldatum": signaaldatum.isoformat(),
+                "signaalpartner": {"type": partner.kind},
+                "client": {
+                    **who,
+                    "Straatnaam": h.street,
+                    "Postcode": h.postcode,
+                    "Huisnummer": h.number,
+                    "Plaatsnaam": "Nieuwegein",
+                },
+            }
+            value = json.dumps(body).encode()
+            signature = jws.sign_detached(value, partner.key, partner.kid)
+            headers = CloudEventHeaders.new(partner.code, SIGNAL_SUBMITTED_TYPE)
+            out.append(
+                SignedSignal(
+                    topic=signals_topic(partner.code),
+                    key=signal_id.encode(),
+                    value=value,
+                    headers=headers.with_signature(signature).to_kafka(),
+                    ref=signal_ref(PSEUDONYM_KEY.encode(), partner.code, signal_id),
+                )
+            )
+    rng.shuffle(out)
+    return out
+
+
+# -- databases and processes --------------------------------------------------------------
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, name: str) -> str:
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _free_port() -> int:
+    from eropaf_platform.local.ports import free_port
+
+    return free_port()
+
+
+class ServiceProcess:
+    """``python -m <module>`` with ``EROPAF_*`` settings; its log goes to ``log_path``."""
+
+    def __init__(self, module: str, env: dict[str, str], log_path: Path) -> None:
+        self.module = module
+        self.port = _free_port()
+        self.env = {**os.environ, **env, "EROPAF_HTTP_PORT": str(self.port)}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], env=self.env, stdout=self._log, stderr=self._log
+        )
+
+    async def wait_ready(self, timeout: float = 90.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited: {self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/health/ready", timeout=5.0)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.module} not ready in {timeout}s: {self.log_tail()}")
+                await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process used so far (user + system; Linux ``/proc``, else 0)."""
+        if self.process is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, limit: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+# -- watching the cases topic ------------------------------------------------------------
+
+
+class CaseWatcher:
+    """Follows the cases topic (and intake's signals topic, for the split between the two
+    services) from their current ends; notes when each signal ref first appears."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self.first_seen: dict[str, float] = {}  # ref -> time.perf_counter() at receipt
+        self.accepted_at: dict[str, float] = {}  # ref -> its SignalAccepted seen
+        self.events = 0
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=20,  # latency is measured: do not let the fetch wait long
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from aiokafka import TopicPartition
+
+        from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
+
+        await self._consumer.start()
+        await self._consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in (CASES_TOPIC, INTAKE_SIGNALS_TOPIC)
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            raise RuntimeError(f"{CASES_TOPIC} has no partitions")
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end offsets now: events from here on count
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._run(), name="case-watcher")
+
+    async def _run(self) -> None:
+        from eropaf_contracts.topics import CASES_TOPIC
+
+        types = tuple(f'"type":"{t}"'.encode() for t in CASE_EVENT_TYPES)
+        accepted = b'"type":"eropaf.intake.signal.accepted"'
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=10_000)
+            now = time.perf_counter()
+            for tp, records in batches.items():
+                for record in records:
+                    value = record.value or b""
+                    if tp.topic != CASES_TOPIC:
+                        if accepted in value:
+                            ref = json.loads(value)["data"]["signal_ref"]
+                            self.accepted_at.setdefault(ref, now)
+                        continue
+                    if not any(t in value for t in types):
+                        continue
+                    self.events += 1
+                    for ref in json.loads(value)["data"]["signal_refs"]:
+                        self.first_seen.setdefault(ref, now)
+
+    async def wait_for(self, refs: Sequence[str], timeout: float) -> float:
+        """Wait until every ref was seen; return the latest first-seen time among them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._task is not None and self._task.done():
+                self._task.result()  # raises what stopped the watcher
+            missing = sum(1 for r in refs if r not in self.first_seen)
+            if not missing:
+                return max(self.first_seen[r] for r in refs)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{missing} of {len(refs)} signals reached no case event")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+
+# -- the pipeline run --------------------------------------------------------------------
+
+
+@dataclass
+class PipelineResult:
+    signals: int
+    publish_s: float
+    end_to_end_s: float
+    steady_signals: int
+    steady_rate: float  # achieved publish rate in the steady phase
+    latencies_ms: list[float]
+    intake_latencies_ms: list[float]  # publish -> SignalAccepted on intake's topic
+    accepted_s: float  # first publish -> last SignalAccepted of the burst
+    case_events: int
+    startup_s: float
+    cpu_s: dict[str, float]  # CPU seconds each service used for the burst (all signals)
+
+    def percentile(self, q: float, latencies: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies_ms if latencies is None else latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+async def _onboard(settings: Any, count: int, run: str) -> list[PartnerKeys]:
+    from eropaf_intake import partners
+    from eropaf_intake.adapters import jws
+    from eropaf_intake.app import MIGRATIONS
+    from eropaf_platform.broker import ensure_topics
+    from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+
+    await migrate_async(settings.database_url, MIGRATIONS, service="intake")
+    engine = make_engine(settings.database_url)
+    out: list[PartnerKeys] = []
+    topics: list[str] = []
+    try:
+        for prefix, kind in PARTNER_TYPES[:count]:
+            code = f"bench-{prefix}-{run}"
+            async with transaction(make_sessions(engine)) as session:
+                result = await partners.onboard(session, code, code, [kind])
+            assert result.private_key_pem is not None
+            key = jws.private_key_from_pem(result.private_key_pem)
+            out.append(PartnerKeys(code, kind, result.kid, key))
+            topics += list(result.topics)
+    finally:
+        await engine.dispose()
+    await ensure_topics(settings, topics)
+    return out
+
+
+async def _publish(producer: Any, items: Sequence[SignedSignal]) -> None:
+    futures = [await producer.send(s.topic, s.value, key=s.key, headers=s.headers) for s in items]
+    await asyncio.gather(*futures)
+
+
+async def run_pipeline(
+    *,
+    bootstrap: str,
+    database_server_url: str,
+    signals: int = DEFAULT_SIGNALS,
+    steady_rate: int = DEFAULT_STEADY_RATE,
+    steady_seconds: int = DEFAULT_STEADY_SECONDS,
+    partners: int = len(PARTNER_TYPES),
+    log_dir: Path | None = None,
+    warm_up: int = 50,
+) -> PipelineResult:
+    from aiokafka import AIOKafkaProducer
+
+    from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
+    from eropaf_intake.app import IntakeSettings
+    from eropaf_platform.broker import ensure_topics
+
+    run = uuid.uuid4().hex[:8]
+    logs = log_dir or Path(tempfile.mkdtemp(prefix="eropaf-bench-pipeline-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    intake_db = f"eropaf_bench_intake_{run}"
+    matching_db = f"eropaf_bench_matching_{run}"
+    intake_url = create_database(database_server_url, intake_db)
+    matching_url = create_database(database_server_url, matching_db)
+    common = {
+        "EROPAF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "EROPAF_INTERNAL_API_TOKEN": INTERNAL_TOKEN,
+        "EROPAF_LOG_LEVEL": "WARNING",
+    }
+    intake = ServiceProcess(
+        "eropaf_intake",
+        {
+            **common,
+            "EROPAF_DATABASE_URL": intake_url,
+            "EROPAF_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "EROPAF_MASTER_KEYS": MASTER_KEYS,
+            "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
+        },
+        logs / "intake.log",
+    )
+    matching = ServiceProcess(
+        "eropaf_matching",
+        {
+            **common,
+            "EROPAF_DATABASE_URL": matching_url,
+            # Own groups: on a shared broker the bench never competes with a real matching.
+            "EROPAF_CONSUMER_GROUP_PREFIX": "eropaf-bench",
+        },
+        logs / "matching.log",
+    )
+    watcher = CaseWatcher(bootstrap)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
+    try:
+        settings = IntakeSettings(
+            database_url=intake_url,
+            kafka_bootstrap_servers=bootstrap,
+            pseudonym_key=PSEUDONYM_KEY,
+            master_keys=MASTER_KEYS,
+            internal_api_token=INTERNAL_TOKEN,
+        )
+        onboarded = await _onboard(settings, partners, run)
+        await ensure_topics(settings, [INTAKE_SIGNALS_TOPIC, CASES_TOPIC])
+        rate = max(1, steady_rate)
+        steady_count = rate * steady_seconds
+        workload = make_signals(onboarded, warm_up + signals + steady_count, seed=7, run=run)
+        warm, burst, steady = (
+            workload[:warm_up],
+            workload[warm_up : warm_up + signals],
+            workload[warm_up + signals :],
+        )
+
+        started = time.perf_counter()
+        intake.start()
+        matching.start()
+        await asyncio.gather(intake.wait_ready(), matching.wait_ready())
+        await watcher.start()
+        await producer.start()
+        # Warm-up: group joins, connections, first compilations -- not part of the figures.
+        await _publish(producer, warm)
+        await watcher.wait_for([s.ref for s in warm], timeout=180)
+        startup_s = time.perf_counter() - started
+
+        # Throughput: everything at once.
+        cpu_before = {"intake": intake.cpu_seconds(), "matching": matching.cpu_seconds()}
+        t0 = time.perf_counter()
+        await _publish(producer, burst)
+        published = time.perf_counter()
+        last = await watcher.wait_for([s.ref for s in burst], timeout=max(120, signals / 50))
+        last_accepted = max(watcher.accepted_at.get(s.ref, last) for s in burst)
+        cpu_s = {
+            "intake": intake.cpu_seconds() - cpu_before["intake"],
+            "matching": matching.cpu_seconds() - cpu_before["matching"],
+        }
+
+        # Latency at a steady rate: each signal sent at its slot, timed from just before send.
+        sent_at: dict[str, float] = {}
+        pending = []
+        steady_start = time.perf_counter()
+        for i, s in enumerate(steady):
+            slot = steady_start + i / rate
+            delay = slot - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[s.ref] = time.perf_counter()
+            pending.append(await producer.send(s.topic, s.value, key=s.key, headers=s.headers))
+        await asyncio.gather(*pending)
+        steady_end = time.perf_counter()
+        await watcher.wait_for(list(sent_at), timeout=120)
+        latencies = [(watcher.first_seen[r] - t) * 1000 for r, t in sent_at.items()]
+        intake_latencies = [
+            (watcher.accepted_at[r] - t) * 1000
+            for r, t in sent_at.items()
+            if r in watcher.accepted_at
+        ]
+        return PipelineResult(
+            signals=signals,
+            publish_s=published - t0,
+            end_to_end_s=last - t0,
+            steady_signals=len(steady),
+            steady_rate=len(steady) / (steady_end - steady_start) if steady else 0.0,
+            latencies_ms=latencies,
+            intake_latencies_ms=intake_latencies,
+            accepted_s=last_accepted - t0,
+            case_events=watcher.events,
+            startup_s=startup_s,
+            cpu_s=cpu_s,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        with contextlib.suppress(Exception):
+            await watcher.stop()
+        intake.stop()
+        matching.stop()
+        for name in (intake_db, matching_db):
+            with contextlib.suppress(Exception):
+                drop_database(database_server_url, name)
+
+
+def section_of(result: PipelineResult, report: BenchReport | None = None) -> BenchSection:
+    end_to_end = Figure("partner publish -> case event", result.signals, result.end_to_end_s)
+    p50, p99 = result.percentile(50), result.percentile(99)
+    notes: dict[str, Any] = {
+        "signals": result.signals,
+        "publish_msgs_per_s": round(result.signals / result.publish_s, 1)
+        if result.publish_s
+        else 0.0,
+        "steady_rate_per_s": round(result.steady_rate, 1),
+        "steady_signals": result.steady_signals,
+        "latency_p50_ms": round(p50, 1),
+        "latency_p99_ms": round(p99, 1),
+        "latency_max_ms": round(max(result.latencies_ms, default=0.0), 1),
+        "intake_accepted_per_s": round(result.signals / result.accepted_s, 1)
+        if result.accepted_s > 0
+        else 0.0,
+        "intake_latency_p50_ms": round(result.percentile(50, result.intake_latencies_ms), 1),
+        "intake_latency_p99_ms": round(result.percentile(99, result.intake_latencies_ms), 1),
+        "case_events_seen": result.case_events,
+        "startup_s": round(result.startup_s, 2),
+        "cpu_ms_per_signal": {
+            name: round(1000 * seconds / result.signals, 2)
+            for name, seconds in result.cpu_s.items()
+        },
+        "floors": {"signals_per_s": FLOOR_SIGNALS_PER_S, "p99_ms": FLOOR_P99_MS},
+        "floors_met": end_to_end.msgs_per_s >= FLOOR_SIGNALS_PER_S and p99 < FLOOR_P99_MS,
+        "services": "intake + matching as processes, PostgreSQL, default settings",
+    }
+    if report is not None:
+        notes["ratio_to_yardstick"] = round(report.ratio(end_to_end.msgs_per_s), 4)
+    return BenchSection(
+        name="intake + matching (partner publish -> case event)",
+        figures=[Figure("partner publish", result.signals, result.publish_s), end_to_end],
+        notes=notes,
+    )
+
+
+async def add_pipeline_section(
+    report: BenchReport,
+    *,
+    bootstrap: str,
+    database_server_url: str,
+    signals: int = DEFAULT_SIGNALS,
+    steady_rate: int = DEFAULT_STEADY_RATE,
+    steady_seconds: int = DEFAULT_STEADY_SECONDS,
+) -> BenchSection:
+    """Async form of :func:`run_pipeline_section` (for callers inside an event loop)."""
+    result = await run_pipeline(
+        bootstrap=bootstrap,
+        database_server_url=database_server_url,
+        signals=signals,
+        steady_rate=steady_rate,
+        steady_seconds=steady_seconds,
+    )
+    section = section_of(result, report)
+    report.add_section(section)
+    return section
+
+
+def run_pipeline_section(
+    report: BenchReport,
+    *,
+    bootstrap: str,
+    database_server_url: str,
+    signals: int = DEFAULT_SIGNALS,
+    steady_rate: int = DEFAULT_STEADY_RATE,
+    steady_seconds: int = DEFAULT_STEADY_SECONDS,
+) -> None:
+    """Run the pipeline benchmark and add its section to ``report``. Callable from sync code
+    and from inside a running event loop (it then runs on a loop of its own in a thread)."""
+
+    def run() -> None:
+        asyncio.run(
+            add_pipeline_section(
+                report,
+                bootstrap=bootstrap,
+                database_server_url=database_server_url,
+                signals=signals,
+                steady_rate=steady_rate,
+                steady_seconds=steady_seconds,
+            )
+        )
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run()
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(run).result()
+
+
+# -- command line ---------------------------------------------------------------------
+
+
+def describe(section: BenchSection, report: BenchReport) -> str:
+    n = section.notes
+    head = section.headline
+    return (
+        f"{section.name}\n"
+        f"  throughput: {head.messages:,} signals in {head.seconds:.2f} s = "
+        f"{head.msgs_per_s:,.0f} signals/s end to end "
+        f"({report.ratio(head.msgs_per_s):.3f} x yardstick {report.yardstick_msgs_per_s:,.0f}"
+        f" msg/s); partner publish {n['publish_msgs_per_s']:,.0f} msg/s\n"
+        f"  latency at {n['steady_rate_per_s']:.0f} signals/s ({n['steady_signals']:,} signals):"
+        f" p50 {n['latency_p50_ms']:.0f} ms, p99 {n['latency_p99_ms']:.0f} ms, "
+        f"max {n['latency_max_ms']:.0f} ms\n"
+        f"  of which intake (publish -> SignalAccepted): {n['intake_accepted_per_s']:,.0f}"
+        f" signals/s; p50 {n['intake_latency_p50_ms']:.0f} ms, "
+        f"p99 {n['intake_latency_p99_ms']:.0f} ms\n"
+        f"  CPU per signal in the burst (ms): {n['cpu_ms_per_signal']}\n"
+        f"  floors (>= {FLOOR_SIGNALS_PER_S:.0f} signals/s, p99 < {FLOOR_P99_MS:.0f} ms): "
+        f"{'met' if n['floors_met'] else 'NOT met'}"
+    )
+
+
+async def _standalone(args: argparse.Namespace) -> BenchReport:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    stack = contextlib.AsyncExitStack()
+    async with stack:
+        if bootstrap:
+            broker = f"external {bootstrap}"
+        else:
+            from eropaf_platform.local.broker import LocalBroker
+
+            local = await stack.enter_async_context(LocalBroker())
+            bootstrap = local.bootstrap_servers
+            broker = "local tansu (memory storage)"
+        messages = signal_messages(args.yardstick_messages)
+        yardstick = await run_yardstick(bootstrap, messages)
+        report = BenchReport(
+            started_at=started_at,
+            machine=machine_info(),
+            settings={
+                "messages": args.yardstick_messages,
+                "broker": broker,
+                "pipeline": {
+                    "signals": args.signals,
+                    "steady_rate": args.steady_rate,
+                    "steady_seconds": args.steady_seconds,
+                    "database": "PostgreSQL (fresh databases, dropped afterwards)",
+                },
+            },
+            yardstick=[yardstick.produce, yardstick.consume, yardstick.end_to_end],
+        )
+        section = await add_pipeline_section(
+            report,
+            bootstrap=bootstrap,
+            database_server_url=args.database_url,
+            signals=args.signals,
+            steady_rate=args.steady_rate,
+            steady_seconds=args.steady_seconds,
+        )
+    print(describe(section, report))
+    if not args.no_write:
+        print(f"written: {report.write(args.results_dir)}")
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m eropaf_cli.bench_pipeline",
+        description="Intake + matching: partner publish -> case event (throughput, latency).",
+    )
+    parser.add_argument("--signals", type=int, default=DEFAULT_SIGNALS)
+    parser.add_argument("--steady-rate", type=int, default=DEFAULT_STEADY_RATE)
+    parser.add_argument("--steady-seconds", type=int, default=DEFAULT_STEADY_SECONDS)
+    parser.add_argument("--yardstick-messages", type=int, default=20_000)
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        help="use this broker (default: $KAFKA_BOOTSTRAP_SERVERS, else a local Tansu broker)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EROPAF_TEST_DATABASE_URL", DEFAULT_SERVER_URL),
+        help="a PostgreSQL server's maintenance database (fresh databases are made there)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--no-write", action="store_true", help="do not write a results file")
+    args = parser.parse_args(argv)
+    if args.signals < 1 or args.steady_rate < 1 or args.steady_seconds < 0:
+        parser.error("--signals and --steady-rate must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    report = asyncio.run(_standalone(parse_args(argv)))
+    return 0 if all(s.notes.get("floors_met") for s in report.sections) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
