@@ -201,17 +201,31 @@ class DatabaseRegistry:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap_servers() -> Iterator[str]:
-    """Bootstrap servers of a Kafka-compatible broker for the whole session."""
+def _shared_kafka() -> Iterator[str | None]:
+    """An external or containerised broker for the whole session; None: start local ones."""
     configured = os.environ.get(KAFKA_ENV, "").strip()
     if configured:
         if not kafka_answers(configured):
             unavailable("Kafka broker", f"{KAFKA_ENV}={configured} does not answer metadata")
         yield configured
         return
-
     if docker_engine_answers():
         yield from _kafka_testcontainer()
+        return
+    yield None
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap_servers(_shared_kafka: str | None) -> Iterator[str]:
+    """Bootstrap servers of a Kafka-compatible broker.
+
+    With the local broker each test module gets a fresh one (it starts in well under a second):
+    services read their topics from the start, and would otherwise wade through every message
+    that earlier modules published (thousands, in the crash tests). An external broker is
+    shared; test data there is kept apart by unique partner codes and consumer groups.
+    """
+    if _shared_kafka is not None:
+        yield _shared_kafka
         return
 
     from ..local.broker import LocalBroker
