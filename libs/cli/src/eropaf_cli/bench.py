@@ -420,6 +420,15 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux); -inf where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("-inf")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     import socket
 
@@ -579,6 +588,7 @@ async def run_intake_bench(
             await accepted_events(partner_count)
             warm_up_s = time.perf_counter() - warm_started
 
+            cpu_started = _cpu_seconds(process.pid)
             started = time.perf_counter()
             pending = [
                 await producer.send(signals_topic(code), m.value, key=m.key, headers=m.headers)
@@ -588,6 +598,7 @@ async def run_intake_bench(
             publish_s = time.perf_counter() - started
             await accepted_events(count)
             total_s = time.perf_counter() - started
+            cpu_s = _cpu_seconds(process.pid) - cpu_started
         finally:
             await producer.stop()
             await events.stop()
@@ -609,6 +620,9 @@ async def run_intake_bench(
             "partners": partner_count,
             "database": "EROPAF_BENCH_DATABASE_URL" if database_url else "fresh on 127.0.0.1:5432",
             "warm_up_s": round(warm_up_s, 2),
+            # CPU of the intake process alone (this machine's cores are shared): a figure that
+            # compares runs when the wall clock depends on what else is running.
+            "intake_cpu_us_per_signal": round(cpu_s * 1e6 / max(count, 1)) if cpu_s >= 0 else None,
             "mean_value_bytes": round(sum(len(m.value) for _, m in workload) / max(count, 1), 1),
             "profiled": str(profile_to) if profile_to else None,
         },
@@ -640,9 +654,11 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
         )
     console.print(table)
     for section in report.sections:
+        cpu = section.notes.get("intake_cpu_us_per_signal")
         console.print(
             f"{section.name}: {section.headline.msgs_per_s:,.0f} msg/s = "
             f"{report.ratio(section.headline.msgs_per_s):.2f} x yardstick"
+            + (f" (intake CPU {cpu:,} us/signal)" if cpu else "")
         )
     machine = report.machine
     console.print(

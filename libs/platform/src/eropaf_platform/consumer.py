@@ -23,11 +23,10 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eropaf_contracts.envelope import Envelope
-from eropaf_platform import metrics, outbox
+from eropaf_platform import bulk, metrics, outbox
 from eropaf_platform.logging import bind_correlation, get_logger
 from eropaf_platform.settings import ServiceSettings
 from eropaf_platform.tables import processed_message
@@ -117,6 +116,8 @@ class Incoming:
         )
 
 
+_INSERT_PROCESSED = bulk.json_insert(processed_message, ("consumer", "message_id"), conflict=[])
+
 BatchHandler = Callable[[AsyncSession, Sequence[Incoming]], Awaitable[None]]
 
 
@@ -202,7 +203,7 @@ class BatchProcessor:
                 await session.execute(
                     sa.select(processed_message.c.message_id).where(
                         processed_message.c.consumer == self.consumer,
-                        processed_message.c.message_id.in_(list(unique)),
+                        bulk.any_of(processed_message.c.message_id, unique),
                     )
                 )
             ).scalars()
@@ -217,10 +218,14 @@ class BatchProcessor:
     async def _mark_processed(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
         if not messages:
             return
-        # executemany of one cached statement (see outbox.add).
+        # One statement per batch (see eropaf_platform.bulk), not one per message.
         await session.execute(
-            pg_insert(processed_message).on_conflict_do_nothing(),
-            [{"consumer": self.consumer, "message_id": m.message_id} for m in messages],
+            _INSERT_PROCESSED,
+            {
+                "rows": bulk.rows_json(
+                    {"consumer": self.consumer, "message_id": m.message_id} for m in messages
+                )
+            },
         )
 
     async def _process_isolated(self, session: AsyncSession, message: Incoming) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE, SIGNAL_SUBMITTED_TYPE
@@ -44,9 +43,45 @@ from eropaf_intake.domain.validation import (
     validate_resolution,
     validate_signal,
 )
-from eropaf_platform import outbox
+from eropaf_platform import bulk, outbox
 
 FEEDBACK_CE_TYPE = "nl.vroegsignalering.signal.feedback.v1"
+
+# One statement per table and batch. case_closed_at is never written here: a new signal has
+# none, and an existing one keeps its own (it is not among the updated columns).
+_SIGNAL_COLUMNS = (
+    "signal_ref",
+    "partner_code",
+    "signal_id",
+    "fingerprint",
+    "signaaldatum",
+    "revision",
+    "household_key",
+    "accepted_at",
+    "resolved_on",
+)
+_UPSERT_SIGNAL = bulk.json_insert(
+    signal,
+    _SIGNAL_COLUMNS,
+    conflict=["signal_ref"],
+    update=(
+        "fingerprint",
+        "signaaldatum",
+        "revision",
+        "household_key",
+        "accepted_at",
+        "resolved_on",
+    ),
+)
+_PERSONAL_COLUMNS = ("signal_ref", "household_key", "ciphertext", "updated_at")
+_UPSERT_PERSONAL = bulk.json_insert(
+    personal_record,
+    _PERSONAL_COLUMNS,
+    conflict=["signal_ref"],
+    update=("household_key", "ciphertext", "updated_at"),
+)
+_HOUSEHOLD_KEY_COLUMNS = ("household_key", "wrapped_key")
+_INSERT_HOUSEHOLD_KEY = bulk.json_insert(household_key, _HOUSEHOLD_KEY_COLUMNS, conflict=[])
 
 
 @dataclass(frozen=True)
@@ -359,7 +394,7 @@ class IntakeBatch:
         if not refs:
             return {}
         rows = (
-            (await session.execute(sa.select(signal).where(signal.c.signal_ref.in_(refs))))
+            (await session.execute(sa.select(signal).where(bulk.any_of(signal.c.signal_ref, refs))))
             .mappings()
             .all()
         )
@@ -372,29 +407,10 @@ class IntakeBatch:
         personal: dict[str, tuple[str, PartnerSignal]],
         now: datetime,
     ) -> None:
-        dirty = [
-            {k: v for k, v in row.items() if k != "dirty"} for row in known.values() if row["dirty"]
-        ]
-        # executemany of cached statements: a multi-row VALUES is compiled anew per batch.
+        dirty = [row for row in known.values() if row["dirty"]]
+        # One statement per table and batch (eropaf_platform.bulk), not one per row.
         if dirty:
-            stmt = pg_insert(signal)
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["signal_ref"],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in (
-                            "fingerprint",
-                            "signaaldatum",
-                            "revision",
-                            "household_key",
-                            "accepted_at",
-                            "resolved_on",
-                        )
-                    },
-                ),
-                dirty,
-            )
+            await session.execute(_UPSERT_SIGNAL, {"rows": bulk.rows_json(dirty)})
         if not personal:
             return
         data_keys = await self._data_keys(session, {h for h, _ in personal.values()})
@@ -410,14 +426,7 @@ class IntakeBatch:
                     "updated_at": now,
                 }
             )
-        stmt = pg_insert(personal_record)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["signal_ref"],
-                set_={c: stmt.excluded[c] for c in ("household_key", "ciphertext", "updated_at")},
-            ),
-            rows,
-        )
+        await session.execute(_UPSERT_PERSONAL, {"rows": bulk.rows_json(rows)})
 
     async def _data_keys(self, session: AsyncSession, households: set[str]) -> dict[str, bytes]:
         """The data key of each household, creating the missing ones."""
@@ -433,7 +442,7 @@ class IntakeBatch:
                 }
                 for h in sorted(missing)
             ]
-            await session.execute(pg_insert(household_key).on_conflict_do_nothing(), new_rows)
+            await session.execute(_INSERT_HOUSEHOLD_KEY, {"rows": bulk.rows_json(new_rows)})
             existing = await load_wrapped_keys(session, households)
         return {
             h: crypto.unwrap(base64.b64decode(w), self.config.keyring, h.encode())
@@ -444,7 +453,7 @@ class IntakeBatch:
 async def load_wrapped_keys(session: AsyncSession, households: set[str]) -> dict[str, str]:
     rows = await session.execute(
         sa.select(household_key.c.household_key, household_key.c.wrapped_key).where(
-            household_key.c.household_key.in_(households)
+            bulk.any_of(household_key.c.household_key, households)
         )
     )
     return {h: w for h, w in rows.all()}

@@ -28,6 +28,10 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 def find_control_characters(value: str) -> list[str]:
     """The forbidden characters in `value`, as `U+XXXX` code points (in order, deduplicated)."""
+    # Every forbidden category is non-printable: a printable string (nearly every value; one
+    # C call) needs no walk character by character.
+    if value.isprintable():
+        return []
     found: list[str] = []
     for char in value:
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:

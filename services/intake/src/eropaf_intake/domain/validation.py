@@ -425,12 +425,15 @@ def _check_contact(data: Mapping[str, Any], reasons: _Reasons) -> None:
         reasons.schema("contactgegevens.email", "not an e-mail address")
 
 
+_PARTNER_TYPES = frozenset(t.value for t in Signaalpartner)
+
+
 def _check_partner_type(data: Mapping[str, Any], partner: PartnerPolicy, reasons: _Reasons) -> None:
     signaalpartner = data.get("signaalpartner")
     if not isinstance(signaalpartner, Mapping):
         return
     kind = signaalpartner.get("type")
-    if not isinstance(kind, str) or kind not in {t.value for t in Signaalpartner}:
+    if not isinstance(kind, str) or kind not in _PARTNER_TYPES:
         return  # pydantic reports it
     if Signaalpartner(kind) not in partner.types:
         allowed = ", ".join(sorted(t.value for t in partner.types)) or "none"
