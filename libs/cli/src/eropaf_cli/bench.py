@@ -22,7 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eropaf_cli.bench_pipeline import PipelineResult
 
 DEFAULT_MESSAGES = 50_000
 DEFAULT_PARTITIONS = 4
@@ -660,6 +663,21 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
             f"{report.ratio(section.headline.msgs_per_s):.2f} x yardstick"
             + (f" (intake CPU {cpu:,} us/signal)" if cpu else "")
         )
+        if "latency_p99_ms" in section.notes:
+            notes = section.notes
+            console.print(
+                f"  at a steady {notes['steady_rate_per_s']}/s: latency p50 "
+                f"{notes['latency_p50_ms']:,} ms, p99 {notes['latency_p99_ms']:,} ms; floors "
+                f"{notes['floors']['signals_per_s']}/s and p99 < {notes['floors']['p99_ms']} ms: "
+                + ("met" if notes["floors_met"] else "NOT met")
+            )
+    stack = report.settings.get("stack")
+    if stack:
+        console.print(
+            f"eropaf up: ready in {stack['ready_s']} s (goal {stack['ready_goal_s']:.0f} s), "
+            f"stopped in {stack['stop_s']} s, "
+            f"{stack['processes_left_after_sigterm']} processes left after SIGTERM"
+        )
     machine = report.machine
     console.print(
         f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
@@ -675,7 +693,9 @@ async def bench(args: argparse.Namespace) -> BenchReport:
     messages = signal_messages(args.messages)
     bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
 
-    async def measure(servers: str) -> tuple[YardstickResult, IntakeBenchResult | None]:
+    async def measure(
+        servers: str,
+    ) -> tuple[YardstickResult, IntakeBenchResult | None, PipelineResult | None]:
         result = await run_yardstick(servers, messages, partitions=args.partitions)
         intake = None
         if args.intake_signals > 0:
@@ -686,16 +706,29 @@ async def bench(args: argparse.Namespace) -> BenchReport:
                 database_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip() or None,
                 profile_to=args.intake_profile,
             )
-        return result, intake
+        pipeline = None
+        if args.pipeline_signals > 0:
+            # imported here: bench_pipeline builds on this module's report types
+            from eropaf_cli.bench_pipeline import DEFAULT_SERVER_URL, run_pipeline
+
+            pipeline = await run_pipeline(
+                bootstrap=servers,
+                database_server_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip()
+                or DEFAULT_SERVER_URL,
+                signals=args.pipeline_signals,
+                steady_rate=args.steady_rate,
+                steady_seconds=args.steady_seconds,
+            )
+        return result, intake, pipeline
 
     if bootstrap:
-        result, intake = await measure(bootstrap)
+        result, intake, pipeline = await measure(bootstrap)
         broker = f"external {bootstrap}"
     else:
         from eropaf_platform.local.broker import LocalBroker
 
         async with LocalBroker() as local:
-            result, intake = await measure(local.bootstrap_servers)
+            result, intake, pipeline = await measure(local.bootstrap_servers)
         broker = "local tansu (memory storage)"
 
     report = BenchReport(
@@ -720,6 +753,14 @@ async def bench(args: argparse.Namespace) -> BenchReport:
                 notes=intake.notes,
             )
         )
+    if pipeline is not None:
+        from eropaf_cli.bench_pipeline import section_of
+
+        report.add_section(section_of(pipeline, report))
+    if args.stack:
+        from eropaf_cli.bench_stack import measure_stack
+
+        report.settings["stack"] = await asyncio.to_thread(measure_stack)
     written = None if args.no_write else report.write(args.results_dir)
     render(report, result, written)
     return report
@@ -748,6 +789,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="run intake under cProfile and write its stats to this file",
+    )
+    parser.add_argument(
+        "--pipeline-signals",
+        type=int,
+        default=20_000,
+        help="signals through intake + matching processes (0: skip the pipeline section)",
+    )
+    parser.add_argument("--steady-rate", type=int, default=100, help="signals/s, latency phase")
+    parser.add_argument("--steady-seconds", type=int, default=20)
+    parser.add_argument(
+        "--no-stack", dest="stack", action="store_false", help="skip the eropaf up timings"
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="do not write a results file")
