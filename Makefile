@@ -4,14 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv itself: on PATH, else the pip-installed module (wherever pip put its script).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
 .PHONY: install test test-unit test-integration lint demo bench lock up clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --user --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
 	$(UV) venv --allow-existing --python 3.11 $(VENV)
 	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps $(foreach p,$(PACKAGES),-e $(p))
