@@ -711,14 +711,25 @@ async def bench(args: argparse.Namespace) -> BenchReport:
             # imported here: bench_pipeline builds on this module's report types
             from eropaf_cli.bench_pipeline import DEFAULT_SERVER_URL, run_pipeline
 
-            pipeline = await run_pipeline(
-                bootstrap=servers,
-                database_server_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip()
-                or DEFAULT_SERVER_URL,
-                signals=args.pipeline_signals,
-                steady_rate=args.steady_rate,
-                steady_seconds=args.steady_seconds,
-            )
+            async def pipeline_on(servers_: str) -> PipelineResult:
+                return await run_pipeline(
+                    bootstrap=servers_,
+                    database_server_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip()
+                    or DEFAULT_SERVER_URL,
+                    signals=args.pipeline_signals,
+                    steady_rate=args.steady_rate,
+                    steady_seconds=args.steady_seconds,
+                )
+
+            if bootstrap:
+                pipeline = await pipeline_on(servers)
+            else:
+                # A fresh local broker: matching reads intake's topic from its start and must
+                # not first chew through the intake section's signals.
+                from eropaf_platform.local.broker import LocalBroker
+
+                async with LocalBroker() as fresh:
+                    pipeline = await pipeline_on(fresh.bootstrap_servers)
         return result, intake, pipeline
 
     if bootstrap:
