@@ -229,6 +229,8 @@ class BatchProcessor:
         )
 
     async def _process_isolated(self, session: AsyncSession, message: Incoming) -> None:
+        # One message at a time: its logs (failures, dead letter) carry its correlation id.
+        bind_message(message)
         failure: BaseException | None = None
         attempts = 0
         for attempts in range(1, self._settings.poison_max_attempts + 1):

@@ -98,14 +98,12 @@ class PartnerDirectory:
     revocation takes effect at the next batch)."""
 
     partners: dict[str, PartnerPolicy]
-    names: dict[str, str]
     keys: dict[str, PartnerKey]
     token_hashes: dict[str, str]
 
     @classmethod
     async def load(cls, session: AsyncSession) -> PartnerDirectory:
         partners: dict[str, PartnerPolicy] = {}
-        names: dict[str, str] = {}
         tokens: dict[str, str] = {}
         for row in (await session.execute(sa.select(partner))).all():
             partners[row.code] = PartnerPolicy(
@@ -114,7 +112,6 @@ class PartnerDirectory:
                 types=frozenset(Signaalpartner(t) for t in row.types),
                 disabled=row.disabled,
             )
-            names[row.code] = row.name
             if row.token_hash:
                 tokens[row.code] = row.token_hash
         keys: dict[str, PartnerKey] = {}
@@ -125,7 +122,7 @@ class PartnerDirectory:
                 public_key=jws.public_key_from_pem(row.public_key_pem.encode()),
                 revoked=row.revoked_at is not None,
             )
-        return cls(partners, names, keys, tokens)
+        return cls(partners, keys, tokens)
 
 
 @dataclass(frozen=True)
