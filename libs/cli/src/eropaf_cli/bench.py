@@ -326,6 +326,8 @@ async def run_yardstick(
 
 DEFAULT_INTAKE_SIGNALS = 50_000
 DEFAULT_INTAKE_PARTNERS = 4
+INTAKE_FLOOR_PER_S = 2_000
+DEFAULT_INTAKE_INSTANCES = max(1, min(4, os.cpu_count() or 1))
 BENCH_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ACCEPTED_EVENT_TYPE = b"eropaf.intake.signal.accepted"
 _PC4_IN_REGION = (*range(3400, 3405), *range(3430, 3440), *range(3990, 4000), *range(4130, 4134))
@@ -423,21 +425,32 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux); -inf where unknown."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``); 0 where unknown."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("-inf")
+    except (OSError, IndexError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    import socket
+def database_cpu_seconds(url: str) -> float:
+    """CPU seconds of the PostgreSQL backends now connected to ``url``'s database (a pooled
+    service keeps its connections, so the difference of two readings is its database's
+    share); 0 when the server is not on this machine."""
+    import psycopg
+    from sqlalchemy.engine import make_url
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    name = make_url(url).database
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        ]
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 async def run_intake_bench(
@@ -448,14 +461,15 @@ async def run_intake_bench(
     database_url: str | None = None,
     profile_to: Path | None = None,
     timeout_s: float | None = None,
+    instances: int = 1,
 ) -> IntakeBenchResult:
-    """Intake as a subprocess on a fresh database: `count` signed signals from
-    `partner_count` partners, timed from the first publish to the last accepted event."""
+    """Intake as `instances` processes (one consumer group) on a fresh database: `count`
+    signed signals from `partner_count` partners, timed from the first publish to the last
+    accepted event."""
     import base64
     import secrets
-    import subprocess
+    import tempfile
 
-    import httpx
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
@@ -465,10 +479,11 @@ async def run_intake_bench(
     from eropaf_intake.app import MIGRATIONS
     from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
     from eropaf_platform.local.broker import create_topics
+    from eropaf_platform.local.service_process import ServiceProcess
 
     database = _BenchDatabase(database_url)
     url = database.create()
-    process: subprocess.Popen[bytes] | None = None
+    processes: list[ServiceProcess] = []
     try:
         await migrate_async(url, MIGRATIONS, service="intake")
         engine = make_engine(url)
@@ -498,37 +513,40 @@ async def run_intake_bench(
             signature = jws.sign_detached(value, private, kid)
             return Message(body["ID"].encode(), value, headers.with_signature(signature).to_kafka())
 
-        bodies = partner_signal_bodies(count + partner_count, seed=int(run, 16))
-        warm_up = [(keys[i], signed(bodies[count + i], keys[i])) for i in range(partner_count)]
+        warm_count = partner_count * 8 * 10  # up to ten rounds of warm-up
+        bodies = partner_signal_bodies(count + warm_count, seed=int(run, 16))
+        warm_up = [
+            (keys[i % partner_count], signed(bodies[count + i], keys[i % partner_count]))
+            for i in range(warm_count)
+        ]
         workload = [
             (keys[n % partner_count], signed(b, keys[n % partner_count]))
             for n, b in enumerate(bodies[:count])
         ]
 
-        port = _free_port()
         env = {
-            **os.environ,
             "EROPAF_DATABASE_URL": url,
             "EROPAF_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-            "EROPAF_HTTP_PORT": str(port),
             "EROPAF_PSEUDONYM_KEY": secrets.token_urlsafe(32),
             "EROPAF_MASTER_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             "EROPAF_INTERNAL_API_TOKEN": secrets.token_urlsafe(16),
             "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
             "EROPAF_LOG_LEVEL": "WARNING",
         }
-        command = [sys.executable, "-m", "eropaf_intake"]
-        if profile_to is not None:
-            command = [
-                sys.executable,
-                "-m",
-                "cProfile",
-                "-o",
-                str(profile_to),
-                "-m",
+        logs = Path(tempfile.mkdtemp(prefix="eropaf-bench-intake-"))
+        # Instances of one consumer group share the partner topics' partitions (the way
+        # intake scales out); only the first is profiled.
+        processes = [
+            ServiceProcess(
                 "eropaf_intake",
-            ]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+                env,
+                logs / f"intake-{n}.log",
+                wrapper=("cProfile", "-o", str(profile_to)) if profile_to and n == 0 else (),
+            )
+            for n in range(instances)
+        ]
+        for process in processes:
+            process.start()
 
         events = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -560,7 +578,7 @@ async def run_intake_bench(
             async def accepted_events(expected: int) -> int:
                 seen = 0
                 while seen < expected:
-                    if loop.time() > deadline or process is None or process.poll() is not None:
+                    if loop.time() > deadline or any(p.exited() for p in processes):
                         raise TimeoutError(f"intake bench: {seen}/{expected} accepted events")
                     for records in (
                         await events.getmany(timeout_ms=200, max_records=10_000)
@@ -572,26 +590,26 @@ async def run_intake_bench(
                         )
                 return seen
 
-            # Warm-up: intake up, its consumer group joined and every partner topic assigned.
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-                while True:
-                    if loop.time() > deadline or process.poll() is not None:
-                        raise TimeoutError("intake did not become ready")
-                    try:
-                        if (await client.get("/health/ready")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(0.2)
+            # Warm-up: every instance up and holding partitions (it consumed something), so
+            # that no group rebalance falls into the measurement.
+            await asyncio.gather(*(p.wait_ready(timeout=deadline - loop.time()) for p in processes))
             warm_started = time.perf_counter()
-            for (code, _, _), m in warm_up:
-                await producer.send_and_wait(
-                    signals_topic(code), m.value, key=m.key, headers=m.headers
-                )
-            await accepted_events(partner_count)
+            warmed = 0
+            while True:
+                if loop.time() > deadline:
+                    raise TimeoutError("intake instances did not all join the group")
+                for (code, _, _), m in warm_up[warmed : warmed + partner_count * 8]:
+                    await producer.send_and_wait(
+                        signals_topic(code), m.value, key=m.key, headers=m.headers
+                    )
+                warmed += await accepted_events(min(partner_count * 8, len(warm_up) - warmed))
+                consumed = [await p.metric("eropaf_messages_in_total") for p in processes]
+                if all(consumed) or warmed >= len(warm_up):
+                    break
             warm_up_s = time.perf_counter() - warm_started
 
-            cpu_started = _cpu_seconds(process.pid)
+            cpu_started = sum(p.cpu_seconds() for p in processes)
+            pg_started = database_cpu_seconds(url)
             started = time.perf_counter()
             pending = [
                 await producer.send(signals_topic(code), m.value, key=m.key, headers=m.headers)
@@ -601,19 +619,15 @@ async def run_intake_bench(
             publish_s = time.perf_counter() - started
             await accepted_events(count)
             total_s = time.perf_counter() - started
-            cpu_s = _cpu_seconds(process.pid) - cpu_started
+            cpu_s = sum(p.cpu_seconds() for p in processes) - cpu_started
+            pg_cpu_s = database_cpu_seconds(url) - pg_started
         finally:
             await producer.stop()
             await events.stop()
     finally:
-        if process is not None and process.poll() is None:
+        for process in processes:
             # SIGINT: a clean stop, after which cProfile (if on) still writes its stats.
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.stop(timeout=60, sig=signal.SIGINT)
         database.drop()
 
     return IntakeBenchResult(
@@ -621,11 +635,16 @@ async def run_intake_bench(
         end_to_end=Figure("first publish to last accepted event", count, total_s),
         notes={
             "partners": partner_count,
+            "instances": instances,
             "database": "EROPAF_BENCH_DATABASE_URL" if database_url else "fresh on 127.0.0.1:5432",
             "warm_up_s": round(warm_up_s, 2),
-            # CPU of the intake process alone (this machine's cores are shared): a figure that
-            # compares runs when the wall clock depends on what else is running.
+            # CPU of the intake processes alone (this machine's cores are shared): a figure
+            # that compares runs when the wall clock depends on what else is running.
             "intake_cpu_us_per_signal": round(cpu_s * 1e6 / max(count, 1)) if cpu_s >= 0 else None,
+            # The PostgreSQL backends serving intake's database (same machine only).
+            "postgres_cpu_us_per_signal": round(pg_cpu_s * 1e6 / max(count, 1))
+            if pg_cpu_s > 0
+            else None,
             "mean_value_bytes": round(sum(len(m.value) for _, m in workload) / max(count, 1), 1),
             "profiled": str(profile_to) if profile_to else None,
         },
@@ -661,7 +680,15 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
         console.print(
             f"{section.name}: {section.headline.msgs_per_s:,.0f} msg/s = "
             f"{report.ratio(section.headline.msgs_per_s):.2f} x yardstick"
-            + (f" (intake CPU {cpu:,} us/signal)" if cpu else "")
+            + (
+                f" ({section.notes.get('instances', 1)} intake process(es), "
+                f"CPU {cpu:,} us/signal, PostgreSQL "
+                f"{section.notes.get('postgres_cpu_us_per_signal') or '?'} us/signal; "
+                "floor 2,000/s: "
+                + ("met)" if section.headline.msgs_per_s >= INTAKE_FLOOR_PER_S else "NOT met)")
+                if cpu
+                else ""
+            )
         )
         if "latency_p99_ms" in section.notes:
             notes = section.notes
@@ -705,6 +732,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
                 partner_count=args.intake_partners,
                 database_url=os.environ.get("EROPAF_BENCH_DATABASE_URL", "").strip() or None,
                 profile_to=args.intake_profile,
+                instances=args.intake_instances,
             )
         pipeline = None
         if args.pipeline_signals > 0:
@@ -796,6 +824,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--intake-partners", type=int, default=DEFAULT_INTAKE_PARTNERS)
     parser.add_argument(
+        "--intake-instances",
+        type=int,
+        default=DEFAULT_INTAKE_INSTANCES,
+        help="intake processes in one consumer group (scale-out; default: one per core)",
+    )
+    parser.add_argument(
         "--intake-profile",
         type=Path,
         default=None,
@@ -817,8 +851,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages < 1 or args.partitions < 1:
         parser.error("--messages and --partitions must be positive")
-    if args.intake_signals < 0 or args.intake_partners < 1:
-        parser.error("--intake-signals must be >= 0 and --intake-partners positive")
+    if args.intake_signals < 0 or args.intake_partners < 1 or args.intake_instances < 1:
+        parser.error(
+            "--intake-signals must be >= 0, --intake-partners and --intake-instances positive"
+        )
     return args
 
 

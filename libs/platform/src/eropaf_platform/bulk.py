@@ -28,6 +28,7 @@ def json_insert(
     *,
     conflict: Sequence[str] | None = None,
     update: Sequence[str] = (),
+    returning: Sequence[str] = (),
 ) -> sa.TextClause:
     """``INSERT INTO table (columns) SELECT ... FROM json_to_recordset(:rows)``; ``:rows`` is
     :func:`rows_json` of the rows. Rows are inserted in list order (``WITH ORDINALITY`` +
@@ -35,7 +36,8 @@ def json_insert(
 
     ``conflict``: the conflict target; with ``update`` the named columns take the new values
     (``DO UPDATE``), without it the row is skipped (``DO NOTHING``); ``conflict=[]`` is
-    ``ON CONFLICT DO NOTHING`` on any constraint.
+    ``ON CONFLICT DO NOTHING`` on any constraint. ``returning``: columns of the rows actually
+    inserted (or updated).
     """
     quote = _DIALECT.identifier_preparer.quote
     names = ", ".join(quote(n) for n in columns)
@@ -63,6 +65,8 @@ def json_insert(
             sql += f" ON CONFLICT{target} DO UPDATE SET {sets}"
         else:
             sql += f" ON CONFLICT{target} DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(quote(c) for c in returning)}"
     return sa.text(sql)
 
 

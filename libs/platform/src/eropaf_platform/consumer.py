@@ -1,8 +1,8 @@
 """Reliable batch consumption: effects exactly once on top of at-least-once delivery.
 
-For every batch the processor, in ONE database transaction: drops messages whose own id was
-processed before, runs the handler, records the ids as processed and queues the handler's
-events (and dead letters) in the outbox. Only after that commit are offsets committed.
+For every batch the processor, in ONE database transaction: records the messages' own ids as
+processed, drops those recorded before, runs the handler on the rest and queues its events
+(and dead letters) in the outbox. Only after that commit are offsets committed.
 
 - transient faults (database or broker unavailable) retry the whole batch with backoff,
   forever, without committing: nothing is skipped;
@@ -116,7 +116,13 @@ class Incoming:
         )
 
 
-_INSERT_PROCESSED = bulk.json_insert(processed_message, ("consumer", "message_id"), conflict=[])
+# Claims the ids: inserted rows come back, ids recorded before do not. The unique index
+# decides, whatever the planner knows of the table (a lookup by ``= ANY(ids)`` was planned as
+# a scan of every processed id where statistics were missing), and a copy of the message in
+# another instance's open transaction waits for it and then counts as processed.
+_CLAIM_PROCESSED = bulk.json_insert(
+    processed_message, ("consumer", "message_id"), conflict=[], returning=("message_id",)
+)
 
 BatchHandler = Callable[[AsyncSession, Sequence[Incoming]], Awaitable[None]]
 
@@ -177,7 +183,7 @@ class BatchProcessor:
 
     async def _process_once(self, messages: Sequence[Incoming]) -> None:
         async with self._sessions() as session, session.begin():
-            fresh = await self._drop_processed(session, messages)
+            fresh = await self._claim(session, messages)
             if fresh:
                 try:
                     async with session.begin_nested():
@@ -188,45 +194,33 @@ class BatchProcessor:
                     # Find the message(s) at fault: one savepoint per message.
                     for message in fresh:
                         await self._process_isolated(session, message)
-            await self._mark_processed(session, fresh)
         for m in messages:
             metrics.MESSAGES_IN.labels(self._service, m.topic).inc()
 
-    async def _drop_processed(
-        self, session: AsyncSession, messages: Sequence[Incoming]
-    ) -> list[Incoming]:
+    async def _claim(self, session: AsyncSession, messages: Sequence[Incoming]) -> list[Incoming]:
+        """Record the batch's message ids as processed (in this transaction) and return the
+        messages whose id was not recorded before, once each."""
         unique: dict[str, Incoming] = {}
         for m in messages:
             unique.setdefault(m.message_id, m)
-        seen = set(
+        claimed = set(
             (
                 await session.execute(
-                    sa.select(processed_message.c.message_id).where(
-                        processed_message.c.consumer == self.consumer,
-                        bulk.any_of(processed_message.c.message_id, unique),
-                    )
+                    _CLAIM_PROCESSED,
+                    {
+                        "rows": bulk.rows_json(
+                            {"consumer": self.consumer, "message_id": mid} for mid in unique
+                        )
+                    },
                 )
             ).scalars()
         )
-        fresh = [m for mid, m in unique.items() if mid not in seen]
+        fresh = [m for mid, m in unique.items() if mid in claimed]
         dropped = len(messages) - len(fresh)
         if dropped:
             metrics.DUPLICATES.labels(self._service, messages[0].topic).inc(dropped)
             log.info("redelivered messages dropped", consumer=self.consumer, count=dropped)
         return fresh
-
-    async def _mark_processed(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
-        if not messages:
-            return
-        # One statement per batch (see eropaf_platform.bulk), not one per message.
-        await session.execute(
-            _INSERT_PROCESSED,
-            {
-                "rows": bulk.rows_json(
-                    {"consumer": self.consumer, "message_id": m.message_id} for m in messages
-                )
-            },
-        )
 
     async def _process_isolated(self, session: AsyncSession, message: Incoming) -> None:
         # One message at a time: its logs (failures, dead letter) carry its correlation id.

@@ -31,9 +31,21 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# psycopg prepares a statement on the server after a few runs, and PostgreSQL then may keep
+# a generic plan made while the table was small: a sequential scan for ``= ANY(:array)``
+# lookups (processed messages, signals, keys), each batch a full scan of a growing table.
+# Measured: 390 ms per 500-id lookup at 40,000 rows, 6.6 ms with custom plans. Planning every
+# statement costs well under a millisecond per batch.
+_CONNECT_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(
-        normalise_url(url), pool_size=pool_size, max_overflow=5, pool_pre_ping=True
+        normalise_url(url),
+        pool_size=pool_size,
+        max_overflow=5,
+        pool_pre_ping=True,
+        connect_args={"options": _CONNECT_OPTIONS},
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -183,20 +184,7 @@ class OutboxRelay:
             await ensure_topics(self._settings, sorted(new_topics))
             self._known_topics |= new_topics
         producer = await self._get_producer()
-        futures = []
-        for r in rows:
-            futures.append(
-                await producer.send(
-                    r.topic,
-                    value=r.value,
-                    key=r.key.encode() if r.key is not None else None,
-                    headers=[
-                        *((k, v.encode()) for k, v in r.headers),
-                        (EVENT_ID_HEADER, r.event_id.encode()),
-                    ],
-                )
-            )
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await _send_in_batches(producer, rows)
         # Mark the prefix that the broker acknowledged; the rest is retried from the first
         # failure so that order per key is kept.
         done = []
@@ -365,3 +353,56 @@ class OutboxRelay:
                 sa.delete(outbox_message).where(outbox_message.c.published_at < cutoff)
             )
         return int(result.rowcount or 0)
+
+
+_partitioner = DefaultPartitioner()
+
+
+async def _send_in_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> list[Any]:
+    """Send rows as record batches built per partition; one result per row, in row order
+    (``None`` when the broker acknowledged it, else the exception).
+
+    ``producer.send`` costs a future, a partitioner lookup and an accumulator round per
+    record (measured: most of the relay's CPU); a batch is one future for hundreds of
+    records. Partitions are chosen as ``send`` would (murmur2 of the key), and batches of a
+    partition are queued in row order, so the order per key is the same.
+    """
+    builders: dict[tuple[str, int], Any] = {}
+    sent: list[tuple[Any, list[int]]] = []  # (future, row indexes) per submitted batch
+    members: dict[tuple[str, int], list[int]] = {}
+    partitions: dict[str, tuple[list[int], list[int]]] = {}
+
+    async def submit(tp: tuple[str, int]) -> None:
+        future = await producer.send_batch(builders.pop(tp), tp[0], partition=tp[1])
+        sent.append((future, members.pop(tp)))
+
+    for index, r in enumerate(rows):
+        if r.topic not in partitions:
+            known = sorted(await producer.partitions_for(r.topic))
+            available = sorted(
+                producer.client.cluster.available_partitions_for_topic(r.topic) or known
+            )
+            partitions[r.topic] = (known, available)
+        key = r.key.encode() if r.key is not None else None
+        tp = (r.topic, _partitioner(key, *partitions[r.topic]))
+        headers = [*((k, v.encode()) for k, v in r.headers), (EVENT_ID_HEADER, r.event_id.encode())]
+        while True:
+            builder = builders.get(tp)
+            if builder is None:
+                builder = builders[tp] = producer.create_batch()
+                members[tp] = []
+            if builder.append(key=key, value=r.value, timestamp=None, headers=headers) is not None:
+                members[tp].append(index)
+                break
+            if not members[tp]:
+                raise ValueError(f"outbox row {r.seq} is larger than a record batch")
+            await submit(tp)  # full: send it, the row goes into a new one
+    for tp in list(builders):
+        await submit(tp)
+    results: list[Any] = [None] * len(rows)
+    outcomes = await asyncio.gather(*(f for f, _ in sent), return_exceptions=True)
+    for (_, indexes), outcome in zip(sent, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            for i in indexes:
+                results[i] = outcome
+    return results

@@ -6,19 +6,15 @@ import asyncio
 import base64
 import json
 import os
-import signal as signals
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,6 +29,7 @@ from eropaf_intake.app import MIGRATIONS, IntakeSettings, build
 from eropaf_intake.domain.match_tokens import signal_ref
 from eropaf_platform.broker import ensure_topics
 from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+from eropaf_platform.local.service_process import ServiceProcess
 from eropaf_platform.service import Service
 from eropaf_platform.testing.wait import wait_until_async
 
@@ -349,18 +346,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class IntakeProcess:
-    """`python -m eropaf_intake` with its stderr (the JSON log) appended to `log_path`."""
-
-    def __init__(self, settings: IntakeSettings, log_path: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
+def intake_process(settings: IntakeSettings, log_path: Path, **env: str) -> ServiceProcess:
+    """`python -m eropaf_intake` with these settings; its JSON log appended to `log_path`."""
+    return ServiceProcess(
+        "eropaf_intake",
+        {
             "EROPAF_DATABASE_URL": settings.database_url,
             "EROPAF_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "EROPAF_HTTP_PORT": str(self.port),
             "EROPAF_PSEUDONYM_KEY": PSEUDONYM_KEY,
             "EROPAF_MASTER_KEYS": MASTER_KEYS,
             "EROPAF_INTERNAL_API_TOKEN": INTERNAL_TOKEN,
@@ -369,56 +361,9 @@ class IntakeProcess:
             "EROPAF_OUTBOX_POLL_INTERVAL_S": "0.1",
             "EROPAF_RETRY_INITIAL_BACKOFF_S": "0.05",
             **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "eropaf_intake"],
-            env=self.env,
-            stdout=self._log,
-            stderr=self._log,
-        )
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=2.0) as client:
-
-            async def ready() -> bool:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"intake exited with {self.process.returncode}")
-                try:
-                    return (await client.get("/health/ready")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_until_async(ready, timeout=timeout, interval=0.2)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash."""
-        assert self.process is not None
-        self.process.send_signal(signals.SIGKILL)
-        self.process.wait(timeout=10)
-        self._close_log()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            self._close_log()
-            return
-        self.process.send_signal(signals.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        },
+        log_path,
+    )
 
 
 def env_flag(name: str) -> bool:

@@ -32,10 +32,10 @@ from eropaf_platform.tables import outbox_message
 from eropaf_platform.testing.wait import wait_until_async
 
 from .support import (
-    IntakeProcess,
     Outgoing,
     Partner,
     TopicReader,
+    intake_process,
     intake_settings,
     onboard,
     publish,
@@ -204,7 +204,7 @@ async def _kill_and_restart(
 
     expected_total = sum(len(ids) for ids in work.ce_ids.values())
     log_path = tmp_path / "intake.log"
-    intake = IntakeProcess(settings, log_path)
+    intake = intake_process(settings, log_path)
     intake.start()
     try:
         await wait_until_async(distinct_feedback, timeout=120, interval=0.1)
@@ -212,7 +212,7 @@ async def _kill_and_restart(
         at_kill = await distinct_feedback()
         assert 0 < at_kill < expected_total, "the kill must land in the middle of the run"
 
-        intake = IntakeProcess(settings, log_path)
+        intake = intake_process(settings, log_path)
         intake.start()
 
         async def complete() -> bool:
