@@ -747,6 +747,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
                     signals=args.pipeline_signals,
                     steady_rate=args.steady_rate,
                     steady_seconds=args.steady_seconds,
+                    intake_instances=args.intake_instances,
                 )
 
             if bootstrap:

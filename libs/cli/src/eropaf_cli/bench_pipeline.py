@@ -22,13 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,13 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from eropaf_cli.bench import (
+    DEFAULT_INTAKE_INSTANCES,
     DEFAULT_RESULTS_DIR,
     BenchReport,
     BenchSection,
     Figure,
+    database_cpu_seconds,
     machine_info,
     run_yardstick,
     signal_messages,
@@ -62,6 +61,7 @@ PSEUDONYM_KEY = "bench-pipeline-pseudonym-key-" + "p" * 32
 MASTER_KEYS = "bench:" + base64.b64encode(b"b" * 32).decode()
 INTERNAL_TOKEN = "bench-pipeline-internal-token"  # noqa: S105 -- see above
 CASE_EVENT_TYPES = ("eropaf.matching.case.opened", "eropaf.matching.case.updated")
+WARM_UP_ROUND = 50
 SERVED_PC4 = (3400, 3401, 3402, 3431, 3432, 3433, 3434, 3435, 3991, 3992)
 
 Headers = list[tuple[str, bytes]]
@@ -207,74 +207,6 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
-def _free_port() -> int:
-    from eropaf_platform.local.ports import free_port
-
-    return free_port()
-
-
-class ServiceProcess:
-    """``python -m <module>`` with ``EROPAF_*`` settings; its log goes to ``log_path``."""
-
-    def __init__(self, module: str, env: dict[str, str], log_path: Path) -> None:
-        self.module = module
-        self.port = _free_port()
-        self.env = {**os.environ, **env, "EROPAF_HTTP_PORT": str(self.port)}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, stdout=self._log, stderr=self._log
-        )
-
-    async def wait_ready(self, timeout: float = 90.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
-            while True:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.module} exited: {self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health/ready", timeout=5.0)).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.module} not ready in {timeout}s: {self.log_tail()}")
-                await asyncio.sleep(0.2)
-
-    def cpu_seconds(self) -> float:
-        """CPU time the process used so far (user + system; Linux ``/proc``, else 0)."""
-        if self.process is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, limit: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
-
-
 # -- watching the cases topic ------------------------------------------------------------
 
 
@@ -376,6 +308,7 @@ class PipelineResult:
     case_events: int
     startup_s: float
     cpu_s: dict[str, float]  # CPU seconds each service used for the burst (all signals)
+    intake_instances: int = 1
 
     def percentile(self, q: float, latencies: list[float] | None = None) -> float:
         ordered = sorted(self.latencies_ms if latencies is None else latencies)
@@ -424,13 +357,15 @@ async def run_pipeline(
     steady_seconds: int = DEFAULT_STEADY_SECONDS,
     partners: int = len(PARTNER_TYPES),
     log_dir: Path | None = None,
-    warm_up: int = 50,
+    warm_up: int = 400,
+    intake_instances: int = 1,
 ) -> PipelineResult:
     from aiokafka import AIOKafkaProducer
 
     from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
     from eropaf_intake.app import IntakeSettings
     from eropaf_platform.broker import ensure_topics
+    from eropaf_platform.local.service_process import ServiceProcess
 
     run = uuid.uuid4().hex[:8]
     logs = log_dir or Path(tempfile.mkdtemp(prefix="eropaf-bench-pipeline-"))
@@ -444,17 +379,22 @@ async def run_pipeline(
         "EROPAF_INTERNAL_API_TOKEN": INTERNAL_TOKEN,
         "EROPAF_LOG_LEVEL": "WARNING",
     }
-    intake = ServiceProcess(
-        "eropaf_intake",
-        {
-            **common,
-            "EROPAF_DATABASE_URL": intake_url,
-            "EROPAF_PSEUDONYM_KEY": PSEUDONYM_KEY,
-            "EROPAF_MASTER_KEYS": MASTER_KEYS,
-            "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
-        },
-        logs / "intake.log",
-    )
+    # Intake scales out as instances of one consumer group; matching runs once (linking
+    # needs every signal of a household in one place).
+    intakes = [
+        ServiceProcess(
+            "eropaf_intake",
+            {
+                **common,
+                "EROPAF_DATABASE_URL": intake_url,
+                "EROPAF_PSEUDONYM_KEY": PSEUDONYM_KEY,
+                "EROPAF_MASTER_KEYS": MASTER_KEYS,
+                "EROPAF_KAFKA_METADATA_MAX_AGE_MS": "1000",
+            },
+            logs / f"intake-{n}.log",
+        )
+        for n in range(intake_instances)
+    ]
     matching = ServiceProcess(
         "eropaf_matching",
         {
@@ -493,27 +433,36 @@ async def run_pipeline(
         )
 
         started = time.perf_counter()
-        intake.start()
-        matching.start()
-        await asyncio.gather(intake.wait_ready(), matching.wait_ready())
+        for process in (*intakes, matching):
+            process.start()
+        await asyncio.gather(*(p.wait_ready() for p in (*intakes, matching)))
         await watcher.start()
         await producer.start()
-        # Warm-up: group joins, connections, first compilations -- not part of the figures.
-        await _publish(producer, warm)
-        await watcher.wait_for([s.ref for s in warm], timeout=180)
+        # Warm-up: group joins (every intake instance holding partitions), connections, first
+        # compilations -- not part of the figures.
+        for round_ in range(0, len(warm), WARM_UP_ROUND):
+            await _publish(producer, warm[round_ : round_ + WARM_UP_ROUND])
+            await watcher.wait_for([s.ref for s in warm[: round_ + WARM_UP_ROUND]], timeout=180)
+            if all([await p.metric("eropaf_messages_in_total") for p in intakes]):
+                break
         startup_s = time.perf_counter() - started
 
         # Throughput: everything at once.
-        cpu_before = {"intake": intake.cpu_seconds(), "matching": matching.cpu_seconds()}
+        def cpu_now() -> dict[str, float]:
+            return {
+                "intake": sum(p.cpu_seconds() for p in intakes),
+                "matching": matching.cpu_seconds(),
+                "postgres intake": database_cpu_seconds(intake_url),
+                "postgres matching": database_cpu_seconds(matching_url),
+            }
+
+        cpu_before = cpu_now()
         t0 = time.perf_counter()
         await _publish(producer, burst)
         published = time.perf_counter()
         last = await watcher.wait_for([s.ref for s in burst], timeout=max(120, signals / 50))
         last_accepted = max(watcher.accepted_at.get(s.ref, last) for s in burst)
-        cpu_s = {
-            "intake": intake.cpu_seconds() - cpu_before["intake"],
-            "matching": matching.cpu_seconds() - cpu_before["matching"],
-        }
+        cpu_s = {name: seconds - cpu_before[name] for name, seconds in cpu_now().items()}
 
         # Latency at a steady rate: each signal sent at its slot, timed from just before send.
         sent_at: dict[str, float] = {}
@@ -547,14 +496,15 @@ async def run_pipeline(
             case_events=watcher.events,
             startup_s=startup_s,
             cpu_s=cpu_s,
+            intake_instances=intake_instances,
         )
     finally:
         with contextlib.suppress(Exception):
             await producer.stop()
         with contextlib.suppress(Exception):
             await watcher.stop()
-        intake.stop()
-        matching.stop()
+        for process in (*intakes, matching):
+            process.stop()
         for name in (intake_db, matching_db):
             with contextlib.suppress(Exception):
                 drop_database(database_server_url, name)
@@ -586,7 +536,8 @@ def section_of(result: PipelineResult, report: BenchReport | None = None) -> Ben
         },
         "floors": {"signals_per_s": FLOOR_SIGNALS_PER_S, "p99_ms": FLOOR_P99_MS},
         "floors_met": end_to_end.msgs_per_s >= FLOOR_SIGNALS_PER_S and p99 < FLOOR_P99_MS,
-        "services": "intake + matching as processes, PostgreSQL, default settings",
+        "services": f"{result.intake_instances} intake + 1 matching processes, PostgreSQL, "
+        "default settings",
     }
     if report is not None:
         notes["ratio_to_yardstick"] = round(report.ratio(end_to_end.msgs_per_s), 4)
@@ -605,51 +556,20 @@ async def add_pipeline_section(
     signals: int = DEFAULT_SIGNALS,
     steady_rate: int = DEFAULT_STEADY_RATE,
     steady_seconds: int = DEFAULT_STEADY_SECONDS,
+    intake_instances: int = DEFAULT_INTAKE_INSTANCES,
 ) -> BenchSection:
-    """Async form of :func:`run_pipeline_section` (for callers inside an event loop)."""
+    """Run the pipeline benchmark and add its section to ``report``."""
     result = await run_pipeline(
         bootstrap=bootstrap,
         database_server_url=database_server_url,
         signals=signals,
         steady_rate=steady_rate,
         steady_seconds=steady_seconds,
+        intake_instances=intake_instances,
     )
     section = section_of(result, report)
     report.add_section(section)
     return section
-
-
-def run_pipeline_section(
-    report: BenchReport,
-    *,
-    bootstrap: str,
-    database_server_url: str,
-    signals: int = DEFAULT_SIGNALS,
-    steady_rate: int = DEFAULT_STEADY_RATE,
-    steady_seconds: int = DEFAULT_STEADY_SECONDS,
-) -> None:
-    """Run the pipeline benchmark and add its section to ``report``. Callable from sync code
-    and from inside a running event loop (it then runs on a loop of its own in a thread)."""
-
-    def run() -> None:
-        asyncio.run(
-            add_pipeline_section(
-                report,
-                bootstrap=bootstrap,
-                database_server_url=database_server_url,
-                signals=signals,
-                steady_rate=steady_rate,
-                steady_seconds=steady_seconds,
-            )
-        )
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        run()
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(run).result()
 
 
 # -- command line ---------------------------------------------------------------------
@@ -670,7 +590,8 @@ def describe(section: BenchSection, report: BenchReport) -> str:
         f"  of which intake (publish -> SignalAccepted): {n['intake_accepted_per_s']:,.0f}"
         f" signals/s; p50 {n['intake_latency_p50_ms']:.0f} ms, "
         f"p99 {n['intake_latency_p99_ms']:.0f} ms\n"
-        f"  CPU per signal in the burst (ms): {n['cpu_ms_per_signal']}\n"
+        f"  CPU per signal in the burst (ms): {n['cpu_ms_per_signal']}"
+        f" ({n['services']})\n"
         f"  floors (>= {FLOOR_SIGNALS_PER_S:.0f} signals/s, p99 < {FLOOR_P99_MS:.0f} ms): "
         f"{'met' if n['floors_met'] else 'NOT met'}"
     )
@@ -701,6 +622,7 @@ async def _standalone(args: argparse.Namespace) -> BenchReport:
                     "signals": args.signals,
                     "steady_rate": args.steady_rate,
                     "steady_seconds": args.steady_seconds,
+                    "intake_instances": args.intake_instances,
                     "database": "PostgreSQL (fresh databases, dropped afterwards)",
                 },
             },
@@ -713,6 +635,7 @@ async def _standalone(args: argparse.Namespace) -> BenchReport:
             signals=args.signals,
             steady_rate=args.steady_rate,
             steady_seconds=args.steady_seconds,
+            intake_instances=args.intake_instances,
         )
     print(describe(section, report))
     if not args.no_write:
@@ -728,6 +651,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--signals", type=int, default=DEFAULT_SIGNALS)
     parser.add_argument("--steady-rate", type=int, default=DEFAULT_STEADY_RATE)
     parser.add_argument("--steady-seconds", type=int, default=DEFAULT_STEADY_SECONDS)
+    parser.add_argument(
+        "--intake-instances",
+        type=int,
+        default=DEFAULT_INTAKE_INSTANCES,
+        help="intake processes in one consumer group (matching runs once)",
+    )
     parser.add_argument("--yardstick-messages", type=int, default=20_000)
     parser.add_argument(
         "--bootstrap-servers",
@@ -744,6 +673,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.signals < 1 or args.steady_rate < 1 or args.steady_seconds < 0:
         parser.error("--signals and --steady-rate must be positive")
+    if args.intake_instances < 1:
+        parser.error("--intake-instances must be positive")
     return args
 
 

@@ -61,6 +61,10 @@ _INSERT_OUTBOX = bulk.json_insert(
 )
 
 
+NOTIFY_CHANNEL = "eropaf_outbox"
+_NOTIFY = sa.text(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
 async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> None:
     """Queue messages in the caller's transaction. An event id seen before is ignored, so
     re-running an effect (after a crash) cannot queue its events twice."""
@@ -77,6 +81,9 @@ async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> Non
     if not rows:
         return
     await session.execute(_INSERT_OUTBOX, {"rows": bulk.rows_json(rows)})
+    # Delivered at commit (once per transaction): wakes the relay of whichever instance of
+    # the service holds the relay lock, not only this process's.
+    await session.execute(_NOTIFY)
 
 
 async def emit(session: AsyncSession, topic: str, *envelopes: Envelope) -> None:
@@ -115,13 +122,19 @@ class OutboxRelay:
             try:
                 async with self._engine.connect() as lock_conn:
                     await self._hold_lock(lock_conn)
-                    await self._ensure_epoch()
-                    await self._settle_in_doubt()
-                    while True:
-                        sent = await self.publish_pending()
-                        backoff = self._settings.retry_initial_backoff_s
-                        if sent == 0:
-                            await self._sleep_or_wake(self._settings.outbox_poll_interval_s)
+                    listener = asyncio.create_task(self._listen(), name="outbox-listener")
+                    try:
+                        await self._ensure_epoch()
+                        await self._settle_in_doubt()
+                        while True:
+                            sent = await self.publish_pending()
+                            backoff = self._settings.retry_initial_backoff_s
+                            if sent == 0:
+                                await self._sleep_or_wake(self._settings.outbox_poll_interval_s)
+                    finally:
+                        listener.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await listener
             except asyncio.CancelledError:
                 await self._close_producer()
                 raise
@@ -140,6 +153,30 @@ class OutboxRelay:
         while not await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(RELAY_LOCK_ID))):
             await asyncio.sleep(1.0)
         await conn.commit()
+
+    async def _listen(self) -> None:
+        """Wake on every commit that queued messages, in any instance (LISTEN/NOTIFY); the
+        poll interval remains the fallback while the listening connection is down."""
+        import psycopg
+
+        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        backoff = self._settings.retry_initial_backoff_s
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.wake()  # whatever was committed while nobody listened
+                    backoff = self._settings.retry_initial_backoff_s
+                    async for _ in conn.notifies():
+                        self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox listener fault, retrying", error=type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.retry_max_backoff_s)
 
     async def _sleep_or_wake(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -128,6 +128,7 @@ class Service:
         await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
         await self._retry("start broker", self._start_broker)
         self.started = True
         log.info("service started", topics=self.topics)
@@ -164,6 +165,35 @@ class Service:
                 log.warning(f"{what} failed, retrying", error=type(exc).__name__, backoff_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_s)
+
+    async def _keep_statistics(self) -> None:
+        """ANALYZE the service's tables that changed much since their last statistics.
+
+        The planner needs row counts to choose an index for the per-batch ``= ANY(:keys)``
+        lookups; without them it scans. Autovacuum provides them, but only after its first
+        nap (a minute) and not at all where it is switched off (as on the CI machine); a
+        fresh service taking a burst in that minute slowed down with every batch.
+        """
+        while True:
+            await asyncio.sleep(self.settings.analyze_interval_s)
+            try:
+                async with self.engine.connect() as conn:
+                    stale = (
+                        await conn.execute(
+                            sa.text(
+                                "SELECT schemaname, relname FROM pg_stat_user_tables"
+                                " WHERE n_mod_since_analyze > 500 + 0.1 * n_live_tup"
+                            )
+                        )
+                    ).all()
+                    for schema, table in stale:
+                        quote = self.engine.dialect.identifier_preparer.quote
+                        await conn.execute(sa.text(f"ANALYZE {quote(schema)}.{quote(table)}"))
+                    await conn.commit()
+                if stale:
+                    log.debug("statistics refreshed", tables=[t for _, t in stale])
+            except Exception as exc:
+                log.warning("statistics refresh failed", error=type(exc).__name__)
 
     async def _housekeeping(self) -> None:
         from eropaf_platform.tables import processed_message

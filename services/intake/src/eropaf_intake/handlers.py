@@ -19,7 +19,7 @@ from eropaf_intake.intake import (
     PartnerDirectory,
     PartnerMessage,
 )
-from eropaf_platform import outbox
+from eropaf_platform import bulk, outbox
 from eropaf_platform.consumer import Incoming
 
 
@@ -50,35 +50,46 @@ class PartnerSignalsHandler:
         )
 
 
+def _of_type(messages: Sequence[Incoming], event_type: str) -> list[Incoming]:
+    """The messages of one event type, by the ``ce_type`` header every envelope carries (the
+    other case events are most of the topic: not parsed at all). A message without the
+    header is parsed, so a malformed one still fails as a poison message."""
+    return [m for m in messages if m.header("ce_type") in (event_type, None)]
+
+
 async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
     """Remember when a signal's case closed: the personal-data retention runs from there."""
-    for m in messages:
+    for m in _of_type(messages, CaseClosed.EVENT_TYPE):
         envelope = m.envelope()
         if envelope.type != CaseClosed.EVENT_TYPE:
             continue
         closed = envelope.payload(CaseClosed)
         await session.execute(
             sa.update(signal)
-            .where(signal.c.signal_ref.in_(closed.signal_refs))
+            .where(bulk.any_of(signal.c.signal_ref, closed.signal_refs))
             .values(case_closed_at=closed.closed_at)
         )
 
 
 async def handle_creditor_feedback(session: AsyncSession, messages: Sequence[Incoming]) -> None:
     """Lifecycle feedback the law lets a creditor see: picked up or not, nothing more."""
-    queued = []
-    for m in messages:
+    requests = []
+    for m in _of_type(messages, CreditorFeedbackRequested.EVENT_TYPE):
         envelope = m.envelope()
-        if envelope.type != CreditorFeedbackRequested.EVENT_TYPE:
-            continue
-        request = envelope.payload(CreditorFeedbackRequested)
-        row = (
-            await session.execute(
-                sa.select(signal.c.partner_code, signal.c.signal_id).where(
-                    signal.c.signal_ref == request.signal_ref
-                )
-            )
-        ).first()
+        if envelope.type == CreditorFeedbackRequested.EVENT_TYPE:
+            requests.append((envelope, envelope.payload(CreditorFeedbackRequested)))
+    if not requests:
+        return
+    # One lookup for the batch, not one per request.
+    rows = await session.execute(
+        sa.select(signal.c.signal_ref, signal.c.partner_code, signal.c.signal_id).where(
+            bulk.any_of(signal.c.signal_ref, {r.signal_ref for _, r in requests})
+        )
+    )
+    ours = {row.signal_ref: row for row in rows}
+    queued = []
+    for envelope, request in requests:
+        row = ours.get(request.signal_ref)
         if row is None:
             continue  # shredded or never ours: nothing to tell
         feedback = Feedback(
