@@ -125,6 +125,9 @@ _CLAIM_PROCESSED = bulk.json_insert(
 )
 
 BatchHandler = Callable[[AsyncSession, Sequence[Incoming]], Awaitable[None]]
+# What a dead letter carries instead of the message's own bytes (e.g. them encrypted, where
+# they hold personal data); None keeps the bytes as they came.
+DeadLetterSeal = Callable[[Incoming], bytes]
 
 
 class BatchProcessor:
@@ -136,8 +139,10 @@ class BatchProcessor:
         sessions: async_sessionmaker[AsyncSession],
         settings: ServiceSettings,
         on_commit: Callable[[], None] | None = None,
+        seal_dead_letter: DeadLetterSeal | None = None,
     ) -> None:
         self.consumer = consumer
+        self._seal = seal_dead_letter
         self._handler = handler
         self._sessions = sessions
         self._settings = settings
@@ -257,13 +262,17 @@ class BatchProcessor:
             ("dlq_attempts", str(attempts)),
             ("dlq_consumer", self.consumer),
         ]
+        value = message.value
+        if self._seal is not None:
+            value = self._seal(message)
+            headers.append(("dlq_sealed", "true"))
         await outbox.add(
             session,
             [
                 outbox.OutgoingMessage(
                     topic=dlq_topic,
                     key=message.key.decode(errors="replace") if message.key is not None else None,
-                    value=message.value,
+                    value=value,
                     headers=headers,
                     # One dead letter per message and consumer, however often it is redelivered.
                     event_id=f"dlq:{self.consumer}:{message.message_id}",

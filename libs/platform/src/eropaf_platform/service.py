@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eropaf_platform import metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_broker
-from eropaf_platform.consumer import BatchHandler, BatchProcessor, Incoming
+from eropaf_platform.consumer import BatchHandler, BatchProcessor, DeadLetterSeal, Incoming
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.logging import configure_logging, get_logger
 from eropaf_platform.outbox import OutboxRelay
@@ -65,6 +65,7 @@ class Service:
         pattern: str | None = None,
         group_id: str | None = None,
         max_records: int | None = None,
+        seal_dead_letter: DeadLetterSeal | None = None,
     ) -> BatchProcessor:
         """A batch subscriber that commits offsets only after the batch's effects are durable."""
         processor = BatchProcessor(
@@ -73,6 +74,7 @@ class Service:
             sessions=self.sessions,
             settings=self.settings,
             on_commit=self.relay.wake,
+            seal_dead_letter=seal_dead_letter,
         )
         self.processors[consumer] = processor
         service = self.settings.service_name

@@ -23,6 +23,7 @@ from eropaf_intake.handlers import (
     PartnerSignalsHandler,
     handle_case_events,
     handle_creditor_feedback,
+    partner_dead_letter_seal,
 )
 from eropaf_intake.http_api import build_router
 from eropaf_intake.intake import IntakeConfig
@@ -89,6 +90,7 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
         pattern=SIGNALS_TOPIC_PATTERN,
         consumer="intake-partner-signals",
         handler=PartnerSignalsHandler(config),
+        seal_dead_letter=partner_dead_letter_seal(config.keyring),
     )
     service.subscribe(CASES_TOPIC, consumer="intake-case-events", handler=handle_case_events)
     service.subscribe(

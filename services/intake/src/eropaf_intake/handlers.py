@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from eropaf_contracts.cloudevents import decode_headers
 from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
 from eropaf_contracts.feedback import Feedback, FeedbackStatus
 from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
+from eropaf_intake.adapters import crypto
 from eropaf_intake.adapters.tables import signal
 from eropaf_intake.intake import (
     FEEDBACK_CE_TYPE,
@@ -35,6 +36,23 @@ def partner_message(record: Incoming) -> PartnerMessage:
         fallback_key=f"{record.topic}:{record.partition}:{record.offset}",
         message_id=record.message_id,
     )
+
+
+def dead_letter_context(topic: str, partition: int, offset: int) -> bytes:
+    """What a sealed dead letter of a partner message is bound to: where it came from (the
+    DLQ record names it in its ``dlq_original_*`` headers)."""
+    return crypto.record_aad(topic, str(partition), str(offset))
+
+
+def partner_dead_letter_seal(keyring: crypto.Keyring) -> Callable[[Incoming], bytes]:
+    """A partner message holds personal data: its dead letter carries it encrypted under the
+    master keyring (:func:`crypto.unseal` with :func:`dead_letter_context` opens it)."""
+
+    def seal(record: Incoming) -> bytes:
+        context = dead_letter_context(record.topic, record.partition, record.offset)
+        return crypto.seal(keyring, record.value, context)
+
+    return seal
 
 
 class PartnerSignalsHandler:

@@ -165,3 +165,24 @@ def test_parse_keyring() -> None:
             parse_keyring(bad)
     with pytest.raises(ValueError, match="unique"):
         parse_keyring(f"m1:{base64.b64encode(k1).decode()},m1:{base64.b64encode(k2).decode()}")
+
+
+def test_seal_opens_with_any_key_of_the_keyring_and_the_same_context_only() -> None:
+    from eropaf_intake.adapters.crypto import seal, unseal
+
+    old = parse_keyring("old:" + base64.b64encode(os.urandom(32)).decode())
+    sealed = seal(old, b"Jansen 1980-04-01", b"topic:0:7")
+    assert b"Jansen" not in sealed
+    rotated = parse_keyring(
+        "new:"
+        + base64.b64encode(os.urandom(32)).decode()
+        + ",old:"
+        + base64.b64encode(old.current.key).decode()
+    )
+    assert unseal(rotated, sealed, b"topic:0:7") == b"Jansen 1980-04-01"
+    stranger = parse_keyring("x:" + base64.b64encode(os.urandom(32)).decode())
+    for keyring, context in ((rotated, b"topic:0:8"), (stranger, b"topic:0:7")):
+        with pytest.raises(CryptoError):
+            unseal(keyring, sealed, context)
+    with pytest.raises(CryptoError):
+        unseal(rotated, b"not sealed", b"topic:0:7")

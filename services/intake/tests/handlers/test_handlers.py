@@ -228,3 +228,41 @@ async def test_creditor_feedback_and_case_closure(db: Db, handler: PartnerSignal
             sa.select(signal_table.c.case_closed_at).where(signal_table.c.signal_ref == ref)
         )
     assert stored == closed_at
+
+
+async def test_a_dead_lettered_partner_message_carries_its_personal_data_encrypted(
+    db: Db,
+) -> None:
+    from eropaf_intake.adapters import crypto
+    from eropaf_intake.handlers import dead_letter_context, partner_dead_letter_seal
+    from eropaf_platform.consumer import BatchProcessor, PoisonMessage
+
+    async def broken(session: AsyncSession, messages: Sequence[Incoming]) -> None:
+        raise PoisonMessage("a bug, say")
+
+    config = settings().intake_config()
+    processor = BatchProcessor(
+        consumer="intake-dlq-test",
+        handler=broken,
+        sessions=db.sessions,
+        settings=settings().model_copy(update={"retry_initial_backoff_s": 0.01}),
+        seal_dead_letter=partner_dead_letter_seal(config.keyring),
+    )
+    value = json.dumps(a_signal("H-DLQ-1")).encode()
+    record = db.partner_record(value, ce_id="ce-dlq-1")
+    await processor.process([record])
+
+    [dead] = await db.outbox(f"{record.topic}.dlq")
+    headers = dict(dead["headers"])
+    assert headers["dlq_sealed"] == "true"
+    assert headers["dlq_error_class"] == "PoisonMessage"
+    for personal in (b"111222333", b"Dijk", b"1980-04-01", b"3431"):
+        assert personal not in dead["value"]
+    context = dead_letter_context(
+        headers["dlq_original_topic"],
+        int(headers["dlq_original_partition"]),
+        int(headers["dlq_original_offset"]),
+    )
+    assert crypto.unseal(config.keyring, dead["value"], context) == value
+    with pytest.raises(crypto.CryptoError):  # bound to where it came from
+        crypto.unseal(config.keyring, dead["value"], dead_letter_context(record.topic, 0, 999))

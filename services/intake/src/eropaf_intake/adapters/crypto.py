@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 import struct
@@ -196,3 +197,32 @@ def decrypt(data_key: bytes, ciphertext: bytes, associated_data: bytes) -> bytes
         )
     except InvalidTag as exc:
         raise CryptoError("cannot decrypt") from exc
+
+
+_SEAL_FORMAT = "eropaf-sealed-v1"
+
+
+def seal(keyring: Keyring, plaintext: bytes, context: bytes) -> bytes:
+    """A self-contained envelope (JSON) for bytes that must leave the encrypted store, e.g. a
+    partner message on its way to a dead-letter topic: a fresh data key, wrapped by the
+    current master key, encrypts it; ``context`` (e.g. topic and offset) is authenticated."""
+    data_key = new_data_key()
+    return json.dumps(
+        {
+            "format": _SEAL_FORMAT,
+            "wrapped_key": base64.b64encode(wrap(data_key, keyring.current, context)).decode(),
+            "ciphertext": base64.b64encode(encrypt(data_key, plaintext, context)).decode(),
+        }
+    ).encode()
+
+
+def unseal(keyring: Keyring, sealed: bytes, context: bytes) -> bytes:
+    """The bytes :func:`seal` was given (with any master key of the keyring)."""
+    try:
+        document = json.loads(sealed)
+        if document.get("format") != _SEAL_FORMAT:
+            raise CryptoError("not a sealed message")
+        data_key = unwrap(base64.b64decode(document["wrapped_key"]), keyring, context)
+        return decrypt(data_key, base64.b64decode(document["ciphertext"]), context)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CryptoError("not a sealed message") from exc
