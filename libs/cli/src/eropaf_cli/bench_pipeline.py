@@ -348,6 +348,21 @@ async def _publish(producer: Any, items: Sequence[SignedSignal]) -> None:
     await asyncio.gather(*futures)
 
 
+async def _drained(processes: Sequence[Any], timeout: float) -> None:
+    """Until every process has no consumer lag and an empty outbox, twice in a row."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the services did not drain after the burst")
+        busy = 0.0
+        for process in processes:
+            busy += await process.metric("eropaf_outbox_backlog")
+            busy += await process.metric("eropaf_consumer_lag")
+        quiet = quiet + 1 if busy == 0 else 0
+        await asyncio.sleep(0.5)
+
+
 async def run_pipeline(
     *,
     bootstrap: str,
@@ -463,6 +478,11 @@ async def run_pipeline(
         last = await watcher.wait_for([s.ref for s in burst], timeout=max(120, signals / 50))
         last_accepted = max(watcher.accepted_at.get(s.ref, last) for s in burst)
         cpu_s = {name: seconds - cpu_before[name] for name, seconds in cpu_now().items()}
+
+        # The burst leaves work behind (intake reads matching's events about the burst, and
+        # relays the partners' lifecycle feedback): the latency phase starts on an idle
+        # pipeline, or it would measure that queue.
+        await _drained((*intakes, matching), timeout=max(120, signals / 50))
 
         # Latency at a steady rate: each signal sent at its slot, timed from just before send.
         sent_at: dict[str, float] = {}
