@@ -11,11 +11,11 @@ arrays (``unnest``) were measured too, but psycopg quotes every array element in
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -80,8 +80,9 @@ def _encode(value: object) -> str:
 
 def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
     """The ``:rows`` parameter of :func:`json_insert`: the rows as a JSON array of objects
-    (keys the statement does not name are ignored by the server)."""
-    return json.dumps(list(rows), default=_encode, separators=(",", ":"))
+    (keys the statement does not name are ignored by the server). orjson: the stdlib
+    encoder was ~6% of intake's CPU here; dates and datetimes come out as ISO 8601 as well."""
+    return orjson.dumps(list(rows), default=_encode).decode()
 
 
 def _array_literal(values: Iterable[object]) -> str:

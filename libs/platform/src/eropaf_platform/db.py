@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,6 +39,10 @@ def normalise_url(url: str) -> str:
 # Measured: 390 ms per 500-id lookup at 40,000 rows, 6.6 ms with custom plans. Planning every
 # statement costs well under a millisecond per batch.
 _CONNECT_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+
+# json/jsonb columns (outbox headers, case facts) decoded by orjson: the stdlib decoder was
+# ~8% of the outbox relay's process.
+set_json_loads(orjson.loads)
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:

@@ -38,6 +38,16 @@ def test_canonical_json_is_sorted_and_excludes_status_and_nulls() -> None:
     assert b'"client":{"Achternaam"' in canonical  # DDAS names, not attribute names
 
 
+def test_canonical_bytes_are_those_of_the_stdlib_form_so_stored_fingerprints_stay_valid() -> None:
+    signal = _signal(
+        client={"Achternaam": "Çelik-Öztürk", "Voorvoegsel": "van 't", "Postcode": "3431AB"},
+        crisissignaal=True,
+    )
+    content = signal.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
+    stdlib = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(signal) == stdlib.encode("utf-8")
+
+
 def test_fingerprint_ignores_key_order_and_status() -> None:
     a = _signal()
     b = PartnerSignal.model_validate(

@@ -7,9 +7,10 @@ change. `status` is excluded: partners may fill it, but it is ours and ignored.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date
 from enum import StrEnum
+
+import orjson
 
 from eropaf_contracts.signals import PartnerSignal
 
@@ -25,9 +26,9 @@ class Revision(StrEnum):
 def canonical_json(signal: PartnerSignal) -> bytes:
     """Sorted-key compact JSON of the signal in DDAS names, without nulls and `status`."""
     content = signal.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    # orjson writes the same bytes as json.dumps(sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False) -- stored fingerprints stay valid -- in a fraction of the time.
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
 
 
 def content_fingerprint(signal: PartnerSignal) -> str:
