@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,7 @@ class Service:
     def run(self, app: FastAPI | None = None) -> None:
         """Entry point of ``python -m eropaf_<service>``: serve until SIGINT/SIGTERM."""
         configure_logging(self.settings.service_name, self.settings.log_level)
+        tune_gc()
         uvicorn.run(
             self.http_app(app),
             host=self.settings.http_host,
@@ -280,6 +282,16 @@ class Service:
             access_log=False,
             lifespan="on",
         )
+
+
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes: a batch keeps tens of thousands of objects alive while it runs,
+    and with the default thresholds the collector re-scanned them so often that it cost about
+    a third of matching's handler CPU (measured). Objects that live as long as the process
+    (modules, schemas, compiled statements) are frozen out of the scans."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def broker_reachable(settings: ServiceSettings, timeout: float = 3.0) -> bool:

@@ -39,7 +39,7 @@ from eropaf_matching.domain.cases import (
     plan_outreach,
     record_contact_attempt,
 )
-from eropaf_matching.domain.linking import LinkInput, Token
+from eropaf_matching.domain.linking import Token
 from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.routing import RoutingError
 from eropaf_matching.domain.signals import SignalFacts
@@ -111,8 +111,8 @@ class _Batch:
     def emit(self, item: case_events.Outgoing | None) -> None:
         # Ids are derived from what happened: the same id twice in a batch is the same event
         # (the outbox would drop it; not queuing it saves the work).
-        if item is not None and item[1].id not in self.emitted:
-            self.emitted.add(item[1].id)
+        if item is not None and item.event_id not in self.emitted:
+            self.emitted.add(item.event_id)
             self.events.append(item)
 
 
@@ -122,7 +122,8 @@ class SignalEventsHandler:
         self.region = region
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
-        parsed = [p for p in (_parse(m, dict(_SIGNAL_EVENTS)) for m in messages) if p]
+        models: dict[str, type[BaseModel]] = dict(_SIGNAL_EVENTS)
+        parsed = [p for p in (_parse(m, models) for m in messages) if p]
         if not parsed:
             return
         await repository.lock_matching(session)
@@ -156,9 +157,10 @@ class SignalEventsHandler:
         ):
             log.info("stale signal revision ignored", revision=signal.revision)
             return
-        before = _creditor_statuses(batch.matcher, signal)
+        scope = batch.matcher.links.scope(signal.signal_ref, signal.match_tokens.items())
+        before = _creditor_statuses(batch.matcher, scope)
         try:
-            outcome = batch.matcher.accept(signal, today=signal.received_at.date())
+            outcome = batch.matcher.accept(signal, today=signal.received_at.date(), scope=scope)
         except RoutingError as exc:
             # Intake only accepts served addresses; a region file out of step is an operator
             # matter, visible in the DLQ with the reason.
@@ -219,9 +221,8 @@ class SignalEventsHandler:
 
 async def _queue(session: AsyncSession, events: Sequence[case_events.Outgoing]) -> None:
     # One statement per chunk, not per event: a full batch queues thousands of events.
-    messages = [outbox.envelope_message(topic, envelope) for topic, envelope in events]
-    for start in range(0, len(messages), 1000):
-        await outbox.add(session, messages[start : start + 1000])
+    for start in range(0, len(events), 1000):
+        await outbox.add(session, events[start : start + 1000])
 
 
 def _canonical_order(
@@ -243,7 +244,8 @@ def _canonical_order(
         def first_key(items: list[tuple[Envelope, BaseModel]]) -> tuple[date, str]:
             event = items[0][1]
             assert isinstance(event, SignalAccepted | SignalUpdated)
-            return facts_of(event).key
+            # SignalFacts.key of the event, without building the facts.
+            return (event.signaaldatum or event.received_at.date(), event.signal_ref)
 
         for items in sorted(run.values(), key=first_key):
             out.extend(items)
@@ -266,18 +268,13 @@ def _rerouted(before: Case, after: Case) -> bool:
     return (old.gemeentecode, old.team) != (new.gemeentecode, new.team)
 
 
-def _creditor_statuses(matcher: Matcher, signal: SignalFacts) -> dict[str, CreditorStatus | None]:
-    """The creditor status of every signal in a case that accepting ``signal`` may change:
-    the cases holding a signal of its cluster (by its new tokens and, for a revision, its old
-    ones -- a household never reaches beyond its cluster)."""
-    tokens = LinkInput.of(signal).token_set()
-    old = matcher.links.signals.get(signal.signal_ref)
-    if old is not None:
-        tokens |= old.token_set()
-    refs = matcher.links.cluster(tokens) | {signal.signal_ref}
+def _creditor_statuses(matcher: Matcher, scope: set[str]) -> dict[str, CreditorStatus | None]:
+    """The creditor status of every signal in a case that accepting a signal may change: the
+    cases holding a signal of its scope (:meth:`LinkIndex.scope`: the cluster of its new and,
+    for a revision, its old tokens -- a household never reaches beyond its cluster)."""
     return {
         ref: case_events.creditor_status(case, ref)
-        for case in matcher.cases.holding(refs)
+        for case in matcher.cases.holding(scope)
         for ref in case.signals
     }
 

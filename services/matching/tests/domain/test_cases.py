@@ -351,3 +351,24 @@ def test_revision_updates_the_case_and_retriages(signal, policy, region):
     assert revised.case.decision.urgency is Urgency.CRISIS
     assert revised.case.decision.deadline == date(2026, 1, 8)
     assert len(matcher.cases) == 1
+
+
+def test_evolve_is_replace_and_forgets_computed_values(signal):
+    from dataclasses import replace
+
+    from eropaf_matching.domain.cases import Case, _evolve
+
+    a, b = signal("a", bedrag=900), signal("b", partner="eneco", bedrag=300, datum=D)
+    case = Case(case_id="c", household_id="h", opened_on=D, signals={"a": a})
+    assert case.open_signals == (a,)  # computed and kept on the instance
+    signals, resolved_on = {"a": a, "b": b}, {"a": D}
+    evolved = _evolve(case, signals=signals, resolved_on=resolved_on)
+    assert evolved == replace(case, signals=signals, resolved_on=resolved_on)
+    assert evolved.open_signals == (b,)
+    assert case.open_signals == (a,)
+    with pytest.raises(TypeError):
+        _evolve(case, colour="red")
+    # Other changes keep what was computed from the signals (it still holds).
+    decided = _evolve(evolved, opgepakt_on=D)
+    assert decided.__dict__["open_signals"] == (b,)
+    assert decided == replace(evolved, opgepakt_on=D)

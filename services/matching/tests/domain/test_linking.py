@@ -156,3 +156,53 @@ def test_revision_with_other_tokens_can_split(signal):
     outcome = index.apply(LinkInput.of(signal("b", bsn="Y", address="B")))  # corrected address
     assert len(index.households()) == 2
     assert "b" in outcome.changed or "a" in outcome.changed
+
+
+def test_outcome_names_the_household_as_household_of_does(signal):
+    # Matcher.accept takes the household from the outcome instead of searching it again.
+    signals = [
+        signal("r1", bsn="X", surname="S", address="A"),
+        signal("r2", partner="eneco", surname="S", initials="I", address="A"),
+        signal("r3", partner="vitens", bsn="Y", surname="S", address="A"),
+        signal("r4", partner="zk", initials="I", address="B"),
+        signal("r5", partner="portaal", bsn="Z", address="C"),
+        signal("r6", partner="eneco", surname="T", address="C"),
+        signal("r7", partner="wil", bsn="W", surname="S"),
+        signal("r2", partner="eneco", surname="S", initials="J", address="D"),  # revised
+        signal("r8", partner="wil"),  # no tokens at all
+    ]
+    rng = random.Random(7)
+    for _ in range(50):
+        shuffled = signals[:]
+        rng.shuffle(shuffled)
+        index = LinkIndex()
+        for s in shuffled:
+            outcome = index.apply(LinkInput.of(s))
+            assert outcome.household == index.household_of(s.signal_ref)
+
+
+def test_scope_asked_before_applying_is_the_cluster_searched_after(signal):
+    # The handler asks for the scope first (for the creditor statuses) and hands it to apply.
+    signals = [
+        signal("r1", bsn="X", surname="S", address="A"),
+        signal("r2", partner="eneco", surname="S", initials="I", address="A"),
+        signal("r3", partner="vitens", bsn="Y", surname="S", address="A"),
+        signal("r4", partner="zk", initials="I", address="B"),
+        signal("r2", partner="eneco", surname="T", address="D"),  # revised: other tokens
+        signal("r5", partner="portaal", bsn="Z", address="D"),
+        signal("r6", partner="wil"),  # no tokens at all
+        signal("r3", partner="vitens", bsn="Y", surname="S", address="A"),  # unchanged again
+    ]
+    rng = random.Random(11)
+    for _ in range(50):
+        shuffled = signals[:]
+        rng.shuffle(shuffled)
+        index, reference = LinkIndex(), LinkIndex()
+        for s in shuffled:
+            link = LinkInput.of(s)
+            old = index.signals.get(s.signal_ref)
+            scope = index.scope(s.signal_ref, s.match_tokens.items())
+            assert index.apply(link, scope=scope) == reference.apply(link)
+            old_tokens = old.token_set() if old else frozenset()
+            assert scope == index.cluster(link.token_set() | old_tokens) | {s.signal_ref}
+        assert index.assignments == reference.assignments

@@ -2,15 +2,16 @@
 
 A batch of up to ``consumer_max_records`` signal events is handled against an in-memory
 :class:`~eropaf_matching.domain.matcher.Matcher` that holds exactly the clusters the batch
-touches (a breadth-first search over ``match_token``, usually two queries) and every case
-that holds a signal of those clusters (four more queries). After the domain ran,
-:meth:`MatchingState.save` writes back only what differs from what was loaded, one bulk
-statement per table (all rows as one JSON parameter).
+touches (a breadth-first search over ``match_token`` that returns the ``match_signal``
+rows, usually two queries) and every case that holds a signal of those clusters (four more
+queries). After the domain ran, :meth:`MatchingState.save` writes back only what differs
+from what was loaded, one bulk statement per table (all rows as one JSON parameter, written
+as text; the token rows are derived from the signal rows by the database).
 
-Statements keep the same text whatever the batch: lists travel as one array (``= ANY``) or
-JSON parameter, never as ``IN``/``VALUES`` lists of varying length, so SQLAlchemy compiles
-and psycopg prepares each statement once (measured: compiling per batch cost more than the
-database work).
+Statements keep the same text whatever the batch: lists travel as one array literal
+(unnested) or JSON parameter, never as ``IN``/``VALUES`` lists of varying length, so
+SQLAlchemy compiles and psycopg prepares each statement once (measured: compiling per batch
+cost more than the database work).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from json.encoder import encode_basestring
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
@@ -66,22 +68,30 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+# In the same round trip: no JIT for this transaction. The planner's row estimates for
+# array parameters are coarse, and compiling a plan cost more than running it (measured:
+# ~0.5 s of JIT for a 10 ms query).
+_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(MATCHING_LOCK_ID), sa.func.set_config("jit", "off", True)
+)
+
+
 async def lock_matching(session: AsyncSession) -> None:
-    # In the same round trip: no JIT for this transaction. The planner's row estimates for
-    # array parameters are coarse, and compiling a plan cost more than running it (measured:
-    # ~0.5 s of JIT for a 10 ms query).
-    await session.execute(
-        sa.select(
-            sa.func.pg_advisory_xact_lock(MATCHING_LOCK_ID),
-            sa.func.set_config("jit", "off", True),
-        )
-    )
+    await session.execute(_LOCK)
 
 
-def _any(column: Any, values: Iterable[str]) -> Any:
-    """``column = ANY(:array)``: one parameter however many values, so the statement is the
-    same every time (compiled and prepared once), unlike an ``IN`` list of varying length."""
-    return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.Text)))
+def _among(column: Any, name: str) -> Any:
+    """``column IN (SELECT unnest(CAST(:name AS text[])))``; ``:name`` is a
+    :func:`_text_array` literal. One parameter however many values, so the statement is the
+    same every time (built once here, compiled and prepared once), unlike an ``IN`` list of
+    varying length.
+
+    The array travels as a text literal (psycopg dumps a list element by element in Python)
+    and is unnested into a semi-join of index lookups: ``column = ANY(CAST(:literal AS
+    text[]))`` led to generic plans that scanned the whole table and compared every row with
+    every value (measured: 100 ms a batch on case_signal)."""
+    array = sa.cast(sa.bindparam(name, type_=sa.Text), ARRAY(sa.Text))
+    return column.in_(sa.select(sa.func.unnest(array)).scalar_subquery())
 
 
 # --- (de)serialisation ----------------------------------------------------------------
@@ -109,21 +119,35 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+# Enum members by value: a dict lookup per field instead of an enum call (loading a batch
+# reads thousands of these); an unknown value still fails as the enum call would.
+_PARTNER_TYPES: dict[str, Signaalpartner] = {m.value: m for m in Signaalpartner}
+_TOKEN_KINDS: dict[str, MatchTokenKind] = {m.value: m for m in MatchTokenKind}
+_CASE_STATES: dict[str, CaseState] = {m.value: m for m in CaseState}
+_OUTREACH_KINDS: dict[str, OutreachKind] = {m.value: m for m in OutreachKind}
+_URGENCIES: dict[str, Urgency] = {m.value: m for m in Urgency}
+
+
+def _token_kind(value: str) -> MatchTokenKind:
+    return _TOKEN_KINDS.get(value) or MatchTokenKind(value)
+
+
 def facts_from_json(d: Mapping[str, Any]) -> SignalFacts:
+    ontstaansdatum, signaaldatum = d["ontstaansdatum"], d["signaaldatum"]
     return SignalFacts(
-        signal_ref=d["signal_ref"],
-        partner_code=d["partner_code"],
-        partner_type=Signaalpartner(d["partner_type"]),
-        gemeentecode=d["gemeentecode"],
-        postcode_area=d["postcode_area"],
-        bedrag=d["bedrag"],
-        ontstaansdatum=_date(d["ontstaansdatum"]),
-        signaaldatum=_date(d["signaaldatum"]),
-        crisissignaal=d["crisissignaal"],
-        warme_overdracht=d["warme_overdracht"],
-        match_tokens={MatchTokenKind(k): v for k, v in d["match_tokens"].items()},
-        received_at=datetime.fromisoformat(d["received_at"]),
-        revision=d["revision"],
+        d["signal_ref"],
+        d["partner_code"],
+        _PARTNER_TYPES.get(d["partner_type"]) or Signaalpartner(d["partner_type"]),
+        d["gemeentecode"],
+        d["postcode_area"],
+        d["bedrag"],
+        date.fromisoformat(ontstaansdatum) if ontstaansdatum else None,
+        date.fromisoformat(signaaldatum) if signaaldatum else None,
+        d["crisissignaal"],
+        d["warme_overdracht"],
+        {_token_kind(k): v for k, v in d["match_tokens"].items()},
+        datetime.fromisoformat(d["received_at"]),
+        d["revision"],
     )
 
 
@@ -145,8 +169,8 @@ def _decision_from_json(d: Mapping[str, Any] | None) -> TriageDecision | None:
         return None
     return TriageDecision(
         picked_up=d["picked_up"],
-        outreach=OutreachKind(d["outreach"]) if d["outreach"] else None,
-        urgency=Urgency(d["urgency"]) if d["urgency"] else None,
+        outreach=_OUTREACH_KINDS[d["outreach"]] if d["outreach"] else None,
+        urgency=_URGENCIES[d["urgency"]] if d["urgency"] else None,
         deadline=_date(d["deadline"]),
         priority=d["priority"],
         rule_ids=tuple(d["rule_ids"]),
@@ -172,30 +196,81 @@ def case_from_rows(row: Any, signal_rows: Iterable[Any], attempt_rows: Iterable[
         signals[s.signal_ref] = facts_from_json(s.facts)
         if s.resolved_on is not None:
             resolved[s.signal_ref] = s.resolved_on
-    attempts = tuple(
-        ContactAttempt(
-            soort=Contactsoort(a.soort),
-            bereikt=a.bereikt,
-            datum=a.datum,
-            dagdeel=Dagdeel(a.dagdeel) if a.dagdeel else None,
-        )
-        for a in sorted(attempt_rows, key=lambda a: a.seq)
+    return _case(
+        [getattr(row, name) for name in _CASE_COLUMN_NAMES],
+        signals,
+        resolved,
+        _attempts([(a.seq, a.soort, a.bereikt, a.datum, a.dagdeel) for a in attempt_rows]),
     )
+
+
+def _attempts(rows: Iterable[Sequence[Any]]) -> tuple[ContactAttempt, ...]:
+    """``(seq, soort, bereikt, datum, dagdeel)`` rows as the case's attempts, in order."""
+    return tuple(
+        ContactAttempt(
+            soort=Contactsoort(soort),
+            bereikt=bereikt,
+            datum=datum,
+            dagdeel=Dagdeel(dagdeel) if dagdeel else None,
+        )
+        for _, soort, bereikt, datum, dagdeel in sorted(rows, key=lambda a: a[0])
+    )
+
+
+# The match_case columns a Case is made of, in this order (not updated_at: parsing it was
+# work for nothing).
+_CASE_COLUMN_NAMES = (
+    "case_id",
+    "household_id",
+    "gemeentecode",
+    "state",
+    "opened_on",
+    "opgepakt_on",
+    "outreach_planned_on",
+    "resultaat",
+    "closed_on",
+    "decision",
+    "routing",
+    "herhaalde_meldingen",
+)
+
+
+def _case(
+    row: Sequence[Any],
+    signals: dict[str, SignalFacts],
+    resolved: dict[str, date],
+    attempts: tuple[ContactAttempt, ...],
+) -> Case:
+    """A Case from its match_case row (``_CASE_COLUMN_NAMES``) and its child rows."""
+    (
+        case_id,
+        household_id,
+        _gemeentecode,  # the routing's, or derived from the signals: kept for queries
+        state,
+        opened_on,
+        opgepakt_on,
+        outreach_planned_on,
+        resultaat,
+        closed_on,
+        decision,
+        routing,
+        herhaalde_meldingen,
+    ) = row
     return Case(
-        case_id=row.case_id,
-        household_id=row.household_id,
-        opened_on=row.opened_on,
+        case_id=case_id,
+        household_id=household_id,
+        opened_on=opened_on,
         signals=signals,
-        state=CaseState(row.state),
+        state=_CASE_STATES.get(state) or CaseState(state),
         resolved_on=resolved,
         contactpogingen=attempts,
-        herhaalde_meldingen=frozenset(row.herhaalde_meldingen),
-        decision=_decision_from_json(row.decision),
-        routing=_routing_from_json(row.routing),
-        opgepakt_on=row.opgepakt_on,
-        outreach_planned_on=row.outreach_planned_on,
-        resultaat=Eindresultaat(row.resultaat) if row.resultaat else None,
-        closed_on=row.closed_on,
+        herhaalde_meldingen=frozenset(herhaalde_meldingen),
+        decision=_decision_from_json(decision),
+        routing=_routing_from_json(routing),
+        opgepakt_on=opgepakt_on,
+        outreach_planned_on=outreach_planned_on,
+        resultaat=Eindresultaat(resultaat) if resultaat else None,
+        closed_on=closed_on,
     )
 
 
@@ -216,12 +291,111 @@ def _case_row(c: Case) -> dict[str, Any]:
     }
 
 
+# Rows for the bulk statements are written as JSON text from templates: the rows of a batch
+# are most of its data, and building dicts for json.dumps (with a callback per date) took
+# more than twice as long (measured). Each writer gives what json.dumps gives for the dict
+# version above (tests/adapters/test_rows_json.py holds them to that); jsonb stores both the
+# same way.
+
+# A JSON string literal (the json module's C function). Enum members go in as they are:
+# every enum here is a StrEnum, whose string is its value.
+_json_str = encode_basestring
+
+
+def _json_opt_str(value: str | None) -> str:
+    return "null" if value is None else _json_str(value)
+
+
+def _json_date(value: date | None) -> str:
+    return "null" if value is None else f'"{value.isoformat()}"'
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def _json_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _json_strs(values: Iterable[str]) -> str:
+    return "[" + ",".join(map(_json_str, values)) + "]"
+
+
+def _json_tokens(tokens: Mapping[MatchTokenKind, str]) -> str:
+    return "{" + ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in tokens.items()) + "}"
+
+
+def _facts_json(s: SignalFacts) -> str:
+    """:func:`facts_to_json` as JSON text."""
+    return (
+        f'{{"signal_ref":{_json_str(s.signal_ref)},"partner_code":{_json_str(s.partner_code)},'
+        f'"partner_type":{_json_str(s.partner_type)},'
+        f'"gemeentecode":{_json_str(s.gemeentecode)},'
+        f'"postcode_area":{_json_str(s.postcode_area)},"bedrag":{_json_int(s.bedrag)},'
+        f'"ontstaansdatum":{_json_date(s.ontstaansdatum)},'
+        f'"signaaldatum":{_json_date(s.signaaldatum)},'
+        f'"crisissignaal":{_json_bool(s.crisissignaal)},'
+        f'"warme_overdracht":{_json_bool(s.warme_overdracht)},'
+        f'"match_tokens":{_json_tokens(s.match_tokens)},'
+        f'"received_at":{_json_str(s.received_at.isoformat())},"revision":{_json_int(s.revision)}}}'
+    )
+
+
+def _decision_json(d: TriageDecision | None) -> str:
+    if d is None:
+        return "null"
+    return (
+        f'{{"picked_up":{_json_bool(d.picked_up)},'
+        f'"outreach":{_json_opt_str(d.outreach)},'
+        f'"urgency":{_json_opt_str(d.urgency)},'
+        f'"deadline":{_json_date(d.deadline)},"priority":{_json_int(d.priority)},'
+        f'"rule_ids":{_json_strs(d.rule_ids)}}}'
+    )
+
+
+def _routing_json(r: Routing | None) -> str:
+    if r is None:
+        return "null"
+    return (
+        f'{{"gemeentecode":{_json_str(r.gemeentecode)},"team":{_json_str(r.team)},'
+        f'"corporations":{_json_strs(r.corporations)}}}'
+    )
+
+
+def _case_row_json(c: Case) -> str:
+    """:func:`_case_row` as JSON text."""
+    return (
+        f'{{"case_id":{_json_str(c.case_id)},"household_id":{_json_str(c.household_id)},'
+        f'"gemeentecode":{_json_str(c.gemeentecode)},"state":{_json_str(c.state)},'
+        f'"opened_on":{_json_date(c.opened_on)},"opgepakt_on":{_json_date(c.opgepakt_on)},'
+        f'"outreach_planned_on":{_json_date(c.outreach_planned_on)},'
+        f'"resultaat":{_json_opt_str(c.resultaat)},'
+        f'"closed_on":{_json_date(c.closed_on)},"decision":{_decision_json(c.decision)},'
+        f'"routing":{_routing_json(c.routing)},'
+        f'"herhaalde_meldingen":{_json_strs(sorted(c.herhaalde_meldingen))}}}'
+    )
+
+
+def _signal_row_json(link: LinkInput, assignment: Assignment, *, retokened: bool) -> str:
+    """A ``match_signal`` row as JSON text; ``retokened`` (not a column) tells the token
+    insert which rows' tokens to write."""
+    return (
+        f'{{"signal_ref":{_json_str(link.signal_ref)},"datum":{_json_date(link.key[0])},'
+        f'"tokens":{_json_tokens(link.tokens)},"person_id":{_json_str(assignment.person_id)},'
+        f'"household_id":{_json_str(assignment.household_id)},'
+        f'"retokened":{_json_bool(retokened)}}}'
+    )
+
+
 # --- loading ----------------------------------------------------------------------------
 
 
-# One step of the cluster search: the signals carrying any of the tokens, and the given
-# signals (if stored); with every token of each. Plain index lookups (no recursive CTE: its
-# row estimates led to merge joins over the whole token table on every batch).
+# One step of the cluster search: the stored signals carrying any of the tokens, and the
+# given signals (if stored); as their match_signal rows. Plain index lookups from unnest
+# (no recursive CTE: its row estimates led to merge joins over the whole token table on
+# every batch). The arrays travel as text literals (``_text_array``); a kind is a StrEnum,
+# so a token's kind is written as its value.
 _CLUSTER_STEP = sa.text(
     """
     WITH hit AS (
@@ -229,64 +403,114 @@ _CLUSTER_STEP = sa.text(
         FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS s(kind, value)
         JOIN match_token t ON t.kind = s.kind AND t.value = s.value
         UNION
-        SELECT m.signal_ref FROM match_signal m WHERE m.signal_ref = ANY(CAST(:refs AS text[]))
+        SELECT r.signal_ref FROM unnest(CAST(:refs AS text[])) AS r(signal_ref)
     )
-    SELECT hit.signal_ref, t.kind, t.value
-    FROM hit LEFT JOIN match_token t ON t.signal_ref = hit.signal_ref
+    SELECT m.signal_ref, m.datum, m.tokens, m.person_id, m.household_id
+    FROM hit JOIN match_signal m ON m.signal_ref = hit.signal_ref
     """
 )
 
 
-async def _cluster_refs(
+def _text_array(values: Iterable[str]) -> str:
+    """A ``text[]`` literal (``{"a","b"}``): psycopg dumps a list parameter element by
+    element in Python (measured: half the cost of the cluster search). Only ever unnested
+    (here and in ``_among``): compared with ``= ANY``, a cast literal led to generic plans
+    that scanned the table."""
+    items = list(values)
+    joined = '","'.join(items)
+    # Pseudonyms and kinds: nothing to escape, as a rule (each separator holds two quotes).
+    if "\\" in joined or joined.count('"') != 2 * (len(items) - 1):
+        return "{" + ",".join(_array_element(v) for v in items) + "}"
+    return '{"' + joined + '"}'
+
+
+def _array_element(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def _cluster_rows(
     session: AsyncSession, tokens: Iterable[Token], refs: Iterable[str]
-) -> set[str]:
-    """Every stored signal reachable from ``tokens`` (and from the stored tokens of ``refs``)
-    over shared tokens of any kind; a stored signal of ``refs`` without tokens as well.
+) -> list[Any]:
+    """The match_signal rows of every stored signal reachable from ``tokens`` (and from the
+    stored tokens of ``refs``) over shared tokens of any kind; a stored signal of ``refs``
+    without tokens as well.
 
     Breadth first, one query per step; a batch's clusters are complete after two steps
     unless a signal bridges further (then the new tokens are followed)."""
-    seen: set[tuple[str, str]] = {(k.value, v) for k, v in tokens}
-    frontier = sorted(seen)
-    ref_list = sorted(set(refs))
-    found: set[str] = set()
+    # (kind, value) pairs; a token's kind is a StrEnum, equal to the text the rows carry.
+    seen: set[tuple[str, str]] = set(tokens)
+    frontier = list(seen)
+    ref_list = list(set(refs))
+    found: dict[str, Any] = {}
     while frontier or ref_list:
         rows = await session.execute(
             _CLUSTER_STEP,
             {
-                "kinds": [k for k, _ in frontier],
-                "vals": [v for _, v in frontier],
-                "refs": ref_list,
+                "kinds": _text_array(k for k, _ in frontier),
+                "vals": _text_array(v for _, v in frontier),
+                "refs": _text_array(ref_list),
             },
         )
         new: set[tuple[str, str]] = set()
-        for ref, kind, value in rows:
-            found.add(ref)
-            if kind is not None and (kind, value) not in seen:
-                seen.add((kind, value))
-                new.add((kind, value))
-        frontier, ref_list = sorted(new), []
-    return found
+        for row in rows:
+            if row.signal_ref in found:
+                continue  # found in an earlier step: its tokens are followed already
+            found[row.signal_ref] = row
+            for token in row.tokens.items():
+                if token not in seen:
+                    seen.add(token)
+                    new.add(token)
+        frontier, ref_list = list(new), []
+    return [found[ref] for ref in sorted(found)]
+
+
+# Built once: a statement built per call costs its construction and cache key every time.
+_CASES_BY_ID = sa.select(*(match_case.c[name] for name in _CASE_COLUMN_NAMES)).where(
+    _among(match_case.c.case_id, "ids")
+)
+_SIGNALS_OF_CASES = sa.select(
+    case_signal.c.case_id, case_signal.c.signal_ref, case_signal.c.facts, case_signal.c.resolved_on
+).where(_among(case_signal.c.case_id, "ids"))
+_ATTEMPTS_OF_CASES = sa.select(
+    case_contact_attempt.c.case_id,
+    case_contact_attempt.c.seq,
+    case_contact_attempt.c.soort,
+    case_contact_attempt.c.bereikt,
+    case_contact_attempt.c.datum,
+    case_contact_attempt.c.dagdeel,
+).where(_among(case_contact_attempt.c.case_id, "ids"))
+_CASE_IDS_OF_SIGNALS = sa.select(case_signal.c.case_id).where(
+    _among(case_signal.c.signal_ref, "refs")
+)
+_ALIASES = sa.select(case_alias.c.old_case_id, case_alias.c.case_id).where(
+    _among(case_alias.c.old_case_id, "ids")
+)
+_DELETE_TOKENS = sa.delete(match_token).where(_among(match_token.c.signal_ref, "refs"))
+_DELETE_ATTEMPTS = sa.delete(case_contact_attempt).where(
+    _among(case_contact_attempt.c.case_id, "ids")
+)
+_DELETE_CASES = sa.delete(match_case).where(_among(match_case.c.case_id, "ids"))
 
 
 async def _load_cases_by_ids(session: AsyncSession, case_ids: Sequence[str]) -> list[Case]:
     if not case_ids:
         return []
-    rows = (
-        await session.execute(sa.select(match_case).where(_any(match_case.c.case_id, case_ids)))
-    ).all()
-    signals: dict[str, list[Any]] = {cid: [] for cid in case_ids}
-    for s in (
-        await session.execute(sa.select(case_signal).where(_any(case_signal.c.case_id, case_ids)))
-    ).all():
-        signals[s.case_id].append(s)
-    attempts: dict[str, list[Any]] = {cid: [] for cid in case_ids}
-    for a in (
-        await session.execute(
-            sa.select(case_contact_attempt).where(_any(case_contact_attempt.c.case_id, case_ids))
-        )
-    ).all():
-        attempts[a.case_id].append(a)
-    return [case_from_rows(r, signals[r.case_id], attempts[r.case_id]) for r in rows]
+    # As case_from_rows, on plain tuples: a batch loads hundreds of cases.
+    ids = {"ids": _text_array(case_ids)}
+    rows = (await session.execute(_CASES_BY_ID, ids)).all()
+    signals: dict[str, dict[str, SignalFacts]] = {cid: {} for cid in case_ids}
+    resolved: dict[str, dict[str, date]] = {cid: {} for cid in case_ids}
+    for case_id, ref, facts, resolved_on in await session.execute(_SIGNALS_OF_CASES, ids):
+        signals[case_id][ref] = facts_from_json(facts)
+        if resolved_on is not None:
+            resolved[case_id][ref] = resolved_on
+    attempts: dict[str, list[Any]] = {}
+    for case_id, *attempt in await session.execute(_ATTEMPTS_OF_CASES, ids):
+        attempts.setdefault(case_id, []).append(attempt)
+    return [
+        _case(row, signals[row[0]], resolved[row[0]], _attempts(attempts.get(row[0], ())))
+        for row in rows
+    ]
 
 
 async def load_cases(
@@ -308,11 +532,7 @@ async def load_cases(
 async def resolve_case_ids(session: AsyncSession, case_ids: Iterable[str]) -> dict[str, str]:
     """Current id of each given case id (itself, or where a merge/rename took it)."""
     wanted = sorted(set(case_ids))
-    rows = await session.execute(
-        sa.select(case_alias.c.old_case_id, case_alias.c.case_id).where(
-            _any(case_alias.c.old_case_id, wanted)
-        )
-    )
+    rows = await session.execute(_ALIASES, {"ids": _text_array(wanted)})
     aliases = {r.old_case_id: r.case_id for r in rows}
     return {cid: aliases.get(cid, cid) for cid in wanted}
 
@@ -339,46 +559,34 @@ class MatchingState:
 
     async def _save_links(self, session: AsyncSession) -> None:
         links = self.matcher.links
-        changed = [
-            ref
-            for ref, signal in links.signals.items()
-            if self.loaded_links.get(ref) != signal
-            or self.loaded_assignments.get(ref) != links.assignments.get(ref)
-        ]
-        rows = [
-            {
-                "signal_ref": ref,
-                "datum": links.signals[ref].key[0],
-                "tokens": {k.value: v for k, v in links.signals[ref].tokens.items()},
-                "person_id": links.assignments[ref].person_id,
-                "household_id": links.assignments[ref].household_id,
-            }
-            for ref in changed
-        ]
-        await _upsert(session, _MATCH_SIGNAL, rows)
-        retokened = [
-            ref
-            for ref in changed
-            if ref not in self.loaded_links
-            or self.loaded_links[ref].tokens != links.signals[ref].tokens
-        ]
-        stale = [ref for ref in retokened if ref in self.loaded_links]
+        loaded_links, loaded_assignments = self.loaded_links, self.loaded_assignments
+        rows: list[str] = []
+        stale: list[str] = []
+        for ref, signal in links.signals.items():
+            assignment = links.assignments[ref]
+            loaded = loaded_links.get(ref)
+            if loaded == signal and loaded_assignments.get(ref) == assignment:
+                continue
+            retokened = loaded is None or loaded.tokens != signal.tokens
+            if retokened and loaded is not None:
+                stale.append(ref)
+            rows.append(_signal_row_json(signal, assignment, retokened=retokened))
+        if not rows:
+            return
+        payload = "[" + ",".join(rows) + "]"  # keys are unique: one row per signal
+        await session.execute(_MATCH_SIGNAL.statement, {"rows": payload})
         for part in _chunks(stale):
-            await session.execute(
-                sa.delete(match_token).where(_any(match_token.c.signal_ref, part))
-            )
-        token_rows = [
-            {"kind": k.value, "value": v, "signal_ref": ref}
-            for ref in retokened
-            for k, v in links.signals[ref].tokens.items()
-        ]
-        await _upsert(session, _MATCH_TOKEN, token_rows)
+            await session.execute(_DELETE_TOKENS, {"refs": _text_array(part)})
+        # The token rows of the signals whose tokens are new or changed, from the same rows.
+        await session.execute(_INSERT_TOKENS, {"rows": payload})
 
     async def _save_cases(self, session: AsyncSession) -> None:
         cases = self.matcher.cases
         changed = [c for cid, c in cases.items() if self.loaded_cases.get(cid) != c]
         gone = [cid for cid in self.loaded_cases if cid not in cases]
-        await _upsert(session, _MATCH_CASE, [_case_row(c) for c in changed])
+        if changed:  # case ids are unique: one row per case
+            payload = "[" + ",".join(map(_case_row_json, changed)) + "]"
+            await session.execute(_MATCH_CASE.statement, {"rows": payload})
         # Only the signal rows that differ from what was loaded (a case that gains a signal
         # keeps its other signals as they were).
         stored = {
@@ -386,18 +594,18 @@ class MatchingState:
             for c in self.loaded_cases.values()
             for ref, s in c.signals.items()
         }
-        signal_rows = [
-            {
-                "signal_ref": ref,
-                "case_id": c.case_id,
-                "facts": facts_to_json(s),
-                "resolved_on": c.resolved_on.get(ref),
-            }
-            for c in changed
-            for ref, s in c.signals.items()
-            if stored.get(ref) != (c.case_id, s, c.resolved_on.get(ref))
-        ]
-        await _upsert(session, _CASE_SIGNAL, signal_rows)
+        signal_rows: dict[str, str] = {}  # by ref: the last row of a ref wins, as in _upsert
+        for c in changed:
+            for ref, s in c.signals.items():
+                resolved_on = c.resolved_on.get(ref)
+                if stored.get(ref) != (c.case_id, s, resolved_on):
+                    signal_rows[ref] = (
+                        f'{{"signal_ref":{_json_str(ref)},"case_id":{_json_str(c.case_id)},'
+                        f'"facts":{_facts_json(s)},"resolved_on":{_json_date(resolved_on)}}}'
+                    )
+        if signal_rows:
+            payload = "[" + ",".join(signal_rows.values()) + "]"
+            await session.execute(_CASE_SIGNAL.statement, {"rows": payload})
         # Attempts are few per case: rewrite them for the changed cases that had any.
         rewrite = [
             c.case_id
@@ -406,9 +614,7 @@ class MatchingState:
             or (c.case_id in self.loaded_cases and self.loaded_cases[c.case_id].contactpogingen)
         ]
         for part in _chunks(rewrite):
-            await session.execute(
-                sa.delete(case_contact_attempt).where(_any(case_contact_attempt.c.case_id, part))
-            )
+            await session.execute(_DELETE_ATTEMPTS, {"ids": _text_array(part)})
         attempt_rows = [
             {
                 "case_id": c.case_id,
@@ -424,17 +630,27 @@ class MatchingState:
         await _upsert(session, _CASE_CONTACT_ATTEMPT, attempt_rows)
         # Signals were re-pointed above, so the cascade removes nothing still in use.
         for part in _chunks(gone):
-            await session.execute(sa.delete(match_case).where(_any(match_case.c.case_id, part)))
+            await session.execute(_DELETE_CASES, {"ids": _text_array(part)})
         if self.aliases:
             # Older aliases that pointed at a renamed id follow it; then the new ones.
-            await session.execute(
-                sa.update(case_alias)
-                .where(case_alias.c.case_id == sa.bindparam("old"))
-                .values(case_id=sa.bindparam("new")),
-                [{"old": o, "new": n} for o, n in self.aliases.items()],
-            )
+            follow = [{"old_case_id": o, "case_id": n} for o, n in _followed(self.aliases).items()]
+            await session.execute(_FOLLOW_ALIASES, {"rows": json.dumps(follow)})
             alias_rows = [{"old_case_id": o, "case_id": n} for o, n in self.aliases.items()]
             await _upsert(session, _CASE_ALIAS, alias_rows)
+
+
+def _followed(aliases: Mapping[str, str]) -> dict[str, str]:
+    """Where a stored alias pointing at each key ends up when the aliases are applied one
+    after another, in order (a later alias may move what an earlier one pointed to): the same
+    as one ``UPDATE`` per alias, in one statement."""
+    position = {old: i for i, old in enumerate(aliases)}
+    out: dict[str, str] = {}
+    for i, (old, new) in enumerate(aliases.items()):
+        at = i
+        while (j := position.get(new)) is not None and j > at:
+            at, new = j, aliases[new]
+        out[old] = new
+    return out
 
 
 @dataclass(frozen=True)
@@ -471,6 +687,28 @@ class _Bulk:
 
 _BULK_SQL: dict[str, sa.TextClause] = {}
 
+# match_token rows from the match_signal rows (their ``tokens``), for the rows marked
+# ``retokened``: the same rows as one per token, without writing them out here.
+_INSERT_TOKENS = sa.text(
+    """
+    INSERT INTO match_token (kind, value, signal_ref)
+    SELECT t.key, t.value, r.signal_ref
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS r(signal_ref text, tokens jsonb, retokened boolean)
+    CROSS JOIN LATERAL jsonb_each_text(r.tokens) AS t
+    WHERE r.retokened
+    ON CONFLICT (kind, value, signal_ref) DO NOTHING
+    """
+)
+
+_FOLLOW_ALIASES = sa.text(
+    """
+    UPDATE case_alias SET case_id = r.case_id
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(old_case_id text, case_id text)
+    WHERE case_alias.case_id = r.old_case_id
+    """
+)
+
 
 def _json_default(value: object) -> str:
     if isinstance(value, date):  # datetime is a date too
@@ -488,11 +726,6 @@ _MATCH_SIGNAL = _Bulk(
         ("household_id", "text"),
     ),
     ("signal_ref",),
-)
-_MATCH_TOKEN = _Bulk(
-    match_token,
-    (("kind", "text"), ("value", "text"), ("signal_ref", "text")),
-    ("kind", "value", "signal_ref"),
 )
 _MATCH_CASE = _Bulk(
     match_case,
@@ -553,34 +786,25 @@ async def load_state(
 ) -> MatchingState:
     """The clusters reachable from ``tokens``/``signal_refs`` and every case holding one of
     their signals, as a populated :class:`Matcher`."""
-    refs = sorted(await _cluster_refs(session, tokens, signal_refs))
+    rows = await _cluster_rows(session, tokens, signal_refs)
     matcher = Matcher(policy, region)
     state = MatchingState(matcher)
+    links = matcher.links
+    for row in rows:
+        ref = row.signal_ref
+        link = LinkInput(ref, (row.datum, ref), {_token_kind(k): v for k, v in row.tokens.items()})
+        assignment = Assignment(row.person_id, row.household_id)
+        state.loaded_links[ref] = link
+        state.loaded_assignments[ref] = assignment
+        links.signals[ref] = link
+        links.assignments[ref] = assignment
+        for token in link.token_set():
+            links.by_token[token].add(ref)
+    refs = [row.signal_ref for row in rows]
     case_ids: set[str] = set()
     for chunk in _chunks(refs):
-        for row in (
-            await session.execute(
-                sa.select(match_signal).where(_any(match_signal.c.signal_ref, chunk))
-            )
-        ).all():
-            link = LinkInput(
-                row.signal_ref,
-                (row.datum, row.signal_ref),
-                {MatchTokenKind(k): v for k, v in row.tokens.items()},
-            )
-            assignment = Assignment(row.person_id, row.household_id)
-            state.loaded_links[row.signal_ref] = link
-            state.loaded_assignments[row.signal_ref] = assignment
-            matcher.links.signals[row.signal_ref] = link
-            matcher.links.assignments[row.signal_ref] = assignment
-            for token in link.token_set():
-                matcher.links.by_token[token].add(row.signal_ref)
-        case_ids |= set(
-            (
-                await session.execute(
-                    sa.select(case_signal.c.case_id).where(_any(case_signal.c.signal_ref, chunk))
-                )
-            ).scalars()
+        case_ids.update(
+            (await session.execute(_CASE_IDS_OF_SIGNALS, {"refs": _text_array(chunk)})).scalars()
         )
     for chunk in _chunks(sorted(case_ids)):
         for case in await _load_cases_by_ids(session, chunk):

@@ -16,16 +16,18 @@ attempts; the dataclasses map one to one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalstatus
 from eropaf_contracts.region import Region
 from eropaf_matching.domain.routing import Routing, route
-from eropaf_matching.domain.signals import SignalFacts
+from eropaf_matching.domain.signals import SignalFacts, computed_once
 from eropaf_matching.domain.triage import (
     RegionPolicy,
     TriageDecision,
@@ -135,7 +137,9 @@ class Case:
     def is_open(self) -> bool:
         return self.state is not CaseState.CLOSED
 
-    @property
+    # A case never changes (a change makes a new one): asked several times per signal by
+    # triage, routing and the events.
+    @computed_once
     def open_signals(self) -> tuple[SignalFacts, ...]:
         return tuple(
             s
@@ -143,7 +147,7 @@ class Case:
             if s.signal_ref not in self.resolved_on
         )
 
-    @property
+    @computed_once
     def earliest_key(self) -> tuple[date, str]:
         return min(s.key for s in self.signals.values())
 
@@ -170,9 +174,41 @@ class Case:
         return None
 
 
+_CASE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Case))
+
+
+# Values computed from the signals (and which are resolved) alone.
+_FROM_SIGNALS = ("open_signals", "earliest_key")
+
+
+def _evolve(case: Case, **changes: Any) -> Case:
+    """``dataclasses.replace(case, **changes)`` without its inspection of the fields on every
+    call (cases are rebuilt twice per signal). Case has no ``__post_init__``: a copy of its
+    fields with the changes is what its ``__init__`` would make. Values computed from the
+    signals go along when the signals stay the same."""
+    if not changes.keys() <= _CASE_FIELDS:
+        raise TypeError(f"not fields of Case: {sorted(changes.keys() - _CASE_FIELDS)}")
+    new = object.__new__(Case)
+    state = new.__dict__
+    old = case.__dict__
+    for name in _CASE_FIELDS:
+        state[name] = old[name]
+    if "signals" not in changes and "resolved_on" not in changes:
+        for name in _FROM_SIGNALS:
+            if name in old:
+                state[name] = old[name]
+    state.update(changes)
+    return new
+
+
 def case_id_for(signals: Iterable[SignalFacts]) -> str:
     earliest = min(s.key for s in signals)
-    return hashlib.sha256(f"case\x1f{earliest[1]}".encode()).hexdigest()[:32]
+    return _case_id(earliest[1])
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a case's id is derived again on every signal it gets
+def _case_id(signal_ref: str) -> str:
+    return hashlib.sha256(f"case\x1f{signal_ref}".encode()).hexdigest()[:32]
 
 
 def _closed_guard(case: Case, action: str) -> None:
@@ -221,7 +257,7 @@ def place_signal(
     revision = any(signal.signal_ref in c.signals for c in open_cases)
     signals = {**survivor.signals, signal.signal_ref: signal}
     new_id = case_id_for(signals.values())
-    case = replace(survivor, case_id=new_id, household_id=household_id, signals=signals)
+    case = _evolve(survivor, case_id=new_id, household_id=household_id, signals=signals)
     if len(open_cases) > 1:
         kind = PlacementKind.MERGED
     else:
@@ -331,7 +367,7 @@ def evaluate(
         elif old.deadline is not None and decision.deadline is not None:
             decision = replace(decision, deadline=min(old.deadline, decision.deadline))
     picked_now = decision.picked_up and case.opgepakt_on is None
-    updated = replace(
+    updated = _evolve(
         case,
         herhaalde_meldingen=repeats & case.signals.keys(),
         decision=decision,

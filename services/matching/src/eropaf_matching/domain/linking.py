@@ -39,6 +39,7 @@ also split a household; :attr:`LinkOutcome.changed` carries every row to update.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -66,10 +67,17 @@ __all__ = [
 Token = tuple[MatchTokenKind, str]
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a cluster's ids are derived again on every signal
 def _pseudo_id(namespace: str, *parts: str) -> str:
     # Hex of 32 chars fits the contracts' Ref pattern; hashing again keeps ids from being
     # the match tokens themselves (which would let a reader correlate across tables).
     return hashlib.sha256("\x1f".join((namespace, *parts)).encode()).hexdigest()[:32]
+
+
+# Token kinds by value and by member (a StrEnum member is equal to its value): a dict
+# lookup instead of an enum call per token.
+_KINDS: dict[str, MatchTokenKind] = {kind.value: kind for kind in MatchTokenKind}
+_KIND_RANK: dict[MatchTokenKind, int] = {kind: rank for rank, kind in enumerate(STRONG_TOKEN_KINDS)}
 
 
 @dataclass(frozen=True)
@@ -79,13 +87,20 @@ class LinkInput:
     signal_ref: str
     key: SignalKey
     tokens: Mapping[MatchTokenKind, str]
+    # Cluster searches ask for a signal's tokens many times per signal: built once.
+    _token_set: frozenset[Token] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        kinds = _KINDS
+        tokens = frozenset([(kinds.get(k) or MatchTokenKind(k), v) for k, v in self.tokens.items()])
+        object.__setattr__(self, "_token_set", tokens)
 
     @classmethod
     def of(cls, signal: SignalFacts) -> LinkInput:
         return cls(signal.signal_ref, signal.key, dict(signal.match_tokens))
 
-    def token_set(self) -> set[Token]:
-        return {(MatchTokenKind(k), v) for k, v in self.tokens.items()}
+    def token_set(self) -> frozenset[Token]:
+        return self._token_set
 
 
 @dataclass(frozen=True)
@@ -94,74 +109,84 @@ class Assignment:
     household_id: str
 
 
-class _PersonUnion:
-    """Union-find over signal indexes that refuses to join two different bsn tokens."""
+def _signal_key(signal: LinkInput) -> SignalKey:
+    return signal.key
 
-    def __init__(self, bsns: list[str | None]) -> None:
-        self.parent = list(range(len(bsns)))
-        self.bsn = list(bsns)  # valid at roots
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return True
-        if self.bsn[ra] is not None and self.bsn[rb] is not None and self.bsn[ra] != self.bsn[rb]:
-            return False  # two citizen service numbers: never one person
-        root, child = min(ra, rb), max(ra, rb)  # lower index = earlier signal: canonical
-        self.parent[child] = root
-        self.bsn[root] = self.bsn[root] or self.bsn[child]
-        return True
+def _person_id(bsn: str | None, members: Iterable[LinkInput], root: LinkInput) -> str:
+    if bsn is not None:
+        return _pseudo_id("person", MatchTokenKind.BSN.value, bsn)
+    carried = {
+        (_KIND_RANK[kind], value)
+        for member in members
+        for kind, value in member.token_set()
+        if kind in _KIND_RANK
+    }
+    if carried:
+        rank, value = min(carried)
+        return _pseudo_id("person", STRONG_TOKEN_KINDS[rank].value, value)
+    return _pseudo_id("person-signal", root.signal_ref)  # only an address: a person of its own
 
 
 def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
     """Persons and households of a set of signals; a pure function of the set."""
-    ordered = sorted(signals, key=lambda s: s.key)
-    if len({s.signal_ref for s in ordered}) != len(ordered):
+    ordered = sorted(signals, key=_signal_key)
+    n = len(ordered)
+    if n == 1:  # most signals arrive alone: no unions to make
+        only = ordered[0]
+        person = _person_id(only.tokens.get(MatchTokenKind.BSN), ordered, only)
+        return {only.signal_ref: Assignment(person, _pseudo_id("household", only.signal_ref))}
+    if len({s.signal_ref for s in ordered}) != n:
         raise ValueError("link_cluster: duplicate signal_ref in input")
-    persons = _PersonUnion([s.tokens.get(MatchTokenKind.BSN) for s in ordered])
 
-    by_token: dict[Token, list[int]] = defaultdict(list)
+    by_token: dict[Token, list[int]] = {}
     for index, signal in enumerate(ordered):
         for token in signal.token_set():
-            by_token[token].append(index)  # indexes ascend: members in canonical order
+            members = by_token.get(token)
+            if members is None:
+                by_token[token] = [index]
+            else:
+                members.append(index)  # indexes ascend: members in canonical order
 
-    kind_rank = {kind: rank for rank, kind in enumerate(STRONG_TOKEN_KINDS)}
+    # Persons: union-find over signal indexes that refuses to join two different bsn tokens
+    # (bsn is valid at roots). Run once per signal on a cluster of a few: inline, not a class.
+    parent = list(range(n))
+    bsn = [s.tokens.get(MatchTokenKind.BSN) for s in ordered]
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    kind_rank = _KIND_RANK
+    # A token carried by one signal joins nothing: only shared strong tokens, in their order.
     strong = sorted(
-        (t for t in by_token if t[0] in kind_rank), key=lambda t: (kind_rank[t[0]], t[1])
+        (t for t, members in by_token.items() if len(members) > 1 and t[0] in kind_rank),
+        key=lambda t: (kind_rank[t[0]], t[1]),
     )
     for token in strong:
         first, *others = by_token[token]
         for other in others:
             # Join each carrier to the earliest carrier; a refusal leaves it with its own bsn.
-            persons.union(first, other)
+            ra, rb = find(first), find(other)
+            if ra == rb:
+                continue
+            if bsn[ra] is not None and bsn[rb] is not None and bsn[ra] != bsn[rb]:
+                continue  # two citizen service numbers: never one person
+            root, child = (ra, rb) if ra < rb else (rb, ra)  # lower index = earlier: canonical
+            parent[child] = root
+            bsn[root] = bsn[root] or bsn[child]
 
-    person_members: dict[int, list[int]] = defaultdict(list)
-    for index in range(len(ordered)):
-        person_members[persons.find(index)].append(index)
+    person_members: dict[int, list[int]] = {}
+    person_root = [find(i) for i in range(n)]
+    for index, root in enumerate(person_root):
+        person_members.setdefault(root, []).append(index)
 
-    person_id: dict[int, str] = {}
-    for root, members in person_members.items():
-        bsn = persons.bsn[root]
-        if bsn is not None:
-            person_id[root] = _pseudo_id("person", MatchTokenKind.BSN.value, bsn)
-            continue
-        carried = {
-            (kind_rank[kind], value)
-            for i in members
-            for kind, value in ordered[i].token_set()
-            if kind in kind_rank
-        }
-        if carried:
-            rank, value = min(carried)
-            person_id[root] = _pseudo_id("person", STRONG_TOKEN_KINDS[rank].value, value)
-        else:  # only an address token: the signal is a person of its own
-            person_id[root] = _pseudo_id("person-signal", ordered[root].signal_ref)
+    person_id = {
+        root: _person_id(bsn[root], (ordered[i] for i in members), ordered[root])
+        for root, members in person_members.items()
+    }
 
     # Households: persons joined by a shared address (plain union-find, no refusal).
     household_parent = {root: root for root in person_members}
@@ -173,9 +198,9 @@ def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
         return root
 
     for token, members in by_token.items():
-        if token[0] is not MatchTokenKind.ADDRESS:
+        if token[0] is not MatchTokenKind.ADDRESS or len(members) < 2:
             continue
-        roots = sorted({find_household(persons.find(i)) for i in members})
+        roots = sorted({find_household(person_root[i]) for i in members})
         for other in roots[1:]:
             household_parent[find_household(other)] = find_household(roots[0])
 
@@ -185,14 +210,12 @@ def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
         root: _pseudo_id("household", ordered[root].signal_ref)
         for root in {find_household(r) for r in person_members}
     }
-    result: dict[str, Assignment] = {}
-    for index, signal in enumerate(ordered):
-        person_root = persons.find(index)
-        result[signal.signal_ref] = Assignment(
-            person_id=person_id[person_root],
-            household_id=household_id[find_household(person_root)],
+    return {
+        signal.signal_ref: Assignment(
+            person_id[person_root[index]], household_id[find_household(person_root[index])]
         )
-    return result
+        for index, signal in enumerate(ordered)
+    }
 
 
 class LinkChange(StrEnum):
@@ -212,6 +235,8 @@ class LinkOutcome:
     absorbed_household_ids: tuple[str, ...]
     # Every signal whose assignment is new or different: the rows to write back.
     changed: Mapping[str, Assignment] = field(default_factory=dict)
+    # The signal refs of its household (a household lies within its cluster).
+    household: frozenset[str] = frozenset()
 
 
 def relink(
@@ -229,11 +254,10 @@ def relink(
     if signal_ref not in assignments:
         raise ValueError(f"relink: signal {signal_ref!r} is not in its own cluster")
     mine = assignments[signal_ref]
-    before = {
-        previous[ref].household_id
-        for ref, a in assignments.items()
-        if a.household_id == mine.household_id and ref in previous
-    }
+    household = frozenset(
+        [ref for ref, a in assignments.items() if a.household_id == mine.household_id]
+    )
+    before = {previous[ref].household_id for ref in household if ref in previous}
     if not before:
         change = LinkChange.NEW_HOUSEHOLD
     elif len(before) == 1:
@@ -247,6 +271,7 @@ def relink(
         change=change,
         absorbed_household_ids=tuple(sorted(before - {mine.household_id})),
         changed={ref: a for ref, a in assignments.items() if previous.get(ref) != a},
+        household=household,
     )
 
 
@@ -274,17 +299,30 @@ class LinkIndex:
                     frontier.extend(self.signals[ref].token_set())
         return found
 
-    def apply(self, signal: LinkInput) -> LinkOutcome:
-        """Add (or revise) one signal; returns what changed."""
+    def scope(self, signal_ref: str, tokens: Iterable[Token]) -> set[str]:
+        """The signals that adding (or revising) a signal with these ``tokens`` may relink,
+        itself included: the cluster of its tokens and, for a revision, of its old tokens
+        too (a revision may split what they used to join). Asked before the signal is
+        applied (it needs the old tokens); the search finds the same signals then as after
+        the update, as both start from all of those tokens and the signal itself joins no
+        others."""
+        old = self.signals.get(signal_ref)
+        if old is not None:
+            tokens = old.token_set().union(tokens)
+        return self.cluster(tokens) | {signal_ref}
+
+    def apply(self, signal: LinkInput, *, scope: set[str] | None = None) -> LinkOutcome:
+        """Add (or revise) one signal; returns what changed. ``scope``: :meth:`scope` of the
+        signal, if the caller has it already."""
+        if scope is None:
+            scope = self.scope(signal.signal_ref, signal.token_set())
         old = self.signals.get(signal.signal_ref)
-        old_tokens = old.token_set() if old else set()
+        old_tokens = old.token_set() if old else frozenset()
         for token in old_tokens:
             self.by_token[token].discard(signal.signal_ref)
         self.signals[signal.signal_ref] = signal
         for token in signal.token_set():
             self.by_token[token].add(signal.signal_ref)
-        # Old tokens are in the scope too: a revision may split what they used to join.
-        scope = self.cluster(signal.token_set() | old_tokens) | {signal.signal_ref}
         previous = {ref: self.assignments[ref] for ref in scope if ref in self.assignments}
         outcome = relink((self.signals[ref] for ref in scope), previous, signal.signal_ref)
         self.assignments.update(outcome.changed)

@@ -117,12 +117,14 @@ class Matcher:
         self.links = LinkIndex()
         self.cases = CaseStore()  # case_id -> case, open and closed
 
-    def accept(self, signal: SignalFacts, today: date | None = None) -> SignalOutcome:
-        """A signal (new or revised) from intake."""
+    def accept(
+        self, signal: SignalFacts, today: date | None = None, *, scope: set[str] | None = None
+    ) -> SignalOutcome:
+        """A signal (new or revised) from intake. ``scope``: ``links.scope`` of the signal,
+        if the caller asked for it just before."""
         today = today or signal.received_at.date()
-        link = self.links.apply(LinkInput.of(signal))
-        household = self.links.household_of(signal.signal_ref)
-        related = self.cases.holding(household)
+        link = self.links.apply(LinkInput.of(signal), scope=scope)
+        related = self.cases.holding(link.household)  # as links.household_of(ref), known here
         closed_with_signal = [
             c for c in related if not c.is_open and signal.signal_ref in c.signals
         ]

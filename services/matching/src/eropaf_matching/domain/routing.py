@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.region import Region
@@ -38,19 +39,39 @@ class Routing:
 
 def route(region: Region, signals: Iterable[SignalFacts]) -> Routing:
     """Route a case by its open signals (at least one)."""
-    ordered = sorted(signals, key=lambda s: s.key)
+    ordered = list(signals)
     if not ordered:
         raise RoutingError("cannot route a case without open signals")
-    latest = ordered[-1]
-    municipality = region.municipality_for_postcode(latest.postcode_area)
-    if municipality is None:
-        raise RoutingError(
-            f"postcode area {latest.postcode_area} is not served by region {region.name}"
-        )
-    team = region.team_for(municipality.code)
-    if team is None:  # the region model validates this; kept for a clear error
-        raise RoutingError(f"municipality {municipality.code} has no team")
+    latest = max(ordered, key=_signal_key)  # keys are unique: the last in signal order
+    gemeentecode, team = _destination(region, latest.postcode_area)
     corporations = sorted(
         {s.partner_code for s in ordered if s.partner_type == Signaalpartner.HUUR}
     )
-    return Routing(municipality.code, team.code, tuple(corporations))
+    return Routing(gemeentecode, team, tuple(corporations))
+
+
+def _signal_key(signal: SignalFacts) -> tuple[date, str]:
+    return signal.key
+
+
+# Region -> PC4 area -> (gemeentecode, team): every case is routed again on every signal,
+# always to one of a few hundred areas. Regions are immutable; the region is kept with its
+# entries so that its id stays its own.
+_DESTINATIONS: dict[int, tuple[Region, dict[str, tuple[str, str]]]] = {}
+
+
+def _destination(region: Region, postcode_area: str) -> tuple[str, str]:
+    cached = _DESTINATIONS.get(id(region))
+    if cached is None or cached[0] is not region:
+        cached = _DESTINATIONS[id(region)] = (region, {})
+    known = cached[1].get(postcode_area)
+    if known is not None:
+        return known
+    municipality = region.municipality_for_postcode(postcode_area)
+    if municipality is None:
+        raise RoutingError(f"postcode area {postcode_area} is not served by region {region.name}")
+    team = region.team_for(municipality.code)
+    if team is None:  # the region model validates this; kept for a clear error
+        raise RoutingError(f"municipality {municipality.code} has no team")
+    cached[1][postcode_area] = (municipality.code, team.code)
+    return municipality.code, team.code

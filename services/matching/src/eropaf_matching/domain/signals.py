@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.events import MatchTokenKind
 
-__all__ = ["STRONG_TOKEN_KINDS", "MatchTokenKind", "SignalFacts", "SignalKey"]
+__all__ = ["STRONG_TOKEN_KINDS", "MatchTokenKind", "SignalFacts", "SignalKey", "computed_once"]
 
 # Kinds that identify one person; ordered most specific first (linking relies on the order).
 STRONG_TOKEN_KINDS: tuple[MatchTokenKind, ...] = (
@@ -21,6 +22,30 @@ STRONG_TOKEN_KINDS: tuple[MatchTokenKind, ...] = (
     MatchTokenKind.BIRTH_INITIALS_ADDRESS,
     MatchTokenKind.BIRTH_SURNAME,
 )
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from functools import cached_property as computed_once
+else:
+
+    class computed_once(Generic[T]):
+        """``functools.cached_property`` without its lock (Python 3.11 takes one per first
+        access, which cost more than the values it cached). For immutable objects only: the
+        value is stored in the instance's ``__dict__``, which a frozen dataclass's fields,
+        equality and repr ignore."""
+
+        def __init__(self, function: Any) -> None:
+            self.function = function
+            self.name = function.__name__
+            self.__doc__ = function.__doc__
+
+        def __get__(self, instance: Any, owner: Any = None) -> Any:
+            if instance is None:
+                return self
+            value = instance.__dict__[self.name] = self.function(instance)
+            return value
+
 
 SignalKey = tuple[date, str]
 """Canonical order of signals: business date, then reference. Content-based, so it does not
@@ -43,11 +68,12 @@ class SignalFacts:
     received_at: datetime
     revision: int = 1
 
-    @property
+    # Linking, placing and triage sort by the key many times per signal.
+    @computed_once
     def datum(self) -> date:
         """The business date of the signal: signaaldatum, else the day intake received it."""
         return self.signaaldatum or self.received_at.date()
 
-    @property
+    @computed_once
     def key(self) -> SignalKey:
         return (self.datum, self.signal_ref)

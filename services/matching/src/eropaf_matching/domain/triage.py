@@ -8,7 +8,8 @@ fired (``huisbezoek.crisis`` ...), so staff and the evaluation can see why.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import functools
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Self
@@ -246,6 +247,11 @@ def parse_policy(data: Any, *, region: str, gemeenten: Collection[str]) -> Regio
 
 def add_working_days(start: date, days: int, holidays: Collection[date] = ()) -> date:
     """The date ``days`` working days (Mon-Fri, not a holiday) after ``start``."""
+    return _add_working_days(start, days, frozenset(holidays))
+
+
+@functools.lru_cache(maxsize=4096)  # every case of a day asks the same few questions
+def _add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
     current, left = start, days
     while left > 0:
         current += timedelta(days=1)
@@ -277,9 +283,7 @@ class TriageDecision:
     rule_ids: tuple[str, ...]  # rules that fired, in evaluation order
 
 
-def _total(signals: Iterable[SignalFacts]) -> int | None:
-    amounts = [s.bedrag for s in signals]
-    return None if any(a is None for a in amounts) else sum(a for a in amounts if a is not None)
+_UTILITIES = (Signaalpartner.ENERGIE, Signaalpartner.WATER)
 
 
 def triage(
@@ -291,20 +295,28 @@ def triage(
         return TriageDecision(False, None, None, None, 0, ("niet_opgepakt.herhaalde_melding",))
     if not actionable:
         return TriageDecision(False, None, None, None, 0, ("niet_opgepakt.geen_open_signalen",))
-    total = _total(actionable)
+    # The facts the rules look at, in one pass (triage runs on every signal of a case).
+    total: int | None = 0
+    huur: int | None = 0  # rent arrears; unknown amounts do not count as high
+    partners: set[str] = set()
+    crisis = utility_crisis = warm = False
+    for s in actionable:
+        if s.bedrag is None:
+            total = None
+        elif total is not None:
+            total += s.bedrag
+        if s.partner_type == Signaalpartner.HUUR:
+            huur = None if s.bedrag is None or huur is None else huur + s.bedrag
+        partners.add(s.partner_code)
+        if s.crisissignaal:
+            crisis = True
+            utility_crisis |= s.partner_type in _UTILITIES
+        warm |= s.warme_overdracht
     # Unknown amounts count as "not below": we cannot tell, so we rather go.
     if total is not None and total < policy.minimum_bedrag:
         return TriageDecision(False, None, None, None, 0, ("niet_opgepakt.onder_minimum",))
 
     rules = policy.huisbezoek
-    partners = {s.partner_code for s in actionable}
-    crisis = any(s.crisissignaal for s in actionable)
-    # Unknown rent amounts do not count as high: the other rules still catch serious cases.
-    huur = _total(s for s in actionable if s.partner_type == Signaalpartner.HUUR)
-    utility_crisis = any(
-        s.crisissignaal and s.partner_type in (Signaalpartner.ENERGIE, Signaalpartner.WATER)
-        for s in actionable
-    )
     checks: tuple[tuple[str, Rule, bool], ...] = (
         (
             "meerdere_schuldeisers",
@@ -317,7 +329,7 @@ def triage(
             huur is not None and huur >= rules.huurachterstand.min_bedrag,
         ),
         ("crisis", rules.crisis, crisis),
-        ("warme_overdracht", rules.warme_overdracht, any(s.warme_overdracht for s in actionable)),
+        ("warme_overdracht", rules.warme_overdracht, warm),
         ("herhaling", rules.herhaling, facts.herhaling),
         ("einde_levering", rules.einde_levering, utility_crisis),
     )
