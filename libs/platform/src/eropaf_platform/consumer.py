@@ -140,9 +140,11 @@ class BatchProcessor:
         settings: ServiceSettings,
         on_commit: Callable[[], None] | None = None,
         seal_dead_letter: DeadLetterSeal | None = None,
+        wanted: Callable[[Incoming], bool] | None = None,
     ) -> None:
         self.consumer = consumer
         self._seal = seal_dead_letter
+        self._wanted = wanted
         self._handler = handler
         self._sessions = sessions
         self._settings = settings
@@ -152,6 +154,16 @@ class BatchProcessor:
     async def process(self, messages: Sequence[Incoming]) -> None:
         """Returns only when every message's effect (or its dead letter) is durable."""
         started = time.perf_counter()
+        if self._wanted is not None:
+            # Messages the handler would ignore have no effect to make exactly once: no
+            # transaction, no processed-message record (most of a shared topic, typically).
+            skipped = len(messages)
+            messages = [m for m in messages if self._wanted(m)]
+            skipped -= len(messages)
+            if skipped:
+                metrics.SKIPPED.labels(self._service, self.consumer).inc(skipped)
+            if not messages:
+                return
         backoff = self._settings.retry_initial_backoff_s
         attempt = 0
         while True:

@@ -9,6 +9,11 @@ MESSAGES_OUT = Counter(
 DUPLICATES = Counter(
     "eropaf_messages_duplicate_total", "Redelivered messages dropped", ["service", "topic"]
 )
+SKIPPED = Counter(
+    "eropaf_messages_skipped_total",
+    "Messages of types the consumer does not handle, skipped without a transaction",
+    ["service", "consumer"],
+)
 FAILURES = Counter("eropaf_handler_failures_total", "Handler failures by kind", ["service", "kind"])
 DLQ = Counter("eropaf_dlq_total", "Messages sent to a dead-letter topic", ["service", "topic"])
 HANDLER_SECONDS = Histogram(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class Service:
         group_id: str | None = None,
         max_records: int | None = None,
         seal_dead_letter: DeadLetterSeal | None = None,
+        wanted: Callable[[Incoming], bool] | None = None,
     ) -> BatchProcessor:
         """A batch subscriber that commits offsets only after the batch's effects are durable."""
         processor = BatchProcessor(
@@ -76,6 +77,7 @@ class Service:
             settings=self.settings,
             on_commit=self.relay.wake,
             seal_dead_letter=seal_dead_letter,
+            wanted=wanted,
         )
         self.processors[consumer] = processor
         service = self.settings.service_name

@@ -10,6 +10,7 @@ from typing import Any, Self
 from fastapi import FastAPI
 from pydantic import SecretStr, model_validator
 
+from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import (
     CASES_TOPIC,
@@ -23,6 +24,7 @@ from eropaf_intake.handlers import (
     PartnerSignalsHandler,
     handle_case_events,
     handle_creditor_feedback,
+    of_type,
     partner_dead_letter_seal,
 )
 from eropaf_intake.http_api import build_router
@@ -92,11 +94,17 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
         handler=PartnerSignalsHandler(config),
         seal_dead_letter=partner_dead_letter_seal(config.keyring),
     )
-    service.subscribe(CASES_TOPIC, consumer="intake-case-events", handler=handle_case_events)
+    service.subscribe(
+        CASES_TOPIC,
+        consumer="intake-case-events",
+        handler=handle_case_events,
+        wanted=of_type(CaseClosed.EVENT_TYPE),
+    )
     service.subscribe(
         CREDITOR_FEEDBACK_TOPIC,
         consumer="intake-creditor-feedback",
         handler=handle_creditor_feedback,
+        wanted=of_type(CreditorFeedbackRequested.EVENT_TYPE),
     )
     app = FastAPI(
         title="Eropaf intake",

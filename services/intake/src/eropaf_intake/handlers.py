@@ -68,11 +68,19 @@ class PartnerSignalsHandler:
         )
 
 
+def of_type(event_type: str) -> Callable[[Incoming], bool]:
+    """Whether a message is of one event type, by the ``ce_type`` header every envelope
+    carries (the other case events are most of the topic: not even parsed). A message
+    without the header counts, so a malformed one still fails as a poison message."""
+
+    def wanted(message: Incoming) -> bool:
+        return message.header("ce_type") in (event_type, None)
+
+    return wanted
+
+
 def _of_type(messages: Sequence[Incoming], event_type: str) -> list[Incoming]:
-    """The messages of one event type, by the ``ce_type`` header every envelope carries (the
-    other case events are most of the topic: not parsed at all). A message without the
-    header is parsed, so a malformed one still fails as a poison message."""
-    return [m for m in messages if m.header("ce_type") in (event_type, None)]
+    return list(filter(of_type(event_type), messages))
 
 
 async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
