@@ -747,7 +747,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
                     signals=args.pipeline_signals,
                     steady_rate=args.steady_rate,
                     steady_seconds=args.steady_seconds,
-                    intake_instances=args.intake_instances,
+                    intake_instances=args.pipeline_intake_instances,
                 )
 
             if bootstrap:
@@ -842,6 +842,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=20_000,
         help="signals through intake + matching processes (0: skip the pipeline section)",
     )
+    parser.add_argument(
+        "--pipeline-intake-instances",
+        type=int,
+        default=1,
+        help="intake processes in the pipeline section (matching, the bottleneck there, runs "
+        "once; a second intake only takes CPU from it on two cores)",
+    )
     parser.add_argument("--steady-rate", type=int, default=100, help="signals/s, latency phase")
     parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument(
@@ -852,9 +859,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages < 1 or args.partitions < 1:
         parser.error("--messages and --partitions must be positive")
-    if args.intake_signals < 0 or args.intake_partners < 1 or args.intake_instances < 1:
+    if (
+        args.intake_signals < 0
+        or args.intake_partners < 1
+        or args.intake_instances < 1
+        or args.pipeline_intake_instances < 1
+    ):
         parser.error(
-            "--intake-signals must be >= 0, --intake-partners and --intake-instances positive"
+            "--intake-signals must be >= 0, --intake-partners and the instance counts positive"
         )
     return args
 

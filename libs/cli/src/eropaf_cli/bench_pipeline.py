@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from eropaf_cli.bench import (
-    DEFAULT_INTAKE_INSTANCES,
     DEFAULT_RESULTS_DIR,
     BenchReport,
     BenchSection,
@@ -576,7 +575,7 @@ async def add_pipeline_section(
     signals: int = DEFAULT_SIGNALS,
     steady_rate: int = DEFAULT_STEADY_RATE,
     steady_seconds: int = DEFAULT_STEADY_SECONDS,
-    intake_instances: int = DEFAULT_INTAKE_INSTANCES,
+    intake_instances: int = 1,
 ) -> BenchSection:
     """Run the pipeline benchmark and add its section to ``report``."""
     result = await run_pipeline(
@@ -674,7 +673,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--intake-instances",
         type=int,
-        default=DEFAULT_INTAKE_INSTANCES,
+        default=1,
         help="intake processes in one consumer group (matching runs once)",
     )
     parser.add_argument("--yardstick-messages", type=int, default=20_000)
