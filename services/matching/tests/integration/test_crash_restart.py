@@ -14,20 +14,15 @@ delivery order (a legitimate difference between two runs, not a crash effect).
 
 from __future__ import annotations
 
-import os
 import random
-import signal as signals
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,7 +33,7 @@ from eropaf_contracts.events import CaseOpened, SignalAccepted, SignalUpdated
 from eropaf_contracts.topics import CASES_TOPIC
 from eropaf_matching.adapters.tables import case_alias, case_signal, match_case
 from eropaf_platform.db import make_engine
-from eropaf_platform.local.ports import free_port
+from eropaf_platform.local.service_process import ServiceProcess
 from eropaf_platform.tables import outbox_message
 from eropaf_platform.testing.wait import wait_until_async
 
@@ -183,17 +178,15 @@ def revision(env: Envelope, number: int) -> Envelope:
 # --- matching as a process ---------------------------------------------------------------
 
 
-class MatchingProcess:
+def matching_process(
+    bootstrap: str, database_url: str, group_prefix: str, log_path: Path
+) -> ServiceProcess:
     """``python -m eropaf_matching`` with its log appended to ``log_path``."""
-
-    def __init__(self, bootstrap: str, database_url: str, group_prefix: str, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
+    return ServiceProcess(
+        "eropaf_matching",
+        {
             "EROPAF_DATABASE_URL": database_url,
             "EROPAF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "EROPAF_HTTP_PORT": str(self.port),
             "EROPAF_INTERNAL_API_TOKEN": "matching-crash-test-token",
             "EROPAF_CONSUMER_GROUP_PREFIX": group_prefix,
             "EROPAF_CONSUME_VISITS": "false",
@@ -203,60 +196,9 @@ class MatchingProcess:
             "EROPAF_RETRY_INITIAL_BACKOFF_S": "0.05",
             "EROPAF_RETRY_MAX_BACKOFF_S": "0.5",
             "EROPAF_LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "eropaf_matching"],
-            env=self.env,
-            stdout=self._log,
-            stderr=self._log,
-        )
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
-
-            async def ready() -> bool:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"matching exited: {self.log_tail()}")
-                try:
-                    return (await client.get("/health/ready", timeout=5.0)).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_until_async(ready, timeout=timeout, interval=0.2)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash."""
-        assert self.process is not None
-        self.process.send_signal(signals.SIGKILL)
-        self.process.wait(timeout=10)
-        self._close_log()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signals.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._close_log()
-
-    def log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        },
+        log_path,
+    )
 
 
 # --- looking at a matching database -------------------------------------------------------
@@ -416,8 +358,8 @@ async def test_kill_9_during_5000_signals_loses_and_doubles_nothing(
     crashed = MatchingDatabase(crashed_url, stream)
     reference = MatchingDatabase(reference_url, stream)
     run = uuid.uuid4().hex[:8]
-    process = MatchingProcess(bootstrap, crashed_url, f"crash-{run}", tmp_path / "crashed.log")
-    uninterrupted = MatchingProcess(
+    process = matching_process(bootstrap, crashed_url, f"crash-{run}", tmp_path / "crashed.log")
+    uninterrupted = matching_process(
         bootstrap, reference_url, f"ref-{run}", tmp_path / "reference.log"
     )
     started = time.monotonic()
