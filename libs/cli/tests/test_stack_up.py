@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from eropaf_cli import stack
 from eropaf_cli.testing import RunningStack, stack_env, start_stack, stop_stack, tail
+from eropaf_platform.db import libpq_url
 from eropaf_platform.local.process import pid_alive
 from eropaf_platform.testing.wait import wait_until
 
@@ -70,10 +71,6 @@ def ready_status(url: str) -> int:
     return httpx.get(f"{url}/health/ready", timeout=10).status_code
 
 
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp("stack") / "data"
@@ -107,7 +104,7 @@ def test_one_database_per_service_on_the_embedded_server(running: RunningStack) 
     assert str(running.data_dir / "postgres") == running.info["postgres"]["data_dir"]
     for name, url in urls.items():
         assert make_url(url).database == f"eropaf_{name}"
-        with psycopg.connect(libpq(url)) as conn:
+        with psycopg.connect(libpq_url(url)) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == (f"eropaf_{name}",)
 
 
@@ -173,7 +170,7 @@ def test_sigkilled_supervisor_leaves_nothing_and_restart_keeps_the_data(
     """Runs last on the module's stack: kill it hard, check, start again, stop with `down`."""
     running.info = stack.read_stack_info(running.data_dir) or running.info
     database = next(iter(running.info["database_urls"].values()))
-    with psycopg.connect(libpq(database)) as conn:
+    with psycopg.connect(libpq_url(database)) as conn:
         conn.execute("CREATE TABLE stack_test_marker (note text)")
         conn.execute("INSERT INTO stack_test_marker VALUES ('kept across restarts')")
     children = descendants(running.process.pid) | recorded_pids(running.info)
@@ -189,7 +186,7 @@ def test_sigkilled_supervisor_leaves_nothing_and_restart_keeps_the_data(
         for service in again.info["services"].values():
             assert ready_status(service["url"]) == 200
         database = next(iter(again.info["database_urls"].values()))
-        with psycopg.connect(libpq(database)) as conn:
+        with psycopg.connect(libpq_url(database)) as conn:
             assert conn.execute("SELECT note FROM stack_test_marker").fetchall() == [
                 ("kept across restarts",)
             ]
@@ -238,7 +235,7 @@ def test_up_on_an_existing_server_and_broker_then_sigterm(
         assert_all_gone(children)
     finally:
         stop_stack(running.process)
-        with psycopg.connect(libpq(postgres_server_url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(postgres_server_url), autocommit=True) as conn:
             for url in urls.values():
                 name = make_url(url).database
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+
     from eropaf_cli.bench_pipeline import PipelineResult
 
 DEFAULT_MESSAGES = 50_000
@@ -235,6 +237,21 @@ class YardstickResult:
     mean_message_bytes: float
 
 
+# Every bench producer, as a partner's publisher would be set up for throughput.
+BENCH_PRODUCER: dict[str, Any] = {
+    "acks": "all",
+    "linger_ms": 5,
+    "max_batch_size": 256 * 1024,
+    "max_request_size": 4 * 1024 * 1024,
+}
+
+
+def bench_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    from aiokafka import AIOKafkaProducer
+
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, **BENCH_PRODUCER)
+
+
 async def run_yardstick(
     bootstrap_servers: str,
     messages: Sequence[Message],
@@ -247,7 +264,7 @@ async def run_yardstick(
 
     Consumption commits after every `getmany` batch. End-to-end = produce + consume time.
     """
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaConsumer
 
     from eropaf_platform.local.broker import create_topics
 
@@ -275,13 +292,7 @@ async def run_yardstick(
         group_join_s = time.perf_counter() - join_started
         consumer.pause(*consumer.assignment())
 
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-            max_request_size=4 * 1024 * 1024,
-        )
+        producer = bench_producer(bootstrap_servers)
         await producer.start()
         try:
             # Warm-up: metadata and connections, so the timing measures throughput only.
@@ -388,6 +399,32 @@ class IntakeBenchResult:
     notes: dict[str, Any]
 
 
+def create_database(server_url: str, name: str) -> str:
+    """A new database ``name`` on the server; its SQLAlchemy URL."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    from eropaf_platform.db import libpq_url
+
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from eropaf_platform.db import libpq_url
+
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 class _BenchDatabase:
     """A fresh database on the server (created and dropped), or the given URL as it is."""
 
@@ -398,40 +435,12 @@ class _BenchDatabase:
     def create(self) -> str:
         if self.given:
             return self.given
-        import psycopg
-        from psycopg import sql
-        from sqlalchemy.engine import make_url
-
         self.name = f"eropaf_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(_libpq(BENCH_SERVER_URL), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        return make_url(BENCH_SERVER_URL).set(database=self.name).render_as_string(False)
+        return create_database(BENCH_SERVER_URL, self.name)
 
     def drop(self) -> None:
-        if self.name is None:
-            return
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(_libpq(BENCH_SERVER_URL), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
-
-
-def _libpq(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux ``/proc``); 0 where unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if self.name is not None:
+            drop_database(BENCH_SERVER_URL, self.name)
 
 
 def database_cpu_seconds(url: str) -> float:
@@ -441,8 +450,11 @@ def database_cpu_seconds(url: str) -> float:
     import psycopg
     from sqlalchemy.engine import make_url
 
+    from eropaf_platform.db import libpq_url
+    from eropaf_platform.local.process import process_cpu_seconds
+
     name = make_url(url).database
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         pids = [
             row[0]
             for row in conn.execute(
@@ -470,7 +482,7 @@ async def run_intake_bench(
     import secrets
     import tempfile
 
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
     from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC, signals_topic
@@ -555,13 +567,7 @@ async def run_intake_bench(
             fetch_max_bytes=16 * 1024 * 1024,
         )
         await events.start()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-            max_request_size=4 * 1024 * 1024,
-        )
+        producer = bench_producer(bootstrap_servers)
         await producer.start()
         try:
             parts = [
@@ -780,7 +786,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
             "broker": broker,
             "mean_message_bytes": round(result.mean_message_bytes, 1),
             "group_join_s": round(result.group_join_s, 3),
-            "producer": {"acks": "all", "linger_ms": 5, "max_batch_size": 256 * 1024},
+            "producer": BENCH_PRODUCER,
             "consumer": {"getmany_max_records": 5_000, "commit": "per batch"},
         },
         yardstick=[result.produce, result.consume, result.end_to_end],

@@ -41,7 +41,10 @@ from eropaf_cli.bench import (
     BenchReport,
     BenchSection,
     Figure,
+    bench_producer,
+    create_database,
     database_cpu_seconds,
+    drop_database,
     machine_info,
     run_yardstick,
     signal_messages,
@@ -174,36 +177,6 @@ def make_signals(
             )
     rng.shuffle(out)
     return out
-
-
-# -- databases and processes --------------------------------------------------------------
-
-
-def _libpq(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(server_url: str, name: str) -> str:
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name)
-    return url.render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 # -- watching the cases topic ------------------------------------------------------------
@@ -374,8 +347,6 @@ async def run_pipeline(
     warm_up: int = 400,
     intake_instances: int = 1,
 ) -> PipelineResult:
-    from aiokafka import AIOKafkaProducer
-
     from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
     from eropaf_intake.app import IntakeSettings
     from eropaf_platform.broker import ensure_topics
@@ -420,13 +391,7 @@ async def run_pipeline(
         logs / "matching.log",
     )
     watcher = CaseWatcher(bootstrap)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        max_request_size=4 * 1024 * 1024,
-    )
+    producer = bench_producer(bootstrap)
     try:
         settings = IntakeSettings(
             database_url=intake_url,

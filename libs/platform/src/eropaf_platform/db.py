@@ -45,6 +45,11 @@ _CONNECT_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 set_json_loads(orjson.loads)
 
 
+def libpq_url(url: str) -> str:
+    """The same server and database as a libpq URL, for ``psycopg.connect()``."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(
         normalise_url(url),

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from eropaf_contracts.envelope import Envelope
 from eropaf_platform import bulk, metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_producer
+from eropaf_platform.db import libpq_url
 from eropaf_platform.logging import get_logger
 from eropaf_platform.settings import ServiceSettings
 from eropaf_platform.tables import broker_epoch, outbox_message
@@ -159,9 +160,7 @@ class OutboxRelay:
         poll interval remains the fallback while the listening connection is down."""
         import psycopg
 
-        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        conninfo = libpq_url(self._engine.url.render_as_string(hide_password=False))
         backoff = self._settings.retry_initial_backoff_s
         while True:
             try:

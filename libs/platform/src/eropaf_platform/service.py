@@ -195,8 +195,8 @@ class Service:
                             )
                         )
                     ).all()
+                    quote = self.engine.dialect.identifier_preparer.quote
                     for schema, table in stale:
-                        quote = self.engine.dialect.identifier_preparer.quote
                         await conn.execute(sa.text(f"ANALYZE {quote(schema)}.{quote(table)}"))
                     await conn.commit()
                 if stale:

@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from eropaf_platform.db import libpq_url
 from eropaf_platform.local.broker import create_topics, probe_metadata
 from eropaf_platform.testing import WaitTimeout, wait_until, wait_until_async
 from eropaf_platform.testing.fixtures import (
     docker_engine_answers,
-    to_libpq_url,
     to_sqlalchemy_url,
     unavailable,
     with_database,
@@ -74,7 +74,7 @@ def test_docker_check_is_false_without_engine(monkeypatch: pytest.MonkeyPatch) -
 def test_url_conversions() -> None:
     assert to_sqlalchemy_url("postgresql://u:p@h:5433/db") == "postgresql+psycopg://u:p@h:5433/db"
     socket_url = "postgresql+psycopg://postgres@/db?host=/tmp/s"
-    libpq = make_url(to_libpq_url(socket_url))
+    libpq = make_url(libpq_url(socket_url))
     assert (libpq.drivername, libpq.database, libpq.query["host"]) == ("postgresql", "db", "/tmp/s")
     other = make_url(with_database(socket_url, "other"))
     assert (other.drivername, other.database, other.query["host"]) == (
@@ -110,7 +110,7 @@ def test_fresh_database_url_creates_distinct_databases(
 ) -> None:
     first, second = fresh_database_url(), fresh_database_url()
     assert len({first, second, database_url}) == 3
-    with psycopg.connect(to_libpq_url(first)) as conn:
+    with psycopg.connect(libpq_url(first)) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()

@@ -24,6 +24,16 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``); 0 where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
     """Poll until `pid` is gone or `timeout` passes; True when it is gone."""
     deadline = time.monotonic() + timeout

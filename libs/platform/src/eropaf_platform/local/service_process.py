@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from eropaf_platform.local.ports import free_port
+from eropaf_platform.local.process import process_cpu_seconds
 
 
 class ServiceProcess:
@@ -91,13 +92,7 @@ class ServiceProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time the process used so far (user + system; Linux ``/proc``, else 0)."""
-        if self.process is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""

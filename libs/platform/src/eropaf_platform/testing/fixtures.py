@@ -28,6 +28,8 @@ from typing import Any, NoReturn
 import pytest
 import structlog
 
+from eropaf_platform.db import libpq_url
+
 from .wait import WaitTimeout, wait_until, wait_until_async
 
 __all__ = [
@@ -131,13 +133,6 @@ def to_sqlalchemy_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def to_libpq_url(url: str) -> str:
-    """The same server/database as a libpq URL, for psycopg.connect()."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def with_database(url: str, database: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -148,7 +143,7 @@ def postgres_answers(url: str, timeout: int = 2) -> bool:
     import psycopg
 
     try:
-        with psycopg.connect(to_libpq_url(url), connect_timeout=timeout) as conn:
+        with psycopg.connect(libpq_url(url), connect_timeout=timeout) as conn:
             conn.execute("SELECT 1")
     except (psycopg.Error, OSError):
         return False
@@ -172,7 +167,7 @@ class DatabaseRegistry:
         from psycopg import sql
 
         name = unique_database_name(prefix)
-        with psycopg.connect(to_libpq_url(self.server_url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(self.server_url), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self.created.append(name)
         return with_database(self.server_url, name)
@@ -183,7 +178,7 @@ class DatabaseRegistry:
 
         if not self.created:
             return
-        with psycopg.connect(to_libpq_url(self.server_url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(self.server_url), autocommit=True) as conn:
             for name in reversed(self.created):
                 # FORCE: a leaked connection from a test must not keep the database alive.
                 try:
