@@ -79,13 +79,9 @@ def of_type(event_type: str) -> Callable[[Incoming], bool]:
     return wanted
 
 
-def _of_type(messages: Sequence[Incoming], event_type: str) -> list[Incoming]:
-    return list(filter(of_type(event_type), messages))
-
-
 async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
     """Remember when a signal's case closed: the personal-data retention runs from there."""
-    for m in _of_type(messages, CaseClosed.EVENT_TYPE):
+    for m in messages:
         envelope = m.envelope()
         if envelope.type != CaseClosed.EVENT_TYPE:
             continue
@@ -100,7 +96,7 @@ async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]
 async def handle_creditor_feedback(session: AsyncSession, messages: Sequence[Incoming]) -> None:
     """Lifecycle feedback the law lets a creditor see: picked up or not, nothing more."""
     requests = []
-    for m in _of_type(messages, CreditorFeedbackRequested.EVENT_TYPE):
+    for m in messages:
         envelope = m.envelope()
         if envelope.type == CreditorFeedbackRequested.EVENT_TYPE:
             requests.append((envelope, envelope.payload(CreditorFeedbackRequested)))
