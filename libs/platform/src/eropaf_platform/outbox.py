@@ -1,6 +1,17 @@
 """Transactional outbox: events are rows written in the same transaction as the state change;
-a relay publishes them in order and marks them published; published rows are kept for a
-retention period so that a new (empty) broker can be refilled."""
+a relay publishes them in order; published rows are kept for a retention period so that a new
+(empty) broker can be refilled.
+
+Rows are never updated. Each records the transaction that wrote it (``tx``, a 64-bit xid);
+the relay publishes in (tx, seq) order but only rows whose transaction is older than the
+oldest one still running (the snapshot's xmin), and keeps the (tx, seq) of the last row the
+broker acknowledged in ``outbox_position``. A transaction still running when the relay reads
+has an xid at or above that horizon, so whatever it commits later sorts after everything
+already published: no row is passed over, however the writers' commits interleave. (A seq
+position alone would skip a lower seq committed after a higher one.) The price: a writing
+transaction left open anywhere on the server holds publishing back until it ends; the
+backlog gauge shows it.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +36,7 @@ from eropaf_platform.broker import connection_args, ensure_topics, make_producer
 from eropaf_platform.db import libpq_url
 from eropaf_platform.logging import get_logger
 from eropaf_platform.settings import ServiceSettings
-from eropaf_platform.tables import broker_epoch, outbox_message
+from eropaf_platform.tables import broker_epoch, outbox_message, outbox_position
 
 log = get_logger(__name__)
 
@@ -60,6 +71,47 @@ def envelope_message(topic: str, envelope: Envelope) -> OutgoingMessage:
 _INSERT_OUTBOX = bulk.json_insert(
     outbox_message, ("event_id", "topic", "key", "value", "headers"), conflict=["event_id"]
 )
+
+
+# The relay's row of outbox_position (one relay per service database).
+_POSITION = "relay"
+_START = ("0", 0)  # before every row: a new broker gets the whole retained outbox again
+
+# Rows after the position whose transaction is older than every one still running.
+_PENDING = sa.text(
+    """
+    SELECT m.seq, m.tx::text AS tx, m.event_id, m.topic, m.key, m.value, m.headers
+    FROM outbox_message m
+    WHERE (m.tx, m.seq) > (CAST(:tx AS xid8), :seq)
+      AND m.tx < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY m.tx, m.seq
+    LIMIT :limit
+    """
+)
+_UNPUBLISHED = sa.text(
+    """
+    SELECT count(*) FROM outbox_message m JOIN outbox_position p
+      ON p.name = 'relay' AND (m.tx, m.seq) > (p.tx, p.seq)
+    """
+)
+_SAVE_POSITION = sa.text(
+    """
+    INSERT INTO outbox_position (name, tx, seq) VALUES (:name, CAST(:tx AS xid8), :seq)
+    ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
+    """
+)
+_PURGE = sa.text(
+    """
+    DELETE FROM outbox_message m USING outbox_position p
+    WHERE p.name = 'relay' AND (m.tx, m.seq) <= (p.tx, p.seq) AND m.created_at < :cutoff
+    """
+)
+
+
+async def unpublished_count(conn: Any) -> int:
+    """Rows the relay has not yet published (a connection or session of the service's
+    database)."""
+    return int(await conn.scalar(_UNPUBLISHED) or 0)
 
 
 NOTIFY_CHANNEL = "eropaf_outbox"
@@ -100,6 +152,11 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._known_topics: set[str] = set()
+        # (tx, seq) of the last row the broker acknowledged, loaded when the lock is taken.
+        self._position: tuple[str, int] = _START
+        # Rows after the position that the broker turned out to have already (see
+        # _settle_in_doubt): passed over, not sent again.
+        self._already_sent: set[str] = set()
         self.published = 0
 
     def wake(self) -> None:
@@ -108,16 +165,11 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         async with self._engine.connect() as conn:
-            count = await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(outbox_message)
-                .where(outbox_message.c.published_at.is_(None))
-            )
-        return int(count or 0)
+            return await unpublished_count(conn)
 
     async def run(self) -> None:
-        """Publish until cancelled. Broker or database faults are retried with backoff; a
-        row is marked published only after the broker acknowledged it (acks=all)."""
+        """Publish until cancelled. Broker or database faults are retried with backoff; the
+        position moves past a row only after the broker acknowledged it (acks=all)."""
         backoff = self._settings.retry_initial_backoff_s
         while True:
             try:
@@ -126,6 +178,7 @@ class OutboxRelay:
                     listener = asyncio.create_task(self._listen(), name="outbox-listener")
                     try:
                         await self._ensure_epoch()
+                        await self._load_position()
                         await self._settle_in_doubt()
                         while True:
                             sent = await self.publish_pending()
@@ -195,90 +248,91 @@ class OutboxRelay:
                 await self._producer.stop()
             self._producer = None
 
-    async def publish_pending(self) -> int:
+    async def _load_position(self) -> None:
         async with self._engine.connect() as conn:
-            rows = (
+            row = (
                 await conn.execute(
-                    sa.select(
-                        outbox_message.c.seq,
-                        outbox_message.c.event_id,
-                        outbox_message.c.topic,
-                        outbox_message.c.key,
-                        outbox_message.c.value,
-                        outbox_message.c.headers,
+                    sa.select(sa.cast(outbox_position.c.tx, sa.Text), outbox_position.c.seq).where(
+                        outbox_position.c.name == _POSITION
                     )
-                    .where(outbox_message.c.published_at.is_(None))
-                    .order_by(outbox_message.c.seq)
-                    .limit(self._settings.outbox_batch_size)
                 )
-            ).all()
+            ).first()
+        self._position = (row[0], int(row[1])) if row is not None else _START
+        self._already_sent.clear()
+
+    async def _save_position(self, position: tuple[str, int]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                _SAVE_POSITION, {"name": _POSITION, "tx": position[0], "seq": position[1]}
+            )
+        self._position = position
+
+    async def _pending(self, limit: int) -> Sequence[Any]:
+        tx, seq = self._position
+        async with self._engine.connect() as conn:
+            return (await conn.execute(_PENDING, {"tx": tx, "seq": seq, "limit": limit})).all()
+
+    async def publish_pending(self) -> int:
+        rows = await self._pending(self._settings.outbox_batch_size)
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self._settings.service_name).set(0)
             return 0
-        new_topics = {r.topic for r in rows} - self._known_topics
+        to_send = [r for r in rows if r.event_id not in self._already_sent]
+        new_topics = {r.topic for r in to_send} - self._known_topics
         if new_topics:
             await ensure_topics(self._settings, sorted(new_topics))
             self._known_topics |= new_topics
         producer = await self._get_producer()
-        results = await _send_in_batches(producer, rows)
-        # Mark the prefix that the broker acknowledged; the rest is retried from the first
-        # failure so that order per key is kept.
-        done = []
-        for r, res in zip(rows, results, strict=True):
+        sent = iter(await _send_in_batches(producer, to_send))
+        results = [None if r.event_id in self._already_sent else next(sent) for r in rows]
+        # Move past the prefix that the broker acknowledged; the rest is retried from the
+        # first failure so that order per key is kept.
+        done = 0
+        for res in results:
             if isinstance(res, BaseException):
                 break
-            done.append(r.seq)
+            done += 1
         if done:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    sa.update(outbox_message)
-                    .where(bulk.any_of(outbox_message.c.seq, done))
-                    .values(published_at=sa.func.now())
-                )
+            last = rows[done - 1]
+            await self._save_position((last.tx, last.seq))
+            self._already_sent -= {r.event_id for r in rows[:done]}
             # One counter update per topic and round, not per message.
-            for topic, count in Counter(r.topic for r in rows[: len(done)]).items():
+            for topic, count in Counter(r.topic for r in rows[:done]).items():
                 metrics.MESSAGES_OUT.labels(self._settings.service_name, topic).inc(count)
-            self.published += len(done)
-        if len(done) < len(rows):
+            self.published += done
+        if done < len(rows):
             failure = next(res for res in results if isinstance(res, BaseException))
             raise failure
-        return len(done)
+        return done
 
     # --- a batch interrupted between the broker's ack and our update ----------------------
 
     async def _settle_in_doubt(self) -> None:
-        """Mark rows published that the broker already has although we never recorded it.
+        """Pass over rows that the broker already has although the position never moved
+        past them.
 
-        A crash (or a fault) between the broker's ack and the update leaves the batch in flight
-        unmarked: publishing it again would duplicate it. Only that batch can be in doubt, and
-        nothing of ours was written after it, so its records are within the last
-        ``outbox_batch_size`` offsets of each partition; they are found by their event id.
+        A crash (or a fault) between the broker's ack and saving the position leaves the batch
+        in flight behind the position: publishing it again would duplicate it. Only that batch
+        can be in doubt and it is the first rows after the position (rows committed since
+        sort after it), nothing of ours was written after it, so its records are within the
+        last ``outbox_batch_size`` offsets of each partition; they are found by their event id.
         """
         window = self._settings.outbox_batch_size
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(
-                        outbox_message.c.seq, outbox_message.c.event_id, outbox_message.c.topic
-                    )
-                    .where(outbox_message.c.published_at.is_(None))
-                    .order_by(outbox_message.c.seq)
-                    # Twice the batch: rows committed late may sort before the batch in flight.
-                    .limit(2 * window)
-                )
-            ).all()
+        rows = await self._pending(window)
         if not rows:
             return
-        seq_of = {r.event_id: r.seq for r in rows}
-        on_broker = await self._event_ids_at_end({r.topic for r in rows}, set(seq_of), window)
+        on_broker = await self._event_ids_at_end(
+            {r.topic for r in rows}, {r.event_id for r in rows}, window
+        )
         if not on_broker:
             return
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.update(outbox_message)
-                .where(bulk.any_of(outbox_message.c.seq, [seq_of[e] for e in on_broker]))
-                .values(published_at=sa.func.now())
-            )
+        prefix = 0
+        while prefix < len(rows) and rows[prefix].event_id in on_broker:
+            prefix += 1
+        if prefix:
+            await self._save_position((rows[prefix - 1].tx, rows[prefix - 1].seq))
+        # Acknowledged out of order (batches of different partitions): skipped when reached.
+        self._already_sent = on_broker - {r.event_id for r in rows[:prefix]}
         log.warning("outbox rows found on the broker already, not sent again", count=len(on_broker))
 
     async def _event_ids_at_end(self, topics: set[str], wanted: set[str], window: int) -> set[str]:
@@ -338,12 +392,12 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             requeued = 0
             if remembered is not None:
-                result = await conn.execute(
-                    sa.update(outbox_message)
-                    .where(outbox_message.c.published_at.is_not(None))
-                    .values(published_at=None)
+                requeued = int(
+                    await conn.scalar(sa.select(sa.func.count()).select_from(outbox_message)) or 0
                 )
-                requeued = int(result.rowcount or 0)
+                await conn.execute(
+                    _SAVE_POSITION, {"name": _POSITION, "tx": _START[0], "seq": _START[1]}
+                )
             stmt = pg_insert(broker_epoch).values(name="broker", epoch=epoch)
             await conn.execute(
                 stmt.on_conflict_do_update(
@@ -385,9 +439,7 @@ class OutboxRelay:
     async def purge(self, now: datetime | None = None) -> int:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self._settings.outbox_retention_days)
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                sa.delete(outbox_message).where(outbox_message.c.published_at < cutoff)
-            )
+            result = await conn.execute(_PURGE, {"cutoff": cutoff})
         return int(result.rowcount or 0)
 
 

@@ -2,8 +2,19 @@
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import UserDefinedType
 
 metadata = sa.MetaData()
+
+
+class Xid8(UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id; read and written as its text form."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
 
 outbox_message = sa.Table(
     "outbox_message",
@@ -17,7 +28,17 @@ outbox_message = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
-    sa.Column("published_at", sa.DateTime(timezone=True)),
+    # The writing transaction: the relay publishes in (tx, seq) order, see eropaf_platform.outbox.
+    sa.Column("tx", Xid8, nullable=False, server_default=sa.text("pg_current_xact_id()")),
+)
+
+# How far the relay has published: the (tx, seq) of the last row the broker acknowledged.
+outbox_position = sa.Table(
+    "outbox_position",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("tx", Xid8, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
 )
 
 processed_message = sa.Table(

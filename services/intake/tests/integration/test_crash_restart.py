@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from eropaf_contracts.envelope import Envelope
@@ -28,7 +27,7 @@ from eropaf_contracts.topics import (
 )
 from eropaf_intake.adapters import jws
 from eropaf_platform.db import make_engine
-from eropaf_platform.tables import outbox_message
+from eropaf_platform.outbox import unpublished_count
 from eropaf_platform.testing.wait import wait_until_async
 
 from .support import (
@@ -161,14 +160,9 @@ async def outbox_backlog(database_url: str) -> int:
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
-            count = await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(outbox_message)
-                .where(outbox_message.c.published_at.is_(None))
-            )
+            return await unpublished_count(conn)
     finally:
         await engine.dispose()
-    return int(count or 0)
 
 
 async def test_kill_9_mid_batch_then_restart_is_exactly_once_and_leaks_nothing(

@@ -34,7 +34,7 @@ from eropaf_contracts.topics import CASES_TOPIC
 from eropaf_matching.adapters.tables import case_alias, case_signal, match_case
 from eropaf_platform.db import make_engine
 from eropaf_platform.local.service_process import ServiceProcess
-from eropaf_platform.tables import outbox_message
+from eropaf_platform.outbox import unpublished_count
 from eropaf_platform.testing.wait import wait_until_async
 
 from ..conftest import Household, publish
@@ -241,12 +241,7 @@ class MatchingDatabase:
 
     async def drained(self) -> bool:
         async with self.engine.connect() as conn:
-            pending = await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(outbox_message)
-                .where(outbox_message.c.published_at.is_(None))
-            )
-        return pending == 0
+            return await unpublished_count(conn) == 0
 
     async def cases(self) -> dict[str, tuple[frozenset[str], str, str | None]]:
         """case id -> (signal refs, state, resultaat) for the cases holding the stream."""
