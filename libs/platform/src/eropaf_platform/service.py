@@ -196,9 +196,12 @@ class Service:
                         )
                     ).all()
                     quote = self.engine.dialect.identifier_preparer.quote
+                    await conn.commit()
                     for schema, table in stale:
                         await conn.execute(sa.text(f"ANALYZE {quote(schema)}.{quote(table)}"))
-                    await conn.commit()
+                        # One short transaction each: a writing transaction holds back every
+                        # outbox relay on the server until it ends (eropaf_platform.outbox).
+                        await conn.commit()
                 if stale:
                     log.debug("statistics refreshed", tables=[t for _, t in stale])
             except Exception as exc:
