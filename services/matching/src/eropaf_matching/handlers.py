@@ -175,15 +175,15 @@ class SignalEventsHandler:
         if placement.kind is PlacementKind.OPENED:
             batch.emit(case_events.case_opened(cause, case, signal.received_at))
         else:
-            if _rerouted(placement.case, case):
-                change = CaseChange.REROUTED  # e.g. the household moved
-            elif placement.kind is PlacementKind.UPDATED:
-                change = CaseChange.SIGNAL_UPDATED
-            else:
-                change = CaseChange.SIGNAL_ADDED
             batch.emit(
                 case_events.case_updated(
-                    cause, case, change, cause.time, about=f"{signal.signal_ref}:r{signal.revision}"
+                    cause,
+                    case,
+                    _change(placement.kind, placement.case, case),
+                    cause.time,
+                    about=f"{signal.signal_ref}:r{signal.revision}",
+                    # Downstream keys visits and mails on case_ref: tell it the old ones.
+                    previous_case_refs=placement.previous_case_ids,
                 )
             )
         if evaluation.decision_changed:
@@ -259,6 +259,18 @@ def _canonical_order(
             run.setdefault(event.signal_ref, []).append((envelope, event))  # type: ignore[attr-defined]
     flush()
     return out
+
+
+def _change(kind: PlacementKind, placed: Case, evaluated: Case) -> CaseChange:
+    # A merge first: whoever holds the absorbed cases must fold them into this one (the
+    # event carries the current routing, so a new team is visible either way).
+    if kind is PlacementKind.MERGED:
+        return CaseChange.MERGED
+    if _rerouted(placed, evaluated):
+        return CaseChange.REROUTED  # e.g. the household moved
+    if kind is PlacementKind.UPDATED:
+        return CaseChange.SIGNAL_UPDATED
+    return CaseChange.SIGNAL_ADDED  # a rename alone shows in previous_case_refs
 
 
 def _rerouted(before: Case, after: Case) -> bool:

@@ -372,3 +372,27 @@ def test_evolve_is_replace_and_forgets_computed_values(signal):
     decided = _evolve(evolved, opgepakt_on=D)
     assert decided.__dict__["open_signals"] == (b,)
     assert decided == replace(evolved, opgepakt_on=D)
+
+
+def test_an_earlier_dated_signal_names_the_id_it_replaced(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("late", bsn="X", datum=date(2026, 1, 20)))
+    assert first.placement is not None and first.placement.previous_case_ids == ()
+    early = matcher.accept(signal("early", partner="eneco", bsn="X", datum=D))
+    assert early.placement is not None and early.placement.kind is PlacementKind.JOINED
+    assert early.case.case_id != first.case.case_id
+    assert early.placement.previous_case_ids == (first.case.case_id,)
+    # A later-dated signal keeps the id: nothing to re-key.
+    later = matcher.accept(signal("later", partner="vitens", bsn="X", datum=date(2026, 2, 1)))
+    assert later.placement is not None and later.placement.previous_case_ids == ()
+
+
+def test_a_merge_names_every_case_it_replaced(signal, policy, region):
+    matcher = Matcher(policy, region)
+    a = matcher.accept(signal("a", bsn="X", address="A1", datum=date(2026, 1, 10)))
+    b = matcher.accept(signal("b", partner="eneco", bsn="Y", address="A2", datum=date(2026, 1, 12)))
+    # The bridge is dated before both: the survivor is renamed as well as merged.
+    bridged = matcher.accept(signal("c", partner="vitens", bsn="X", address="A2", datum=D))
+    assert bridged.placement is not None and bridged.placement.kind is PlacementKind.MERGED
+    assert bridged.placement.previous_case_ids == tuple(sorted((a.case.case_id, b.case.case_id)))
+    assert bridged.case.case_id not in bridged.placement.previous_case_ids

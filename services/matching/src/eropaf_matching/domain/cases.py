@@ -230,6 +230,13 @@ class Placement:
     absorbed_case_ids: tuple[str, ...] = ()  # cases merged into ``case``: delete/re-key
     renamed_from: str | None = None  # the case's previous id if it changed
 
+    @property
+    def previous_case_ids(self) -> tuple[str, ...]:
+        """The ids ``case`` was known by before this placement (renamed from, absorbed),
+        sorted: what a service keying on case ids must re-key to ``case.case_id``."""
+        old = {*self.absorbed_case_ids, *((self.renamed_from,) if self.renamed_from else ())}
+        return tuple(sorted(old - {self.case.case_id}))
+
 
 def place_signal(
     open_cases: Sequence[Case], household_id: str, signal: SignalFacts, today: date
