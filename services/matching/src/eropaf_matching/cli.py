@@ -344,7 +344,10 @@ def register(subparsers: Any) -> None:
         help="close the cases not picked up whose wait is over (the service does this hourly)",
     )
     sweep.add_argument(
-        "--on", type=date.fromisoformat, help="as of this date (default: today, UTC)"
+        "--on",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="as of this date (default: today, UTC)",
     )
     sweep.add_argument("--policy-file", help="triage policy YAML (default: the packaged one)")
     _add_source(sweep)
