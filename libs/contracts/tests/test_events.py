@@ -61,6 +61,9 @@ SAMPLES: list[BaseModel] = [
     SignalResolved(signal_ref=REF, datum_opgelost=date(2025, 2, 1)),
     CaseOpened(**CASE, opened_at=NOW),
     CaseUpdated(**CASE, change="signal_added", updated_at=NOW),
+    CaseUpdated(
+        **CASE, change="merged", updated_at=NOW, previous_case_refs=["fedcba9876543210" * 2]
+    ),
     OutreachDecided(
         case_ref=REF,
         household_ref=REF,
@@ -137,6 +140,19 @@ def test_signal_accepted_rejects(changes: dict[str, Any]) -> None:
     data = SignalAccepted(**SIGNAL).model_dump(mode="json") | changes
     with pytest.raises(ValidationError):
         SignalAccepted.model_validate(data)
+
+
+def test_a_case_update_without_previous_refs_names_none() -> None:
+    # Version 1 had no previous_case_refs: such a payload still reads, as "no rename".
+    data = CaseUpdated(**CASE, change="signal_added", updated_at=NOW).model_dump(mode="json")
+    del data["previous_case_refs"]
+    assert CaseUpdated.model_validate(data).previous_case_refs == []
+
+
+def test_previous_case_refs_are_pseudonyms() -> None:
+    data = CaseUpdated(**CASE, change="merged", updated_at=NOW).model_dump(mode="json")
+    with pytest.raises(ValidationError):
+        CaseUpdated.model_validate(data | {"previous_case_refs": ["Jansen"]})
 
 
 def test_update_needs_a_later_revision() -> None:

@@ -128,6 +128,9 @@ class CaseChange(StrEnum):
     SIGNAL_UPDATED = "signal_updated"
     SIGNAL_RESOLVED = "signal_resolved"
     REROUTED = "rerouted"  # municipality or team changed (e.g. household moved)
+    # A signal linked households that each had an open case: they became this one
+    # (``previous_case_refs`` names the cases it absorbed).
+    MERGED = "merged"
 
 
 class _CaseFacts(EventPayload):
@@ -151,10 +154,14 @@ class CaseOpened(_CaseFacts):
 
 class CaseUpdated(_CaseFacts):
     EVENT_TYPE: ClassVar[str] = "eropaf.matching.case.updated"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     change: CaseChange = Field(strict=False)
     updated_at: Timestamp
+    # Case ids derive from a case's earliest signal: an earlier-dated signal (or a merge)
+    # gives the case another ref. These are the refs it was known by until this change (the
+    # renamed one, the absorbed ones), so that whoever keys on case_ref can re-key.
+    previous_case_refs: list[Ref] = Field(default_factory=list)
 
 
 class OutreachDecided(EventPayload):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class Service:
         self.relay = OutboxRelay(self.engine, settings)
         self.processors: dict[str, BatchProcessor] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         self.started = False
 
     # --- wiring -------------------------------------------------------------------------
@@ -124,6 +125,24 @@ class Service:
         )(consume)
         return processor
 
+    def every(self, interval_s: float, task: Callable[[], Awaitable[None]], *, name: str) -> None:
+        """Run ``task`` every ``interval_s`` seconds while the service runs, the first time one
+        interval after start (a start-up is busy enough). A failed run is logged; the next
+        one comes as planned. Register before :meth:`start`."""
+        if interval_s <= 0:
+            raise ValueError(f"interval of {name!r} must be positive, got {interval_s}")
+        self._periodic.append((name, interval_s, task))
+
+    async def _run_every(
+        self, name: str, interval_s: float, task: Callable[[], Awaitable[None]]
+    ) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await task()
+            except Exception as exc:
+                log.warning("periodic task failed", task=name, error=type(exc).__name__)
+
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -134,6 +153,10 @@ class Service:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
+        for name, interval_s, task in self._periodic:
+            self._tasks.append(
+                asyncio.create_task(self._run_every(name, interval_s, task), name=name)
+            )
         await self._retry("start broker", self._start_broker)
         self.started = True
         log.info("service started", topics=self.topics)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from eropaf_platform.service import Service
+from eropaf_platform.testing.wait import wait_until_async
 
 from .support import settings_for
 
@@ -48,3 +50,27 @@ async def test_not_ready_when_the_broker_does_not_answer(
     assert checks["database"] is True
     assert checks["broker"] is False
     await service.engine.dispose()
+
+
+async def test_a_periodic_task_runs_while_the_service_runs_and_outlives_a_failure(
+    kafka_bootstrap_servers: str, fresh_database_url: Callable[[], str]
+) -> None:
+    service = Service(settings_for("periodic", kafka_bootstrap_servers, fresh_database_url()))
+    runs: list[int] = []
+
+    async def task() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise RuntimeError("first run fails")
+
+    service.every(0.05, task, name="test-periodic")
+    with pytest.raises(ValueError, match="positive"):
+        service.every(0, task, name="never")
+    await service.start()
+    try:
+        await wait_until_async(lambda: len(runs) >= 3, timeout=10, interval=0.05)
+    finally:
+        await service.stop()
+    stopped_at = len(runs)
+    await asyncio.sleep(0.2)
+    assert len(runs) == stopped_at  # stop() ends it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -14,7 +15,7 @@ from eropaf_contracts.topics import (
     VISITS_TOPIC,
 )
 from eropaf_matching.domain.triage import RegionPolicy
-from eropaf_matching.handlers import SignalEventsHandler, VisitEventsHandler
+from eropaf_matching.handlers import NotPickedUpSweep, SignalEventsHandler, VisitEventsHandler
 from eropaf_matching.policy import load_policy
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
@@ -43,6 +44,10 @@ class MatchingSettings(ServiceSettings):
     # Consumer groups are ``<prefix>-<consumer>``; another prefix reads the topics afresh
     # (e.g. a second matching database fed from the same broker, or a benchmark run).
     consumer_group_prefix: str = Field(default="eropaf", min_length=1)
+    # How often to look for cases not picked up whose wait is over (0: never, e.g. when
+    # `eropaf matching sweep` runs from cron). It goes by date, so hourly closes each on
+    # the first run of its day, and a restart does not put it off by a day.
+    sweep_interval_s: float = Field(default=3600, ge=0)
 
 
 def load_rules(settings: MatchingSettings) -> tuple[RegionPolicy, Region]:
@@ -87,6 +92,15 @@ def build(settings: MatchingSettings | None = None, *, group_prefix: str | None 
             handler=VisitEventsHandler(policy, region),
             group_id=f"{group_prefix}-{VISITS_CONSUMER}",
         )
+    if settings.sweep_interval_s > 0:
+        sweep = NotPickedUpSweep(policy, region)
+
+        async def sweep_not_picked_up() -> None:
+            # Dates as on the signals: opened_on is the UTC date a signal was received.
+            if await sweep.run(service.sessions, datetime.now(UTC).date()):
+                service.relay.wake()
+
+        service.every(settings.sweep_interval_s, sweep_not_picked_up, name="sweep-not-picked-up")
     return service
 
 

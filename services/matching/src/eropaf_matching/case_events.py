@@ -187,8 +187,15 @@ def case_opened(cause: Cause, case: Case, at: datetime) -> Outgoing:
 
 
 def case_updated(
-    cause: Cause, case: Case, change: CaseChange, at: datetime, *, about: str
+    cause: Cause,
+    case: Case,
+    change: CaseChange,
+    at: datetime,
+    *,
+    about: str,
+    previous_case_refs: Sequence[str] = (),
 ) -> Outgoing:
+    """``previous_case_refs``: the ids the case had before this change (renamed, absorbed)."""
     return _message(
         CASES_TOPIC,
         cause,
@@ -196,7 +203,10 @@ def case_updated(
         CaseUpdated.VERSION,
         key=case.household_id,
         id=f"case-updated:{case.case_id}:{change.value}:{about}",
-        data=f'{{{_facts(case)},"change":{_str(change)},"updated_at":"{timestamp(at)}"}}',
+        data=(
+            f'{{{_facts(case)},"change":{_str(change)},"updated_at":"{timestamp(at)}",'
+            f'"previous_case_refs":{_strs(previous_case_refs)}}}'
+        ),
     )
 
 

@@ -1,9 +1,11 @@
-"""Matching's commands for the ``eropaf`` CLI: the DDAS export and the monitoring figures.
+"""Matching's commands for the ``eropaf`` CLI: the DDAS export, the monitoring figures and
+the sweep of cases not picked up.
 
 ``eropaf ddas export --gemeente CODE --from DATE --to DATE [-o FILE] [--no-personal-data]``
 ``eropaf monitoring --gemeente CODE [--from DATE --to DATE] [--csv FILE]``
+``eropaf matching sweep [--on DATE] [--policy-file FILE]``
 
-Both read matching's database: ``--data-dir DIR`` (the stack that ``eropaf up`` wrote:
+All read matching's database: ``--data-dir DIR`` (the stack that ``eropaf up`` wrote:
 ``DIR/stack.json`` with ``database_urls.matching`` and ``intake_url``, ``DIR/secrets.json``
 with ``internal_api_token``) or ``--database-url URL`` (then ``--intake-url`` and
 ``EROPAF_INTERNAL_API_TOKEN`` for personal data).
@@ -20,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -31,9 +33,20 @@ from eropaf_matching.adapters.repository import load_cases
 from eropaf_matching.domain.cases import Case
 from eropaf_matching.domain.ddas_export import Organisatie, build_uitwisselmodel
 from eropaf_matching.domain.monitoring import MonitoringRow, monitoring_rows, rows_to_csv
+from eropaf_matching.policy import PolicyError, load_policy
 from eropaf_platform.db import make_engine, make_sessions
 
-__all__ = ["Connection", "ddas_export", "make_intake_client", "monitoring", "register"]
+if TYPE_CHECKING:
+    from eropaf_matching.handlers import NotPickedUpSweep
+
+__all__ = [
+    "Connection",
+    "ddas_export",
+    "make_intake_client",
+    "monitoring",
+    "register",
+    "sweep_not_picked_up",
+]
 
 DEFAULT_LEVERANCIER = "eropaf"
 
@@ -242,6 +255,44 @@ def _fraction(row: MonitoringRow) -> str:
     return "" if row.denominator is None else f"{row.numerator}/{row.denominator}"
 
 
+# --- sweep -------------------------------------------------------------------------------
+
+
+def sweep_not_picked_up(args: argparse.Namespace) -> int:
+    try:
+        return _sweep(args)
+    except (UsageError, PolicyError, sa.exc.SQLAlchemyError) as exc:
+        print(f"eropaf matching sweep: {_reason(exc)}", file=sys.stderr)
+        return 1 if isinstance(exc, sa.exc.SQLAlchemyError) else 2
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    # Here, not at the top: the handlers bring the messaging stack, which every other
+    # command would load for nothing.
+    from eropaf_matching.handlers import NotPickedUpSweep
+
+    today = datetime.now(UTC).date()  # as the service's own sweep
+    on: date = args.on or today
+    if on > today:
+        # Closing early would end cases that a further signal may still tip.
+        raise UsageError(f"--on {on} is after today ({today})")
+    region = _region(args)
+    policy = load_policy(args.policy_file or os.environ.get("EROPAF_POLICY_FILE"), region=region)
+    connection = resolve_connection(args)
+    closed = asyncio.run(_run_sweep(connection.database_url, NotPickedUpSweep(policy, region), on))
+    # The events wait in the outbox; the running service's relay is woken by the commit.
+    print(f"{len(closed)} case(s) not picked up closed as of {on}", file=sys.stderr)
+    return 0
+
+
+async def _run_sweep(database_url: str, sweep: NotPickedUpSweep, on: date) -> list[str]:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return await sweep.run(make_sessions(engine), on)
+    finally:
+        await engine.dispose()
+
+
 # --- registration ----------------------------------------------------------------------
 
 
@@ -253,7 +304,7 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``ddas export`` and ``monitoring`` to the ``eropaf`` command."""
+    """Add ``ddas export``, ``monitoring`` and ``matching sweep`` to the ``eropaf`` command."""
     ddas = subparsers.add_parser("ddas", help="DDAS (CBS) deliveries")
     ddas_sub = ddas.add_subparsers(dest="ddas_command", required=True, metavar="COMMAND")
     export = ddas_sub.add_parser(
@@ -283,3 +334,21 @@ def register(subparsers: Any) -> None:
     figures.add_argument("--csv", help="also write the figures as CSV to this file")
     _add_source(figures)
     figures.set_defaults(handler=monitoring)
+
+    matching = subparsers.add_parser("matching", help="matching's operations")
+    matching_sub = matching.add_subparsers(
+        dest="matching_command", required=True, metavar="COMMAND"
+    )
+    sweep = matching_sub.add_parser(
+        "sweep",
+        help="close the cases not picked up whose wait is over (the service does this hourly)",
+    )
+    sweep.add_argument(
+        "--on",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="as of this date (default: today, UTC)",
+    )
+    sweep.add_argument("--policy-file", help="triage policy YAML (default: the packaged one)")
+    _add_source(sweep)
+    sweep.set_defaults(handler=sweep_not_picked_up)

@@ -7,16 +7,19 @@ route and triage -- and the changed rows and the events go out in the batch's tr
 
 ``VisitEventsHandler`` (``VISITS_TOPIC``): planned outreach, contact attempts and outcomes
 from scheduling (payloads in :mod:`eropaf_matching.scheduling_events`).
+
+``NotPickedUpSweep`` (periodic, and ``eropaf matching sweep``): closes the cases triage
+never picked up once the policy's wait is over.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
@@ -36,6 +39,9 @@ from eropaf_matching.domain.cases import (
     ContactAttempt,
     PlacementKind,
     close_case,
+    close_not_picked_up,
+    not_picked_up_cutoff,
+    not_picked_up_due,
     plan_outreach,
     record_contact_attempt,
 )
@@ -51,9 +57,10 @@ from eropaf_matching.scheduling_events import (
 )
 from eropaf_platform import outbox
 from eropaf_platform.consumer import Incoming, PoisonMessage, describe_error
+from eropaf_platform.db import transaction
 from eropaf_platform.logging import get_logger
 
-__all__ = ["SignalEventsHandler", "VisitEventsHandler", "facts_of"]
+__all__ = ["NotPickedUpSweep", "SignalEventsHandler", "VisitEventsHandler", "facts_of"]
 
 log = get_logger(__name__)
 
@@ -175,15 +182,15 @@ class SignalEventsHandler:
         if placement.kind is PlacementKind.OPENED:
             batch.emit(case_events.case_opened(cause, case, signal.received_at))
         else:
-            if _rerouted(placement.case, case):
-                change = CaseChange.REROUTED  # e.g. the household moved
-            elif placement.kind is PlacementKind.UPDATED:
-                change = CaseChange.SIGNAL_UPDATED
-            else:
-                change = CaseChange.SIGNAL_ADDED
             batch.emit(
                 case_events.case_updated(
-                    cause, case, change, cause.time, about=f"{signal.signal_ref}:r{signal.revision}"
+                    cause,
+                    case,
+                    _change(placement.kind, placement.case, case),
+                    cause.time,
+                    about=f"{signal.signal_ref}:r{signal.revision}",
+                    # Downstream keys visits and mails on case_ref: tell it the old ones.
+                    previous_case_refs=placement.previous_case_ids,
                 )
             )
         if evaluation.decision_changed:
@@ -259,6 +266,18 @@ def _canonical_order(
             run.setdefault(event.signal_ref, []).append((envelope, event))  # type: ignore[attr-defined]
     flush()
     return out
+
+
+def _change(kind: PlacementKind, placed: Case, evaluated: Case) -> CaseChange:
+    # A merge first: whoever holds the absorbed cases must fold them into this one (the
+    # event carries the current routing, so a new team is visible either way).
+    if kind is PlacementKind.MERGED:
+        return CaseChange.MERGED
+    if _rerouted(placed, evaluated):
+        return CaseChange.REROUTED  # e.g. the household moved
+    if kind is PlacementKind.UPDATED:
+        return CaseChange.SIGNAL_UPDATED
+    return CaseChange.SIGNAL_ADDED  # a rename alone shows in previous_case_refs
 
 
 def _rerouted(before: Case, after: Case) -> bool:
@@ -344,3 +363,65 @@ def _apply_visit_event(case: Case, event: VisitEvent) -> Case:
             return case  # the same report twice (e.g. re-sent by scheduling)
         return record_contact_attempt(case, attempt)
     return close_case(case, event.resultaat, event.datum)
+
+
+# --- the daily sweep --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SweepRun:
+    """The cause of a sweep's events (no message caused them): one id per day swept."""
+
+    id: str
+    correlation_id: str | None = None
+
+
+class NotPickedUpSweep:
+    """Closes the open cases never picked up whose wait (``niet_opgepakt_sluiten_na_dagen``)
+    is over, with CaseClosed and creditor feedback, all in one transaction.
+
+    Exactly once: under the matching lock only cases still open are loaded, and closing
+    them commits with their events; a crash rolls both back, a second run finds them
+    closed (and the event ids are derived, so the outbox drops a repeat as well).
+    """
+
+    def __init__(self, policy: RegionPolicy, region: Region) -> None:
+        self.policy = policy
+        self.region = region
+
+    async def run(self, sessions: async_sessionmaker[AsyncSession], today: date) -> list[str]:
+        """Sweep as of ``today``; the ids of the cases it closed."""
+        async with transaction(sessions) as session:
+            return await self(session, today)
+
+    async def __call__(self, session: AsyncSession, today: date) -> list[str]:
+        await repository.lock_matching(session)  # no signal batch changes these meanwhile
+        candidates = await repository.load_not_picked_up(
+            session, opened_on_or_before=not_picked_up_cutoff(self.policy, today)
+        )
+        due = not_picked_up_due(candidates, self.policy, today)
+        if not due:
+            return []
+        state = repository.MatchingState(
+            Matcher(self.policy, self.region), loaded_cases={c.case_id: c for c in due}
+        )
+        cause = _SweepRun(f"sweep-not-picked-up:{today.isoformat()}")
+        at = datetime.now(UTC)
+        events: list[case_events.Outgoing] = []
+        for case in due:
+            closed = close_not_picked_up(case, today)
+            state.matcher.cases[closed.case_id] = closed
+            events.append(case_events.case_closed(cause, closed, at))
+            # As on a signal: feedback only where the status changed (a repeat was told
+            # "not picked up" when it came).
+            changed = [
+                ref
+                for ref in closed.signals
+                if case_events.creditor_status(closed, ref)
+                != case_events.creditor_status(case, ref)
+            ]
+            events += case_events.creditor_feedback(cause, closed, changed)
+        await state.save(session)
+        await _queue(session, events)
+        log.info("cases not picked up closed", cases=len(due), on=today.isoformat())
+        return [c.case_id for c in due]

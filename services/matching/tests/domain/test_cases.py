@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -23,6 +23,8 @@ from eropaf_matching.domain.cases import (
     close_case,
     close_not_picked_up,
     herhaalde_meldingen,
+    not_picked_up_cutoff,
+    not_picked_up_due,
     record_contact_attempt,
 )
 from eropaf_matching.domain.matcher import Matcher
@@ -372,3 +374,71 @@ def test_evolve_is_replace_and_forgets_computed_values(signal):
     decided = _evolve(evolved, opgepakt_on=D)
     assert decided.__dict__["open_signals"] == (b,)
     assert decided == replace(evolved, opgepakt_on=D)
+
+
+def test_an_earlier_dated_signal_names_the_id_it_replaced(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("late", bsn="X", datum=date(2026, 1, 20)))
+    assert first.placement is not None and first.placement.previous_case_ids == ()
+    early = matcher.accept(signal("early", partner="eneco", bsn="X", datum=D))
+    assert early.placement is not None and early.placement.kind is PlacementKind.JOINED
+    assert early.case.case_id != first.case.case_id
+    assert early.placement.previous_case_ids == (first.case.case_id,)
+    # A later-dated signal keeps the id: nothing to re-key.
+    later = matcher.accept(signal("later", partner="vitens", bsn="X", datum=date(2026, 2, 1)))
+    assert later.placement is not None and later.placement.previous_case_ids == ()
+
+
+def test_a_merge_names_every_case_it_replaced(signal, policy, region):
+    matcher = Matcher(policy, region)
+    a = matcher.accept(signal("a", bsn="X", address="A1", datum=date(2026, 1, 10)))
+    b = matcher.accept(signal("b", partner="eneco", bsn="Y", address="A2", datum=date(2026, 1, 12)))
+    # The bridge is dated before both: the survivor is renamed as well as merged.
+    bridged = matcher.accept(signal("c", partner="vitens", bsn="X", address="A2", datum=D))
+    assert bridged.placement is not None and bridged.placement.kind is PlacementKind.MERGED
+    assert bridged.placement.previous_case_ids == tuple(sorted((a.case.case_id, b.case.case_id)))
+    assert bridged.case.case_id not in bridged.placement.previous_case_ids
+
+
+def _not_picked_up_cases(signal, policy, region):
+    """A case below the minimum in Nieuwegein, one picked up, one in Lopik below minimum."""
+    matcher = Matcher(policy, region)
+    small = matcher.accept(signal("small", bedrag=20, bsn="X")).case
+    big = matcher.accept(signal("big", bedrag=2000, bsn="Y")).case
+    lopik = matcher.accept(signal("lopik", bedrag=20, bsn="Z", pc4="3411")).case
+    assert small.opgepakt_on is None and big.opgepakt_on is not None
+    return small, big, lopik
+
+
+def test_sweep_takes_open_cases_never_picked_up_once_their_wait_is_over(signal, policy, region):
+    small, big, _ = _not_picked_up_cases(signal, policy, region)
+    wait = policy.for_gemeente("0356").niet_opgepakt_sluiten_na_dagen
+    day_before = small.opened_on + timedelta(days=wait - 1)
+    assert not_picked_up_due([small, big], policy, day_before) == []
+    due_on = small.opened_on + timedelta(days=wait)
+    assert not_picked_up_due([big, small], policy, due_on) == [small]
+    assert not_picked_up_due([small], policy, due_on + timedelta(days=400)) == [small]
+    assert not_picked_up_cutoff(policy, due_on) <= small.opened_on
+    closed = close_not_picked_up(small, due_on)
+    assert closed.closed_on == due_on
+    assert closed.resultaat is Eindresultaat.NIET_OPGEPAKT_ANDERE_REDEN
+    # Closed is final: a second sweep finds nothing to do.
+    assert not_picked_up_due([closed, big], policy, due_on + timedelta(days=1)) == []
+
+
+def test_sweep_waits_as_long_as_each_municipality_says(signal, policy, region):
+    small, _, lopik = _not_picked_up_cases(signal, policy, region)
+    assert lopik.gemeentecode != small.gemeentecode
+    shorter = policy.model_copy(
+        update={
+            "gemeenten": {
+                **policy.gemeenten,
+                lopik.gemeentecode: policy.for_gemeente(lopik.gemeentecode).model_copy(
+                    update={"niet_opgepakt_sluiten_na_dagen": 10}
+                ),
+            }
+        }
+    )
+    on = D + timedelta(days=10)
+    assert not_picked_up_due([small, lopik], shorter, on) == [lopik]
+    assert not_picked_up_cutoff(shorter, on) == D

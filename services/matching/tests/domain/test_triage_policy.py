@@ -50,6 +50,17 @@ def test_packaged_policy_loads_with_overrides(policy):
         policy.for_gemeente("9999")
 
 
+def test_not_picked_up_wait_has_a_default_and_per_municipality_overrides(tmp_path, region):
+    doc = _doc(
+        defaults={"niet_opgepakt_sluiten_na_dagen": 60},
+        gemeenten={"0331": {"niet_opgepakt_sluiten_na_dagen": 30}},
+    )
+    policy = load_policy(_write(tmp_path, doc), region=region)
+    assert policy.for_gemeente("0331").niet_opgepakt_sluiten_na_dagen == 30
+    assert policy.for_gemeente("0356").niet_opgepakt_sluiten_na_dagen == 60
+    assert TriagePolicy().niet_opgepakt_sluiten_na_dagen == 90
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
@@ -71,6 +82,10 @@ def test_packaged_policy_loads_with_overrides(policy):
         (_doc(defaults={"minimum": 75}), r"defaults\.minimum: Extra inputs"),
         (_doc(region="Utrecht"), r"region: policy is for 'Utrecht'"),
         (_doc(feestdagen=["kerst"]), r"feestdagen: 'kerst' is not a date"),
+        (
+            _doc(gemeenten={"0331": {"niet_opgepakt_sluiten_na_dagen": 0}}),
+            r"gemeenten\.0331\.niet_opgepakt_sluiten_na_dagen",
+        ),
     ],
 )
 def test_policy_validation_errors(tmp_path, region, doc, message):

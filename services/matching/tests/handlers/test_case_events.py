@@ -120,10 +120,15 @@ def test_case_events_are_what_the_contract_models_give(name: str, cause: Envelop
         opened, CASES_TOPIC, cause, CaseOpened(**facts, opened_at=AT), case.household_id
     )
     for change in CaseChange:
-        updated = case_events.case_updated(cause, case, change, other_zone, about="x:r2")
-        assert updated.event_id == f"case-updated:{case.case_id}:{change.value}:x:r2"
-        expected = CaseUpdated(**facts, change=change, updated_at=other_zone)
-        assert updated == _expected(updated, CASES_TOPIC, cause, expected, case.household_id)
+        for previous in ([], [_ref("old-case")], [_ref("absorbed"), _ref("renamed")]):
+            updated = case_events.case_updated(
+                cause, case, change, other_zone, about="x:r2", previous_case_refs=previous
+            )
+            assert updated.event_id == f"case-updated:{case.case_id}:{change.value}:x:r2"
+            expected = CaseUpdated(
+                **facts, change=change, updated_at=other_zone, previous_case_refs=previous
+            )
+            assert updated == _expected(updated, CASES_TOPIC, cause, expected, case.household_id)
 
     decided = case_events.outreach_decided(cause, case, AT)
     decision = case.decision

@@ -167,6 +167,58 @@ async def test_an_earlier_dated_signal_renames_the_case_and_old_ids_still_resolv
         current = await resolve_case_ids(s, [first.case_id])
         assert current == {first.case_id: case.case_id}
         assert await load_cases(s, case_ids=[first.case_id]) == []
+    # Downstream learns the new ref from the update, with the one it replaces.
+    updates = [
+        e.payload(CaseUpdated)
+        for e in await outbox_events(matching, containing=f"case-updated:{case.case_id}:")
+    ]
+    assert [(u.change, u.previous_case_refs) for u in updates] == [
+        (CaseChange.SIGNAL_ADDED, [first.case_id])
+    ]
+    assert updates[0].case_ref == case.case_id
+
+
+async def test_a_merge_of_two_households_cases_names_both_old_refs(
+    matching: Service, kafka_bootstrap_servers: str, household: Household
+) -> None:
+    h = household
+    await publish(
+        kafka_bootstrap_servers,
+        h.accepted("rent", bedrag=700, datum=D + timedelta(days=4), bsn="m1", address="m-a1"),
+        h.accepted(
+            "energy",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bedrag=300,
+            datum=D + timedelta(days=6),
+            bsn="m2",
+            address="m-a2",
+        ),
+    )
+    rent = await settled_case(matching, h.ref("rent"))
+    energy = await settled_case(matching, h.ref("energy"))
+    assert rent.case_id != energy.case_id
+    # m1 moved in at m2's address; the creditor's signal is dated before both: the case
+    # that survives the merge gets a new id too.
+    await publish(
+        kafka_bootstrap_servers,
+        h.accepted(
+            "water", partner="vitens", type=Signaalpartner.WATER, datum=D, bsn="m1", address="m-a2"
+        ),
+    )
+    merged = await settled_case(matching, h.ref("water"), 3)
+    assert set(merged.signals) == {h.ref("rent"), h.ref("energy"), h.ref("water")}
+    assert merged.case_id not in (rent.case_id, energy.case_id)
+    updates = [
+        e.payload(CaseUpdated)
+        for e in await outbox_events(matching, containing=f"case-updated:{merged.case_id}:")
+    ]
+    assert [(u.change, u.previous_case_refs) for u in updates] == [
+        (CaseChange.MERGED, sorted((rent.case_id, energy.case_id)))
+    ]
+    async with matching.sessions() as s:
+        current = await resolve_case_ids(s, [rent.case_id, energy.case_id])
+    assert set(current.values()) == {merged.case_id}
 
 
 async def test_twins_at_one_address_are_two_persons_in_one_household(

@@ -51,6 +51,7 @@ __all__ = [
     "facts_from_json",
     "facts_to_json",
     "load_cases",
+    "load_not_picked_up",
     "load_state",
     "resolve_case_ids",
 ]
@@ -525,6 +526,26 @@ async def load_cases(
     ids = list((await session.execute(query)).scalars())
     cases: list[Case] = []
     for chunk in _chunks(ids):
+        cases += await _load_cases_by_ids(session, chunk)
+    return cases
+
+
+# A case opens in state "open" and leaves it only once picked up (or closed).
+_NOT_PICKED_UP = sa.select(match_case.c.case_id).where(
+    match_case.c.state == CaseState.OPEN.value,
+    match_case.c.opgepakt_on.is_(None),
+    match_case.c.opened_on <= sa.bindparam("cutoff", type_=sa.Date),
+)
+
+
+async def load_not_picked_up(session: AsyncSession, *, opened_on_or_before: date) -> list[Case]:
+    """Open cases never picked up that opened on or before the date (the sweep's candidates).
+
+    A scan of match_case, once a day: not worth an index that every batch would maintain.
+    """
+    ids = list((await session.execute(_NOT_PICKED_UP, {"cutoff": opened_on_or_before})).scalars())
+    cases: list[Case] = []
+    for chunk in _chunks(sorted(ids)):
         cases += await _load_cases_by_ids(session, chunk)
     return cases
 

@@ -20,7 +20,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,8 @@ __all__ = [
     "close_not_picked_up",
     "evaluate",
     "herhaalde_meldingen",
+    "not_picked_up_cutoff",
+    "not_picked_up_due",
     "place_signal",
     "plan_outreach",
     "record_contact_attempt",
@@ -229,6 +231,13 @@ class Placement:
     kind: PlacementKind
     absorbed_case_ids: tuple[str, ...] = ()  # cases merged into ``case``: delete/re-key
     renamed_from: str | None = None  # the case's previous id if it changed
+
+    @property
+    def previous_case_ids(self) -> tuple[str, ...]:
+        """The ids ``case`` was known by before this placement (renamed from, absorbed),
+        sorted: what a service keying on case ids must re-key to ``case.case_id``."""
+        old = {*self.absorbed_case_ids, *((self.renamed_from,) if self.renamed_from else ())}
+        return tuple(sorted(old - {self.case.case_id}))
 
 
 def place_signal(
@@ -458,7 +467,7 @@ def close_not_picked_up(case: Case, on: date) -> Case:
     """Close a case that triage did not pick up (below minimum, only repeats).
 
     Such cases stay open first so that a further signal can still tip the balance; a daily
-    sweep closes them (e.g. after ``herhaalde_melding_dagen``) with the reason as result.
+    sweep closes them (:func:`not_picked_up_due`) with the reason as result.
     """
     _closed_guard(case, "close it as not picked up")
     if case.opgepakt_on is not None:
@@ -472,3 +481,28 @@ def close_not_picked_up(case: Case, on: date) -> Case:
     return replace(
         case, state=CaseState.CLOSED, resultaat=resultaat, closed_on=max(on, case.opened_on)
     )
+
+
+def not_picked_up_due(cases: Iterable[Case], policy: RegionPolicy, today: date) -> list[Case]:
+    """The cases the daily sweep closes with :func:`close_not_picked_up` on ``today``: open,
+    never picked up, and opened at least their municipality's ``niet_opgepakt_sluiten_na_dagen``
+    ago. In case id order."""
+    due = []
+    for case in cases:
+        if not case.is_open or case.opgepakt_on is not None:
+            continue
+        # A municipality the policy no longer serves: the region's defaults rather than no
+        # sweep at all.
+        wait = policy.gemeenten.get(case.gemeentecode, policy.defaults)
+        if (today - case.opened_on).days >= wait.niet_opgepakt_sluiten_na_dagen:
+            due.append(case)
+    return sorted(due, key=lambda c: c.case_id)
+
+
+def not_picked_up_cutoff(policy: RegionPolicy, today: date) -> date:
+    """No case opened after this date is due on ``today`` in any municipality (a bound for
+    loading the candidates)."""
+    days = min(
+        p.niet_opgepakt_sluiten_na_dagen for p in (policy.defaults, *policy.gemeenten.values())
+    )
+    return today - timedelta(days=days)

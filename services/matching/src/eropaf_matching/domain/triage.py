@@ -140,6 +140,9 @@ class TriagePolicy(_Closed):
 
     minimum_bedrag: int = Field(default=75, ge=0)  # below (case total): not picked up
     herhaalde_melding_dagen: int = Field(default=90, ge=1)  # window for "herhaalde melding"
+    # A case not picked up stays open this long (days since it opened) so that a further
+    # signal can still tip the balance; then the daily sweep closes it as not picked up.
+    niet_opgepakt_sluiten_na_dagen: int = Field(default=90, ge=1)
     huisbezoek: HuisbezoekRules = HuisbezoekRules()
     telefoon: TelefoonRules = TelefoonRules()
     termijnen: Termijnen = Termijnen()
