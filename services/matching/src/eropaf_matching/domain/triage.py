@@ -4,6 +4,10 @@ The policy is YAML (``eropaf_matching/policy/<region>.yaml``) parsed into closed
 models: a typo, an unknown rule, an unknown municipality or inconsistent thresholds fail at
 load time with a message naming the place. Every decision lists the ids of the rules that
 fired (``huisbezoek.crisis`` ...), so staff and the evaluation can see why.
+
+The region's policy also holds ``adreskoppeling_dagen``, the window within which persons at
+one address are one household (``domain.linking``): like the thresholds, a value the region
+tunes, not a deployment setting.
 """
 
 from __future__ import annotations
