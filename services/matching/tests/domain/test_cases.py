@@ -442,3 +442,127 @@ def test_sweep_waits_as_long_as_each_municipality_says(signal, policy, region):
     on = D + timedelta(days=10)
     assert not_picked_up_due([small, lopik], shorter, on) == [lopik]
     assert not_picked_up_cutoff(shorter, on) == D
+
+
+# --- address links expire (domain.linking) -----------------------------------------------
+
+
+def test_new_tenant_at_the_address_two_years_later_gets_a_case_of_their_own(signal, policy, region):
+    matcher = Matcher(policy, region)
+    old = matcher.accept(signal("old", bsn="X", address="A", bedrag=900, datum=date(2024, 1, 8)))
+    matcher.record_attempt(
+        old.case.case_id, ContactAttempt(Contactsoort.TELEFOON, True, date(2024, 1, 10))
+    )
+    matcher.close(old.case.case_id, Eindresultaat.GEEN_HULP_NODIG, date(2024, 1, 10))
+    new = matcher.accept(
+        signal(
+            "new",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="Y",
+            address="A",
+            bedrag=300,
+            datum=date(2026, 1, 12),
+        )
+    )
+    assert new.placement is not None and new.placement.kind is PlacementKind.OPENED
+    assert new.case.case_id != old.case.case_id
+    assert new.case.household_id != old.case.household_id
+    assert set(new.case.signals) == {"new"}
+    # The former tenant's closed case is not the new tenant's history.
+    assert new.case.decision is not None
+    assert "huisbezoek.herhaling" not in new.case.decision.rule_ids
+
+
+def test_two_residents_signalled_within_the_window_share_one_case(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("a", bsn="X", address="A", datum=date(2026, 1, 5)))
+    second = matcher.accept(
+        signal(
+            "b",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="Y",
+            address="A",
+            datum=date(2026, 11, 2),
+        )
+    )
+    assert second.placement is not None and second.placement.kind is PlacementKind.JOINED
+    assert second.case.case_id == first.case.case_id
+    assert set(second.case.signals) == {"a", "b"}
+
+
+def test_mover_keeps_the_open_case_beyond_the_window(signal, policy, region):
+    matcher = Matcher(policy, region)
+    first = matcher.accept(signal("a", bsn="X", address="A", pc4="3431", datum=date(2025, 1, 6)))
+    moved = matcher.accept(
+        signal(
+            "b",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="X",
+            address="B",
+            pc4="3991",
+            datum=date(2026, 6, 1),
+        )
+    )
+    assert moved.placement is not None and moved.placement.kind is PlacementKind.JOINED
+    assert moved.case.case_id == first.case.case_id
+    assert moved.link.person_id == first.link.person_id
+    # Who moved into A afterwards is not in it.
+    successor = matcher.accept(
+        signal(
+            "c",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bsn="Z",
+            address="A",
+            datum=date(2026, 6, 1),
+        )
+    )
+    assert successor.case.case_id != first.case.case_id
+    assert matcher.case_partition() == {
+        first.case.case_id: frozenset("ab"),
+        successor.case.case_id: frozenset("c"),
+    }
+
+
+def test_case_assignment_with_expired_address_links_is_order_independent(signal, policy, region):
+    # P and R were signalled at A 18 months apart; Q's signal in between is within the window
+    # of both, so all three are one household in the end, whatever the order; S came to A
+    # later still (more than the window after R).
+    signals = [
+        signal("p", bsn="P", address="A", datum=date(2024, 1, 8)),
+        signal(
+            "r",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bsn="R",
+            address="A",
+            datum=date(2025, 7, 7),
+        ),
+        signal(
+            "q",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bsn="Q",
+            address="A",
+            datum=date(2024, 10, 7),
+        ),
+        signal("s", partner="portaal", bsn="S", address="A", datum=date(2026, 9, 7)),
+        signal(
+            "p2",
+            partner="zilveren-kruis",
+            type=Signaalpartner.ZORG,
+            bsn="P",
+            address="B",
+            datum=date(2026, 9, 14),
+        ),
+    ]
+    expected = _replay(signals, policy, region)
+    assert {frozenset(v[0]) for v in expected[0].values()} == {
+        frozenset({"p", "q", "r", "p2"}),
+        frozenset({"s"}),
+    }
+    for order in itertools.permutations(signals):
+        assert _replay(list(order), policy, region) == expected

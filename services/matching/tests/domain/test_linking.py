@@ -2,12 +2,20 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
-from eropaf_matching.domain.linking import LinkChange, LinkIndex, LinkInput, link_cluster
-from eropaf_matching.domain.signals import SignalFacts
+from eropaf_matching.domain.linking import (
+    DEFAULT_ADDRESS_WINDOW,
+    LinkChange,
+    LinkIndex,
+    LinkInput,
+    link_cluster,
+)
+from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
+
+from .conftest import MakeSignal
 
 pytestmark = pytest.mark.unit
 
@@ -206,3 +214,187 @@ def test_scope_asked_before_applying_is_the_cluster_searched_after(signal):
             old_tokens = old.token_set() if old else frozenset()
             assert scope == index.cluster(link.token_set() | old_tokens) | {s.signal_ref}
         assert index.assignments == reference.assignments
+
+
+# --- address links expire (module docstring: "Model") ----------------------------------
+
+
+def test_new_tenant_two_years_later_is_another_household(signal):
+    old = signal("old", bsn="X", address="A", datum=date(2024, 3, 1))
+    new = signal("new", partner="eneco", bsn="Y", address="A", datum=date(2026, 3, 1))
+    for order in ([old, new], [new, old]):
+        index = _index(order)
+        assert _groups(index.households()) == {frozenset({"old"}), frozenset({"new"})}
+        assert index.assignments["new"].household_id != index.assignments["old"].household_id
+
+
+def test_residents_with_signals_within_the_window_are_one_household(signal):
+    a = signal("a", bsn="X", address="A", datum=date(2026, 1, 5))
+    b = signal("b", partner="eneco", bsn="Y", address="A", datum=date(2026, 9, 30))
+    index = LinkIndex()
+    index.apply(LinkInput.of(a))
+    outcome = index.apply(LinkInput.of(b))
+    assert outcome.change is LinkChange.JOINED
+    assert _groups(index.persons()) == {frozenset({"a"}), frozenset({"b"})}
+    assert _groups(index.households()) == {frozenset({"a", "b"})}
+
+
+@pytest.mark.parametrize(
+    ("window_days", "gap_days", "one_household"),
+    [
+        (365, 364, True),
+        (365, 365, True),  # inclusive: exactly the window apart still links
+        (365, 366, False),
+        (30, 30, True),
+        (30, 31, False),
+        (1, 0, True),  # the same day
+    ],
+)
+def test_window_boundary(signal, window_days, gap_days, one_household):
+    start = date(2026, 1, 5)
+    a = signal("a", bsn="X", address="A", datum=start)
+    b = signal("b", bsn="Y", address="A", datum=start + timedelta(days=gap_days))
+    window = timedelta(days=window_days)
+    households = {
+        a.household_id
+        for a in link_cluster([LinkInput.of(a), LinkInput.of(b)], address_window=window).values()
+    }
+    assert (len(households) == 1) is one_household
+    index = LinkIndex(address_window=window)
+    for s in (b, a):
+        index.apply(LinkInput.of(s))
+    assert (len(index.households()) == 1) is one_household
+
+
+def test_window_boundary_across_a_leap_day(signal):
+    # 2028 is a leap year: 1 Feb 2028 -> 1 Feb 2029 is 366 days, one day too many.
+    a = signal("a", bsn="X", address="A", datum=date(2028, 2, 1))
+    b = signal("b", bsn="Y", address="A", datum=date(2029, 2, 1))
+    c = signal("c", bsn="Z", address="A", datum=date(2029, 1, 31))
+    assert len(_index([a, b]).households()) == 2
+    assert len(_index([a, c]).households()) == 1
+
+
+def test_mover_keeps_person_and_household_and_the_old_address_expires(signal):
+    at_old = signal("x-old", bsn="X", address="A-old", datum=date(2024, 1, 8))
+    partner_at_old = signal(
+        "p-old", partner="eneco", bsn="P", address="A-old", datum=date(2024, 2, 1)
+    )
+    # Two years later at the new address: the bsn still makes X one person.
+    at_new = signal("x-new", partner="vitens", bsn="X", address="A-new", datum=date(2026, 1, 12))
+    roommate = signal("r-new", partner="zk", bsn="R", address="A-new", datum=date(2026, 4, 1))
+    next_tenant = signal(
+        "n-old", partner="portaal", bsn="N", address="A-old", datum=date(2026, 2, 2)
+    )
+    signals = [at_old, partner_at_old, at_new, roommate, next_tenant]
+    for order in itertools.permutations(signals):
+        index = _index(list(order))
+        persons = _groups(index.persons())
+        assert frozenset({"x-old", "x-new"}) in persons
+        assert _groups(index.households()) == {
+            frozenset({"x-old", "p-old", "x-new", "r-new"}),  # the household follows X
+            frozenset({"n-old"}),  # who lives at the old address now is not in it
+        }
+
+
+def test_a_resident_links_co_residents_signalled_within_the_window_of_one_of_theirs(signal):
+    # R stays at A and is signalled in 2024 and 2025; S is signalled in 2026: within the
+    # window of R's 2025 signal (not of the 2024 one), so S is in R's household.
+    r1 = signal("r1", bsn="R", address="A", datum=date(2024, 1, 8))
+    r2 = signal("r2", partner="eneco", bsn="R", address="A", datum=date(2025, 6, 2))
+    s = signal("s", partner="vitens", bsn="S", address="A", datum=date(2026, 5, 4))
+    assert _groups(_index([s, r1, r2]).households()) == {frozenset({"r1", "r2", "s"})}
+    # Without R's 2025 signal nothing vouches for them living there together.
+    assert len(_index([s, r1]).households()) == 2
+    # Pairs, not intervals: R signalled in 2024 and 2027 does not link T signalled in 2025-2026
+    # (each of T's signals is more than the window from each of R's).
+    r3 = signal("r3", bsn="R", address="A", datum=date(2027, 7, 5))
+    t = signal("t", partner="zk", bsn="T", address="A", datum=date(2025, 10, 6))
+    assert _groups(_index([r1, r3, t]).households()) == {frozenset({"r1", "r3"}), frozenset({"t"})}
+
+
+def test_a_revised_date_can_expire_a_link(signal):
+    index = _index(
+        [
+            signal("a", bsn="X", address="A", datum=date(2026, 1, 5)),
+            signal("b", bsn="Y", address="A", datum=date(2026, 2, 5)),
+        ]
+    )
+    assert len(index.households()) == 1
+    outcome = index.apply(LinkInput.of(signal("b", bsn="Y", address="A", datum=date(2028, 2, 5))))
+    assert len(index.households()) == 2
+    assert {"b"} <= outcome.household and "a" not in outcome.household
+    assert index.assignments["a"].household_id != index.assignments["b"].household_id
+
+
+def _households_by_all_pairs(signals: list[SignalFacts], window: timedelta) -> set[frozenset[str]]:
+    """The rule as written (module docstring), the slow way: persons as link_cluster finds
+    them; two persons linked when ANY signal of one and ANY of the other at one address are
+    at most the window apart; households the transitive closure."""
+    person_of = {ref: a.person_id for ref, a in link_cluster(map(LinkInput.of, signals)).items()}
+    group = {p: {p} for p in person_of.values()}
+    for s, t in itertools.combinations(signals, 2):
+        address = s.match_tokens.get(MatchTokenKind.ADDRESS)
+        if address is None or address != t.match_tokens.get(MatchTokenKind.ADDRESS):
+            continue
+        if abs(s.datum - t.datum) <= window:
+            merged = group[person_of[s.signal_ref]] | group[person_of[t.signal_ref]]
+            for p in merged:
+                group[p] = merged
+    return {
+        frozenset(ref for ref, p in person_of.items() if p in members)
+        for members in map(frozenset, group.values())
+    }
+
+
+def _random_signals(rng: random.Random, signal: MakeSignal, n: int) -> list[SignalFacts]:
+    # Few persons and addresses over four years: persons move, share addresses, return.
+    out = []
+    for i in range(n):
+        person = rng.randrange(8)
+        out.append(
+            signal(
+                f"s{i:02d}",
+                datum=date(2024, 1, 1) + timedelta(days=rng.randrange(4 * 365)),
+                bsn=f"b{person}" if rng.random() < 0.6 else None,
+                surname=f"n{person}" if rng.random() < 0.7 else None,
+                address=f"a{rng.randrange(4)}" if rng.random() < 0.9 else None,
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("window_days", [30, 365, 700])
+def test_consecutive_carriers_give_the_closure_of_all_pairs(signal, window_days):
+    window = timedelta(days=window_days)
+    rng = random.Random(window_days)
+    for _ in range(200):
+        signals = _random_signals(rng, signal, rng.randrange(2, 16))
+        households: dict[str, set[str]] = {}
+        for ref, a in link_cluster(map(LinkInput.of, signals), address_window=window).items():
+            households.setdefault(a.household_id, set()).add(ref)
+        assert _groups(households) == _households_by_all_pairs(signals, window)
+
+
+def test_expiring_links_are_order_independent(signal):
+    rng = random.Random(20261201)
+    expired = 0
+    for _ in range(40):
+        signals = _random_signals(rng, signal, 12)
+        expected = link_cluster(map(LinkInput.of, signals))
+        forever = link_cluster(map(LinkInput.of, signals), address_window=timedelta.max)
+        expired += len({a.household_id for a in expected.values()}) > len(
+            {a.household_id for a in forever.values()}
+        )
+        for _ in range(10):
+            shuffled = signals[:]
+            rng.shuffle(shuffled)
+            index = _index(shuffled)
+            # Incremental (one cluster at a time, in arrival order) = the whole set at once.
+            assert index.assignments == expected
+    assert expired > 10  # the scenarios do exercise expired links
+
+
+def test_default_window_is_a_year():
+    assert DEFAULT_ADDRESS_WINDOW == timedelta(days=365)
+    assert LinkIndex().address_window == DEFAULT_ADDRESS_WINDOW

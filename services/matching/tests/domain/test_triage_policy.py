@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,7 @@ import yaml
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.events import OutreachKind, Urgency
+from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.triage import (
     PolicyError,
     TriageInput,
@@ -86,11 +87,31 @@ def test_not_picked_up_wait_has_a_default_and_per_municipality_overrides(tmp_pat
             _doc(gemeenten={"0331": {"niet_opgepakt_sluiten_na_dagen": 0}}),
             r"gemeenten\.0331\.niet_opgepakt_sluiten_na_dagen",
         ),
+        (_doc(adreskoppeling_dagen=0), r"adreskoppeling_dagen: expected a whole number"),
+        (_doc(adreskoppeling_dagen="1 jaar"), r"adreskoppeling_dagen: expected a whole number"),
+        (_doc(adreskoppeling_dagen=True), r"adreskoppeling_dagen: expected a whole number"),
     ],
 )
 def test_policy_validation_errors(tmp_path, region, doc, message):
     with pytest.raises(PolicyError, match=message):
         load_policy(_write(tmp_path, doc), region=region)
+
+
+def test_address_window_is_region_policy_data(tmp_path, policy, region, signal):
+    assert policy.adreskoppeling_dagen == 365
+    assert policy.address_window == timedelta(days=365)
+    assert load_policy(_write(tmp_path, _doc()), region=region).adreskoppeling_dagen == 365
+    tuned = load_policy(_write(tmp_path, _doc(adreskoppeling_dagen=180)), region=region)
+    assert tuned.address_window == timedelta(days=180)
+    # The matcher links with the policy's window.
+    a = signal("a", bsn="X", address="A", datum=date(2026, 1, 5))
+    b = signal("b", bsn="Y", address="A", datum=date(2026, 9, 1))  # 239 days later
+    for rules, cases in ((policy, 1), (tuned, 2)):
+        matcher = Matcher(rules, region)
+        assert matcher.links.address_window == rules.address_window
+        matcher.accept(a)
+        matcher.accept(b)
+        assert len(matcher.cases) == cases
 
 
 def test_working_days_skip_weekends_and_holidays():

@@ -5,6 +5,7 @@ matching's tables and outbox."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -341,6 +342,88 @@ async def test_a_move_keeps_the_open_case_and_reroutes_it(
     ]
     assert [u.change for u in updates] == [CaseChange.REROUTED]
     assert updates[0].gemeentecode == "0353" and updates[0].postcode_area == "3401"
+
+
+async def test_a_new_tenant_two_years_later_is_another_household_and_case(
+    matching: Service, kafka_bootstrap_servers: str, household: Household
+) -> None:
+    h = household
+    two_years_ago = D - timedelta(days=2 * 365)
+    await publish(
+        kafka_bootstrap_servers,
+        h.accepted("former", bedrag=900, datum=two_years_ago, bsn="former", address="flat-9"),
+    )
+    former = await settled_case(matching, h.ref("former"))
+    # The next tenant of the same flat, and (in the same batch) a housemate signalled within
+    # the window: one household of their own, one case of their own.
+    await publish(
+        kafka_bootstrap_servers,
+        h.accepted("tenant", bedrag=700, datum=D, bsn="tenant", address="flat-9"),
+        h.accepted(
+            "housemate",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bedrag=300,
+            datum=D + timedelta(days=200),
+            bsn="housemate",
+            address="flat-9",
+        ),
+    )
+    tenant = await settled_case(matching, h.ref("tenant"), 2)
+    assert set(tenant.signals) == {h.ref("tenant"), h.ref("housemate")}
+    assert tenant.case_id != former.case_id
+    assert tenant.household_id != former.household_id
+    former_now = await settled_case(matching, h.ref("former"))
+    assert set(former_now.signals) == {h.ref("former")}
+    assert former_now.case_id == former.case_id
+    linked = await assignments(matching, h.ref("former"), h.ref("tenant"), h.ref("housemate"))
+    assert linked[h.ref("tenant")][1] == linked[h.ref("housemate")][1] == tenant.household_id
+    assert linked[h.ref("former")][1] == former.household_id
+    # The new case's events never carry the former tenant's signal.
+    events = await outbox_events(matching, containing=tenant.case_id)
+    assert sum(e.event_id.startswith("case-opened:") for e in events) == 1
+    assert not any(h.ref("former") in json.dumps(e.envelope) for e in events)
+
+
+async def test_a_mover_keeps_the_open_case_beyond_the_address_window(
+    matching: Service, kafka_bootstrap_servers: str, household: Household
+) -> None:
+    h = household
+    await publish(
+        kafka_bootstrap_servers,
+        h.accepted("old-flat", bedrag=1500, datum=D, bsn="mover", address="flat-10"),
+    )
+    before = await settled_case(matching, h.ref("old-flat"))
+    later = D + timedelta(days=400)  # more than the window after the first signal
+    await publish(
+        kafka_bootstrap_servers,
+        # The same person (BSN) at a new address ...
+        h.accepted(
+            "new-flat",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bedrag=200,
+            datum=later,
+            bsn="mover",
+            address="flat-11",
+        ),
+        # ... and whoever lives at the old address now.
+        h.accepted(
+            "successor",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            datum=later,
+            bsn="successor",
+            address="flat-10",
+        ),
+    )
+    case = await settled_case(matching, h.ref("old-flat"), 2)
+    assert case.case_id == before.case_id and case.is_open
+    assert set(case.signals) == {h.ref("old-flat"), h.ref("new-flat")}
+    successor = await settled_case(matching, h.ref("successor"))
+    assert successor.case_id != case.case_id
+    linked = await assignments(matching, h.ref("old-flat"), h.ref("new-flat"))
+    assert linked[h.ref("old-flat")] == linked[h.ref("new-flat")]  # one person, one household
 
 
 async def test_a_redelivered_event_has_no_second_effect(

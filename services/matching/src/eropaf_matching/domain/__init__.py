@@ -1,7 +1,8 @@
 """Matching's pure domain: no I/O, no transport models.
 
 * ``signals``    -- :class:`SignalFacts`, what matching knows of one signal (pseudonymous).
-* ``linking``    -- persons and households from match tokens; deterministic, incremental.
+* ``linking``    -- persons and households from match tokens (address links expire);
+  deterministic, incremental.
 * ``cases``      -- case lifecycle, repeats, DDAS statuses and end results.
 * ``triage``     -- policy models (per municipality) and the outreach decision.
 * ``routing``    -- municipality and team(s) for a case.

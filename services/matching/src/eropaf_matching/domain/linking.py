@@ -3,8 +3,26 @@
 Model
 -----
 * Signals that share a strong token (``bsn``, ``birth_initials_address``, ``birth_surname``)
-  belong to one *person*; persons that share an ``address`` token form one *household*.
-  A person who moves carries both addresses, so the household (and its open case) follows.
+  belong to one *person*, whatever their dates: a person who moves stays one person.
+* Persons that share an ``address`` token form one *household* only while their signals there
+  are close in time (an address link *expires*): persons P and Q are linked through address A
+  when a signal of P at A and a signal of Q at A have business dates (``datum``) at most
+  ``address_window`` apart (inclusive; default 365 days, the region policy's
+  ``adreskoppeling_dagen``). So a later tenant of the same address is a household (and a
+  case) of their own, and staff on that case do not see the former tenant's history.
+  Households are the transitive closure of these links, and a person is in one household:
+  a person who moves carries the household (and its open case) along; a resident signalled
+  through the years links each co-resident signalled within the window of one of theirs;
+  and successive tenants each signalled within the window of the one before chain into one
+  household (only a gap of more than the window between an address's signals breaks it).
+* Why pairs of signal dates and not date intervals (first..last signal at A, widened by the
+  window): a link then always rests on two signals close in time, never on a presumed stay
+  between two signals years apart. Linking wrongly shows a stranger's history to staff;
+  not linking costs a second case at one address. So the rule errs on the side of not
+  linking. Computed per address over its carriers in canonical order: linking each to the
+  next when their dates are within the window gives the same closure as comparing all pairs
+  (any pair within the window has every gap between them within the window too), in
+  O(carriers) per token.
 * Two different ``bsn`` tokens are never one person, not even transitively: the person
   union refuses to join two groups that each carry a different bsn.
 
@@ -25,7 +43,9 @@ representatives, so any replay order yields the same ids:
 Incremental use and persistence
 -------------------------------
 A new signal can only affect signals it is connected to through *any* token (its *cluster*).
-So a service keeps, in PostgreSQL::
+(The window does not bound the cluster: a cluster is what a signal may reach over tokens, and
+its households are computed within it; a household lies within its cluster.) So a service
+keeps, in PostgreSQL::
 
     match_signal(signal_ref PK, datum, tokens JSONB, person_id, household_id)
     match_token(kind, value, signal_ref, PK(kind, value, signal_ref))
@@ -44,6 +64,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from eropaf_matching.domain.signals import (
@@ -54,6 +75,7 @@ from eropaf_matching.domain.signals import (
 )
 
 __all__ = [
+    "DEFAULT_ADDRESS_WINDOW",
     "Assignment",
     "LinkChange",
     "LinkIndex",
@@ -65,6 +87,9 @@ __all__ = [
 ]
 
 Token = tuple[MatchTokenKind, str]
+
+# How far apart two persons' signals at one address may be for one household (inclusive).
+DEFAULT_ADDRESS_WINDOW = timedelta(days=365)
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a cluster's ids are derived again on every signal
@@ -128,8 +153,11 @@ def _person_id(bsn: str | None, members: Iterable[LinkInput], root: LinkInput) -
     return _pseudo_id("person-signal", root.signal_ref)  # only an address: a person of its own
 
 
-def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
-    """Persons and households of a set of signals; a pure function of the set."""
+def link_cluster(
+    signals: Iterable[LinkInput], *, address_window: timedelta = DEFAULT_ADDRESS_WINDOW
+) -> dict[str, Assignment]:
+    """Persons and households of a set of signals; a pure function of the set (and of
+    ``address_window``: the module docstring)."""
     ordered = sorted(signals, key=_signal_key)
     n = len(ordered)
     if n == 1:  # most signals arrive alone: no unions to make
@@ -188,8 +216,9 @@ def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
         for root, members in person_members.items()
     }
 
-    # Households: persons joined by a shared address (plain union-find, no refusal).
-    household_parent = {root: root for root in person_members}
+    # Households: persons joined by a shared address within the window (plain union-find over
+    # person roots, no refusal; roots stay the smallest index).
+    household_parent = list(range(n))
 
     def find_household(root: int) -> int:
         while household_parent[root] != root:
@@ -197,12 +226,25 @@ def link_cluster(signals: Iterable[LinkInput]) -> dict[str, Assignment]:
             root = household_parent[root]
         return root
 
+    address = MatchTokenKind.ADDRESS
     for token, members in by_token.items():
-        if token[0] is not MatchTokenKind.ADDRESS or len(members) < 2:
+        if token[0] is not address or len(members) < 2:
             continue
-        roots = sorted({find_household(person_root[i]) for i in members})
-        for other in roots[1:]:
-            household_parent[find_household(other)] = find_household(roots[0])
+        # Carriers ascend by (datum, ref): linking each to the next one within the window
+        # gives the closure of "some pair within the window" (module docstring).
+        previous = members[0]
+        previous_day = ordered[previous].key[0]
+        for position in range(1, len(members)):
+            member = members[position]
+            day = ordered[member].key[0]
+            if day - previous_day <= address_window:
+                ra = find_household(person_root[previous])
+                rb = find_household(person_root[member])
+                if ra < rb:
+                    household_parent[rb] = ra
+                elif rb < ra:
+                    household_parent[ra] = rb
+            previous, previous_day = member, day
 
     household_id = {
         # Roots are always the smallest index (unions attach larger roots under smaller
@@ -243,6 +285,8 @@ def relink(
     cluster: Iterable[LinkInput],
     previous: Mapping[str, Assignment],
     signal_ref: str,
+    *,
+    address_window: timedelta = DEFAULT_ADDRESS_WINDOW,
 ) -> LinkOutcome:
     """Recompute one cluster after ``signal_ref`` was added or revised.
 
@@ -250,7 +294,7 @@ def relink(
     with its current tokens); ``previous`` the stored assignments of those signals (the new
     signal has none). Pure: the caller persists :attr:`LinkOutcome.changed`.
     """
-    assignments = link_cluster(cluster)
+    assignments = link_cluster(cluster, address_window=address_window)
     if signal_ref not in assignments:
         raise ValueError(f"relink: signal {signal_ref!r} is not in its own cluster")
     mine = assignments[signal_ref]
@@ -278,7 +322,8 @@ def relink(
 class LinkIndex:
     """In-memory linking state; the reference for the PostgreSQL tables (module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, address_window: timedelta = DEFAULT_ADDRESS_WINDOW) -> None:
+        self.address_window = address_window
         self.signals: dict[str, LinkInput] = {}
         self.assignments: dict[str, Assignment] = {}
         self.by_token: dict[Token, set[str]] = defaultdict(set)
@@ -324,7 +369,12 @@ class LinkIndex:
         for token in signal.token_set():
             self.by_token[token].add(signal.signal_ref)
         previous = {ref: self.assignments[ref] for ref in scope if ref in self.assignments}
-        outcome = relink((self.signals[ref] for ref in scope), previous, signal.signal_ref)
+        outcome = relink(
+            (self.signals[ref] for ref in scope),
+            previous,
+            signal.signal_ref,
+            address_window=self.address_window,
+        )
         self.assignments.update(outcome.changed)
         return outcome
 

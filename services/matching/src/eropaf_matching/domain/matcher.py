@@ -114,7 +114,7 @@ class Matcher:
     def __init__(self, policy: RegionPolicy, region: Region) -> None:
         self.policy = policy
         self.region = region
-        self.links = LinkIndex()
+        self.links = LinkIndex(address_window=policy.address_window)
         self.cases = CaseStore()  # case_id -> case, open and closed
 
     def accept(

@@ -4,6 +4,10 @@ The policy is YAML (``eropaf_matching/policy/<region>.yaml``) parsed into closed
 models: a typo, an unknown rule, an unknown municipality or inconsistent thresholds fail at
 load time with a message naming the place. Every decision lists the ids of the rules that
 fired (``huisbezoek.crisis`` ...), so staff and the evaluation can see why.
+
+The region's policy also holds ``adreskoppeling_dagen``, the window within which persons at
+one address are one household (``domain.linking``): like the thresholds, a value the region
+tunes, not a deployment setting.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from eropaf_contracts.ddas import Contactsoort, Signaalpartner
 from eropaf_contracts.events import OutreachKind, Urgency
+from eropaf_matching.domain.linking import DEFAULT_ADDRESS_WINDOW
 from eropaf_matching.domain.signals import SignalFacts
 
 __all__ = [
@@ -167,6 +172,14 @@ class RegionPolicy(_Closed):
     defaults: TriagePolicy
     gemeenten: dict[str, TriagePolicy]  # effective policy per CBS code (overrides applied)
     feestdagen: frozenset[date] = frozenset()  # public holidays: not working days
+    # Persons sharing an address are one household only with signals there at most this many
+    # days apart (domain.linking). Region-wide, not per municipality: households cross
+    # municipal borders when they move, and one rule keeps linking a function of the signals.
+    adreskoppeling_dagen: int = Field(default=DEFAULT_ADDRESS_WINDOW.days, ge=1)
+
+    @property
+    def address_window(self) -> timedelta:
+        return timedelta(days=self.adreskoppeling_dagen)
 
     def for_gemeente(self, gemeentecode: str) -> TriagePolicy:
         try:
@@ -195,16 +208,20 @@ def _problems(where: str, error: ValidationError) -> list[str]:
     return out
 
 
+_ROOT_KEYS = frozenset({"region", "defaults", "gemeenten", "feestdagen", "adreskoppeling_dagen"})
+
+
 def parse_policy(data: Any, *, region: str, gemeenten: Collection[str]) -> RegionPolicy:
     """Validate a parsed policy document for ``region`` serving ``gemeenten`` (CBS codes).
 
-    Shape: ``{region, defaults: {...}, gemeenten: {"0356": {...overrides}}, feestdagen: [...]}``;
-    every served municipality gets the defaults plus its overrides (deep-merged).
+    Shape: ``{region, defaults: {...}, gemeenten: {"0356": {...overrides}}, feestdagen: [...],
+    adreskoppeling_dagen: N}``; every served municipality gets the defaults plus its
+    overrides (deep-merged).
     """
     if not isinstance(data, Mapping):
         raise PolicyError(["(root): expected a mapping"])
     problems: list[str] = []
-    unknown_keys = sorted(set(data) - {"region", "defaults", "gemeenten", "feestdagen"})
+    unknown_keys = sorted(set(data) - _ROOT_KEYS)
     if unknown_keys:
         problems.append(f"(root): unknown key(s) {unknown_keys}")
     if str(data.get("region", "")).casefold() != region.casefold():
@@ -241,10 +258,24 @@ def parse_policy(data: Any, *, region: str, gemeenten: Collection[str]) -> Regio
             feestdagen.add(raw if isinstance(raw, date) else date.fromisoformat(str(raw)))
         except ValueError:
             problems.append(f"feestdagen: {raw!r} is not a date (YYYY-MM-DD)")
+    adreskoppeling_dagen = data.get("adreskoppeling_dagen", DEFAULT_ADDRESS_WINDOW.days)
+    if (
+        isinstance(adreskoppeling_dagen, bool)
+        or not isinstance(adreskoppeling_dagen, int)
+        or adreskoppeling_dagen < 1
+    ):
+        problems.append(
+            f"adreskoppeling_dagen: expected a whole number of days >= 1, got "
+            f"{adreskoppeling_dagen!r}"
+        )
     if problems:
         raise PolicyError(problems)
     return RegionPolicy(
-        region=region, defaults=defaults, gemeenten=effective, feestdagen=frozenset(feestdagen)
+        region=region,
+        defaults=defaults,
+        gemeenten=effective,
+        feestdagen=frozenset(feestdagen),
+        adreskoppeling_dagen=adreskoppeling_dagen,
     )
 
 
