@@ -222,6 +222,10 @@ class CaseWatcher:
         self._task = asyncio.create_task(self._run(), name="case-watcher")
 
     async def _run(self) -> None:
+        # orjson (a platform dependency): the watcher shares the two cores with what it
+        # measures, and the stdlib parser was most of its CPU.
+        import orjson
+
         from eropaf_contracts.topics import CASES_TOPIC
 
         types = tuple(f'"type":"{t}"'.encode() for t in CASE_EVENT_TYPES)
@@ -234,13 +238,13 @@ class CaseWatcher:
                     value = record.value or b""
                     if tp.topic != CASES_TOPIC:
                         if accepted in value:
-                            ref = json.loads(value)["data"]["signal_ref"]
+                            ref = orjson.loads(value)["data"]["signal_ref"]
                             self.accepted_at.setdefault(ref, now)
                         continue
                     if not any(t in value for t in types):
                         continue
                     self.events += 1
-                    for ref in json.loads(value)["data"]["signal_refs"]:
+                    for ref in orjson.loads(value)["data"]["signal_refs"]:
                         self.first_seen.setdefault(ref, now)
 
     async def wait_for(self, refs: Sequence[str], timeout: float) -> float:
