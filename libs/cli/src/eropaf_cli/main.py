@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# module path -> function(subparsers) that adds that area's commands
+# module path -> function(subparsers) that adds that area's commands. Every command imports
+# all of them, so they import only the standard library at the top and leave the rest to the
+# command handlers (tests/test_startup_imports.py holds them to that).
 COMMAND_MODULES: tuple[str, ...] = (
     "eropaf_cli.stack",
     "eropaf_intake.cli",

@@ -24,27 +24,19 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import secrets
 import signal
-import struct
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eropaf_platform.local.process import pid_alive
-from eropaf_platform.logging import configure_logging, get_logger
-
-from .supervisor import ChildProcess, log_tail
-
-log = get_logger(__name__)
+# Only the standard library at the top: `eropaf` builds its parser from this module for every
+# command. The supervisor and its imports are in `stack_runtime`, loaded by `up` alone.
 
 # Every service of the system, in start order; each runs as `python -m eropaf_<name>`.
 SERVICES: tuple[str, ...] = ("intake", "matching", "scheduling", "notification")
@@ -260,369 +252,14 @@ def service_ready(base_url: str) -> bool:
     return http_status(f"{base_url}/health/ready") == 200
 
 
-# -- the supervisor -------------------------------------------------------------------
-
-
-class StackError(RuntimeError):
-    """The stack could not start (the message says which part and why)."""
-
-
-class StopRequested(Exception):
-    """SIGINT/SIGTERM arrived while starting."""
-
-
-@dataclass
-class ServiceRunner:
-    """One service process plus its restart state."""
-
-    name: str
-    child: ChildProcess
-    url: str
-    crashes: int = 0
-    backoff_s: float = RESTART_BACKOFF_INITIAL_S
-    restart_at: float | None = None
-
-    def check(self, now: float) -> bool:
-        """Notice an exit and (re)start when due. True when the pid changed."""
-        if self.child.running:
-            return False
-        if self.restart_at is None:
-            uptime = now - self.child.started_at
-            code = self.child.returncode
-            self.child.reap()
-            self.crashes += 1
-            if uptime >= STABLE_AFTER_S:
-                self.backoff_s = RESTART_BACKOFF_INITIAL_S
-            self.restart_at = now + self.backoff_s
-            log.error(
-                "stack.service_exited",
-                service=self.name,
-                exit_code=code,
-                restart_in_s=self.backoff_s,
-                log_tail=log_tail(self.child.log_file, 1500),
-            )
-            self.backoff_s = min(self.backoff_s * 2, RESTART_BACKOFF_MAX_S)
-            return False
-        if now < self.restart_at:
-            return False
-        self.restart_at = None
-        self.child.start()
-        return True
-
-
-@dataclass
-class Stack:
-    data_dir: Path
-    database_url: str | None = None
-    bootstrap_servers: str | None = None
-    http_base_port: int | None = None
-    services: tuple[str, ...] = SERVICES
-    stop_event: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self.data_dir = self.data_dir.expanduser().resolve()
-        self.logs_dir = self.data_dir / "logs"
-        self.mail_dir = self.data_dir / "mail"
-        self.broker: ChildProcess | None = None
-        self.postgres: Any = None  # PostgresProcess, imported lazily (pgserver import is slow)
-        self.mail_sink: Any = None
-        self.runners: dict[str, ServiceRunner] = {}
-        self.ctx: StackContext | None = None
-        self.started_at: datetime | None = None
-
-    # -- start ------------------------------------------------------------------------
-
-    def _checkpoint(self) -> None:
-        if self.stop_event.is_set():
-            raise StopRequested
-
-    def start(self) -> None:
-        """Bring everything up and wait until every service is ready; raise StackError."""
-        begun = time.monotonic()
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / STACK_FILE).unlink(missing_ok=True)  # stale from an earlier run
-        secrets_ = load_or_create_secrets(self.data_dir)
-        bootstrap = self.bootstrap_servers or self._start_broker()
-        self._checkpoint()
-        database_urls = self._start_databases()
-        self._checkpoint()
-        from eropaf_platform.local import MailSink
-
-        self.mail_sink = MailSink(self.mail_dir).start()
-        self.ctx = StackContext(
-            bootstrap_servers=bootstrap,
-            database_urls=database_urls,
-            ports=self._ports(),
-            smtp_host=self.mail_sink.host,
-            smtp_port=self.mail_sink.port,
-            secrets=secrets_,
-        )
-        for name in self.services:
-            child = ChildProcess(
-                name,
-                [sys.executable, "-m", f"eropaf_{name}"],
-                log_file=self.logs_dir / f"{name}.log",
-                env=service_env(self.ctx, name),
-                stop_signal=signal.SIGTERM,
-                stop_timeout=SERVICE_STOP_TIMEOUT_S,
-                # Services are crash-safe by design (outbox, commit after effects): a hard kill
-                # when the supervisor is gone loses nothing and cannot hang.
-                death_signal=signal.SIGKILL,
-            )
-            self.runners[name] = ServiceRunner(name, child, self.ctx.url(name))
-            child.start()
-        self._wait_services_ready(begun + START_TIMEOUT_S)
-        self.started_at = datetime.now(UTC)
-        self.write_stack_file()
-        log.info("stack.ready", seconds=round(time.monotonic() - begun, 2))
-
-    def _ports(self) -> dict[str, int]:
-        if self.http_base_port is not None:
-            return {name: self.http_base_port + i for i, name in enumerate(SERVICES)}
-        from eropaf_platform.local import free_port
-
-        ports: dict[str, int] = {}
-        for name in SERVICES:
-            port = free_port(HTTP_HOST)
-            while port in ports.values():
-                port = free_port(HTTP_HOST)
-            ports[name] = port
-        return ports
-
-    def _start_broker(self) -> str:
-        from eropaf_platform.local.broker import broker_binary, probe_metadata
-        from eropaf_platform.local.ports import free_port
-
-        # Tansu reads these; an inherited value must not override our flags.
-        tansu_env = {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"}
-        env = {k: v for k, v in os.environ.items() if k not in tansu_env}
-        log_file = self.logs_dir / "broker.log"
-        for _attempt in range(3):  # a picked port can be taken before the broker binds it
-            port = free_port(HTTP_HOST)
-            url = f"tcp://{HTTP_HOST}:{port}"
-            self.broker = ChildProcess(
-                "broker",
-                [
-                    str(broker_binary()),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    # Memory only: the services re-publish their retained outbox to a new broker.
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                log_file=log_file,
-                env=env,
-                stop_signal=signal.SIGTERM,
-                stop_timeout=5.0,
-                death_signal=signal.SIGKILL,
-            )
-            self.broker.start()
-            deadline = time.monotonic() + 20.0
-            while time.monotonic() < deadline:
-                self._checkpoint()
-                if not self.broker.running:
-                    break
-                try:
-                    if probe_metadata(HTTP_HOST, port, timeout=1.0):
-                        log.info("stack.broker_ready", port=port, pid=self.broker.pid)
-                        return f"{HTTP_HOST}:{port}"
-                except (OSError, ValueError, struct.error):
-                    pass
-                time.sleep(0.05)
-            self.broker.stop()
-            if "AddrInUse" not in log_tail(log_file) and "Address in use" not in log_tail(log_file):
-                break
-        raise StackError(f"local broker did not start: {log_tail(log_file)}")
-
-    def _start_databases(self) -> dict[str, str]:
-        from sqlalchemy.engine import make_url
-
-        from eropaf_platform.db import ensure_database, normalise_url
-
-        urls: dict[str, str] = {}
-        if self.database_url:
-            server = make_url(normalise_url(self.database_url))
-            for name in self.services:
-                db = database_name(self.data_dir, name, shared_server=True)
-                urls[name] = server.set(database=db).render_as_string(hide_password=False)
-        else:
-            from .postgres_process import PostgresProcess
-
-            self.postgres = PostgresProcess(
-                self.data_dir / "postgres", log_file=self.logs_dir / "postgres.log"
-            )
-            self.postgres.start(should_stop=self.stop_event.is_set)
-            for name in self.services:
-                urls[name] = self.postgres.url_for(
-                    database_name(self.data_dir, name, shared_server=False)
-                )
-        for url in urls.values():
-            ensure_database(url)
-        return urls
-
-    def _wait_services_ready(self, deadline: float) -> None:
-        pending = dict(self.runners)
-        while pending:
-            self._checkpoint()
-            self._check_infrastructure()
-            now = time.monotonic()
-            for name, runner in list(pending.items()):
-                runner.check(now)
-                if runner.crashes >= MAX_CRASHES_BEFORE_READY:
-                    raise StackError(
-                        f"service {name} exited {runner.crashes} times before it was ready; "
-                        f"see {runner.child.log_file}"
-                    )
-                if runner.child.running and service_ready(runner.url):
-                    log.info("stack.service_ready", service=name, url=runner.url)
-                    del pending[name]
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"not ready within {START_TIMEOUT_S:.0f}s: {', '.join(sorted(pending))}; "
-                    f"see their logs in {self.logs_dir}"
-                )
-            self.stop_event.wait(POLL_INTERVAL_S)
-
-    def _check_infrastructure(self) -> None:
-        if self.broker is not None and not self.broker.running:
-            raise StackError(f"the local broker exited: {log_tail(self.broker.log_file, 1000)}")
-        if self.postgres is not None and not self.postgres.running:
-            raise StackError(f"PostgreSQL exited: {log_tail(self.postgres.log_file, 1000)}")
-
-    # -- run --------------------------------------------------------------------------
-
-    def supervise(self) -> None:
-        """Keep services running until a stop is requested; StackError if infrastructure dies."""
-        while not self.stop_event.is_set():
-            self._check_infrastructure()
-            now = time.monotonic()
-            if any([runner.check(now) for runner in self.runners.values()]):
-                self.write_stack_file()  # new pids
-            self.stop_event.wait(POLL_INTERVAL_S * 2)
-
-    def info(self) -> dict[str, Any]:
-        from sqlalchemy.engine import make_url
-
-        assert self.ctx is not None
-        return {
-            "version": 1,
-            "data_dir": str(self.data_dir),
-            "supervisor_pid": os.getpid(),
-            "started_at": (self.started_at or datetime.now(UTC)).isoformat(),
-            "bootstrap_servers": self.ctx.bootstrap_servers,
-            "intake_url": self.ctx.url("intake"),
-            "mail_dir": str(self.mail_dir),
-            "logs_dir": str(self.logs_dir),
-            "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},
-            # Passwords of an external server stay out of this file.
-            "database_urls": {
-                name: make_url(url).render_as_string(hide_password=True)
-                for name, url in self.ctx.database_urls.items()
-            },
-            "services": {
-                name: {"url": runner.url, "pid": runner.child.pid}
-                for name, runner in self.runners.items()
-            },
-            "broker": {"local": self.broker is not None, "pid": self.broker and self.broker.pid},
-            "postgres": {
-                "embedded": self.postgres is not None,
-                "pid": self.postgres.pid if self.postgres is not None else None,
-                "data_dir": str(self.postgres.data_dir) if self.postgres is not None else None,
-            },
-        }
-
-    def write_stack_file(self) -> None:
-        write_atomic(self.data_dir / STACK_FILE, json.dumps(self.info(), indent=2) + "\n")
-
-    # -- stop -------------------------------------------------------------------------
-
-    def shutdown(self) -> None:
-        """Services first (they flush and disconnect), then what they depend on."""
-        (self.data_dir / STACK_FILE).unlink(missing_ok=True)
-        for runner in self.runners.values():
-            if runner.child.running and runner.child.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(runner.child.pid, signal.SIGTERM)  # all at once, then wait for each
-        for runner in self.runners.values():
-            runner.child.stop()
-        steps: list[tuple[str, Callable[[], None]]] = []
-        if self.mail_sink is not None:
-            steps.append(("mail sink", self.mail_sink.stop))
-        if self.broker is not None:
-            steps.append(("broker", self.broker.stop))
-        if self.postgres is not None:
-            steps.append(("postgres", self.postgres.stop))
-        for what, stop in steps:
-            try:
-                stop()
-            except Exception as error:  # keep going: the next part must still be stopped
-                log.error("stack.stop_failed", part=what, error=repr(error))
-        log.info("stack.stopped")
-
-
 # -- commands -------------------------------------------------------------------------
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    configure_logging("stack", os.environ.get("EROPAF_LOG_LEVEL", "INFO"))
-    for chatty in ("mail.log", "httpx", "alembic"):  # per-connection / per-probe noise
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    if args.http_base_port is not None and not 1 <= args.http_base_port <= 65535 - len(SERVICES):
-        print(f"--http-base-port must be 1..{65535 - len(SERVICES)}", file=sys.stderr)
-        return 2
-    try:
-        services = selected_services()
-    except ValueError as error:
-        print(str(error), file=sys.stderr)
-        return 2
-    with data_dir_lock(data_dir) as locked:
-        if not locked:
-            print(
-                f"another `eropaf up` is running on {data_dir} (pid {lock_holder(data_dir)})",
-                file=sys.stderr,
-            )
-            return 1
-        stack = Stack(
-            data_dir,
-            database_url=args.database_url,
-            bootstrap_servers=args.bootstrap_servers,
-            http_base_port=args.http_base_port,
-            services=services,
-        )
+    # The supervisor lives apart: its imports (logging, process helpers) are for `up` only.
+    from .stack_runtime import up
 
-        def request_stop(signum: int, _frame: object) -> None:
-            log.info("stack.stop_requested", signal=signal.Signals(signum).name)
-            stack.stop_event.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, request_stop)
-        code = 0
-        try:
-            stack.start()
-            info = stack.info()
-            print(
-                f"eropaf stack ready: intake {info['intake_url']}, "
-                f"kafka {info['bootstrap_servers']}, mail {info['mail_dir']} "
-                f"({data_dir / STACK_FILE})",
-                flush=True,
-            )
-            stack.supervise()
-        except StopRequested:
-            pass
-        except Exception as error:  # report any start/run failure, then still clean up
-            log.error("stack.failed", error=str(error), error_type=type(error).__name__)
-            print(f"eropaf up failed: {error}", file=sys.stderr, flush=True)
-            code = 1
-        finally:
-            # A second signal during shutdown must not interrupt it half-way.
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
-            stack.shutdown()
-        return code
+    return up(args)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -649,6 +286,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from eropaf_platform.local.process import pid_alive
+
     data_dir = Path(args.data_dir).expanduser().resolve()
     pid = lock_holder(data_dir)
     if pid is None:

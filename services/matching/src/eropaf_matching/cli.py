@@ -24,19 +24,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from eropaf_contracts.ddas import validate_uitwisselmodel
-from eropaf_contracts.region import Region, load_region
-from eropaf_matching.adapters.intake_client import IntakeClient, IntakeError
-from eropaf_matching.adapters.repository import load_cases
-from eropaf_matching.domain.cases import Case
-from eropaf_matching.domain.ddas_export import Organisatie, build_uitwisselmodel
-from eropaf_matching.domain.monitoring import MonitoringRow, monitoring_rows, rows_to_csv
-from eropaf_matching.policy import PolicyError, load_policy
-from eropaf_platform.db import make_engine, make_sessions
-
+# Only the standard library at the top: `eropaf` builds its parser from this module for every
+# command. SQLAlchemy, the contracts, the repository and the intake client are imported by the
+# commands that use them.
 if TYPE_CHECKING:
+    from eropaf_contracts.region import Region
+    from eropaf_matching.adapters.intake_client import IntakeClient
+    from eropaf_matching.domain.cases import Case
+    from eropaf_matching.domain.monitoring import MonitoringRow
     from eropaf_matching.handlers import NotPickedUpSweep
 
 __all__ = [
@@ -96,6 +91,8 @@ def resolve_connection(args: argparse.Namespace) -> Connection:
 
 def make_intake_client(connection: Connection) -> IntakeClient:
     """The client for personal data (tests replace this function)."""
+    from eropaf_matching.adapters.intake_client import IntakeClient
+
     if not connection.intake_url or not connection.internal_api_token:
         raise UsageError(
             "personal data needs intake's URL and the internal API token "
@@ -111,6 +108,9 @@ def make_intake_client(connection: Connection) -> IntakeClient:
 
 
 async def _load_cases(database_url: str, gemeentecode: str) -> list[Case]:
+    from eropaf_matching.adapters.repository import load_cases
+    from eropaf_platform.db import make_engine, make_sessions
+
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessions(engine)() as session:
@@ -120,6 +120,8 @@ async def _load_cases(database_url: str, gemeentecode: str) -> list[Case]:
 
 
 def _region(args: argparse.Namespace) -> Region:
+    from eropaf_contracts.region import load_region
+
     return load_region(args.region_file or os.environ.get("EROPAF_REGION_FILE"))
 
 
@@ -132,6 +134,8 @@ def _gemeente(region: Region, code: str) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    import sqlalchemy as sa
+
     if isinstance(exc, sa.exc.SQLAlchemyError):
         # The driver's first line says what failed without the statement or its parameters.
         return f"matching's database: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
@@ -142,6 +146,10 @@ def _reason(exc: Exception) -> str:
 
 
 def ddas_export(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from eropaf_matching.adapters.intake_client import IntakeError
+
     try:
         return _ddas_export(args)
     except (UsageError, IntakeError, sa.exc.SQLAlchemyError) as exc:
@@ -150,6 +158,9 @@ def ddas_export(args: argparse.Namespace) -> int:
 
 
 def _ddas_export(args: argparse.Namespace) -> int:
+    from eropaf_contracts.ddas import validate_uitwisselmodel
+    from eropaf_matching.domain.ddas_export import Organisatie, build_uitwisselmodel
+
     if args.end < args.start:
         raise UsageError(f"--to {args.end} is before --from {args.start}")
     region = _region(args)
@@ -203,6 +214,8 @@ def _ddas_export(args: argparse.Namespace) -> int:
 
 
 def monitoring(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
     try:
         return _monitoring(args)
     except (UsageError, sa.exc.SQLAlchemyError) as exc:
@@ -217,6 +230,8 @@ def _month(d: date | None) -> str | None:
 def _monitoring(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from eropaf_matching.domain.monitoring import monitoring_rows, rows_to_csv
 
     region = _region(args)
     name = _gemeente(region, args.gemeente)
@@ -259,6 +274,10 @@ def _fraction(row: MonitoringRow) -> str:
 
 
 def sweep_not_picked_up(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from eropaf_matching.policy import PolicyError
+
     try:
         return _sweep(args)
     except (UsageError, PolicyError, sa.exc.SQLAlchemyError) as exc:
@@ -270,6 +289,7 @@ def _sweep(args: argparse.Namespace) -> int:
     # Here, not at the top: the handlers bring the messaging stack, which every other
     # command would load for nothing.
     from eropaf_matching.handlers import NotPickedUpSweep
+    from eropaf_matching.policy import load_policy
 
     today = datetime.now(UTC).date()  # as the service's own sweep
     on: date = args.on or today
@@ -286,6 +306,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 async def _run_sweep(database_url: str, sweep: NotPickedUpSweep, on: date) -> list[str]:
+    from eropaf_platform.db import make_engine, make_sessions
+
     engine = make_engine(database_url, pool_size=1)
     try:
         return await sweep.run(make_sessions(engine), on)
