@@ -6,8 +6,9 @@ Personal data goes in as partners send it (name and address variants, no citizen
 number where the link must come from name, birth date and address); what comes out is the
 DDAS delivery a municipality reports to CBS: which signals became one case (a
 ``vroegsignaalzaak``), each signal's status and each case's result. Only the outreach kind,
-which DDAS does not carry, is read from matching's events, and the persons behind one
-household from matching's own table.
+which DDAS does not carry, is read from matching's events, the persons behind one
+household from matching's own table, and when intake learnt of a closure (its retention
+clock) from intake's.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class World:
     bootstrap: str
     pseudonym_key: bytes
     matching_db: str
+    intake_db: str
     exports: dict[str, dict[str, Any]]
 
     def ref(self, signal_id: str) -> str:
@@ -278,6 +280,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             bootstrap=running.info["bootstrap_servers"],
             pseudonym_key=stack.load_or_create_secrets(data_dir)["pseudonym_key"].encode(),
             matching_db=running.info["database_urls"]["matching"],
+            intake_db=running.info["database_urls"]["intake"],
             exports=exports,
         )
     finally:
@@ -360,6 +363,23 @@ def test_paid_before_contact_closes_the_case_as_self_resolved(world: World) -> N
     zaak = world.zaak(NIEUWEGEIN, "PA-1")
     assert zaak["resultaat"] == Eindresultaat.ZELF_BETAALD_OF_REGELING.value
     assert "contactpogingen" not in zaak
+
+    # Intake heard of the closure (on matching's topic for intake, not the cases topic):
+    # the retention of PA-1's personal data now runs.
+    async def closed_at() -> Any:
+        from eropaf_platform.db import make_engine
+
+        engine = make_engine(world.intake_db)
+        try:
+            async with engine.connect() as conn:
+                return await conn.scalar(
+                    sa.text("SELECT case_closed_at FROM signal WHERE signal_ref = :ref"),
+                    {"ref": world.ref("PA-1")},
+                )
+        finally:
+            await engine.dispose()
+
+    assert wait_until(lambda: asyncio.run(closed_at()), timeout=30, interval=0.5) is not None
 
 
 def test_a_household_that_moves_keeps_its_case_in_the_new_municipality(world: World) -> None:

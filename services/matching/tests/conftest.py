@@ -22,8 +22,8 @@ from pydantic import BaseModel
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.envelope import Envelope
-from eropaf_contracts.events import MatchTokenKind, SignalAccepted, SignalResolved
-from eropaf_contracts.topics import INTAKE_SIGNALS_TOPIC
+from eropaf_contracts.events import CaseClosed, MatchTokenKind, SignalAccepted, SignalResolved
+from eropaf_contracts.topics import CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC, INTAKE_SIGNALS_TOPIC
 from eropaf_matching.adapters.repository import load_cases
 from eropaf_matching.adapters.tables import case_signal, match_signal
 from eropaf_matching.app import MatchingSettings, build
@@ -218,3 +218,21 @@ async def outbox_events(service: Service, *, containing: str = "") -> list[Queue
                 body = {}
             out.append(Queued(r.event_id, r.topic, r.key, body))
         return out
+
+
+async def closure_told(service: Service, case_id: str) -> CaseClosed:
+    """The closure of a case as matching queued it, checked to be told both ways: on the cases
+    topic for scheduling and notification, and the same event under its own id on the
+    matching -> intake topic for intake, keyed by the household like the creditor feedback
+    there."""
+    closed = await outbox_events(service, containing=f"case-closed:{case_id}")
+    assert sorted((e.topic, e.event_id) for e in closed) == [
+        (CASES_TOPIC, f"case-closed:{case_id}"),
+        (CREDITOR_FEEDBACK_TOPIC, f"case-closed:{case_id}:intake"),
+    ]
+    downstream, for_intake = sorted(closed, key=lambda e: e.topic != CASES_TOPIC)
+    event = downstream.payload(CaseClosed)
+    assert for_intake.payload(CaseClosed) == event
+    assert downstream.envelope["type"] == for_intake.envelope["type"] == CaseClosed.EVENT_TYPE
+    assert downstream.key == for_intake.key == event.household_ref
+    return event

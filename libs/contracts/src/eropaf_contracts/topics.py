@@ -38,7 +38,9 @@ DLQ_SUFFIX = ".dlq"
 # Internal topics: pseudonymous only. The ".v1" is the topic's contract generation.
 INTAKE_SIGNALS_TOPIC = "eropaf.intake.signals.v1"  # intake -> matching: signal events
 CASES_TOPIC = "eropaf.matching.cases.v1"  # matching -> scheduling/notification: case events
-CREDITOR_FEEDBACK_TOPIC = "eropaf.matching.feedback.v1"  # matching -> intake: lifecycle feedback
+# matching -> intake: lifecycle feedback and case closures (CaseClosed is also on CASES_TOPIC;
+# this copy spares intake reading every other case event).
+CREDITOR_FEEDBACK_TOPIC = "eropaf.matching.feedback.v1"
 VISITS_TOPIC = "eropaf.scheduling.visits.v1"  # scheduling -> notification/matching
 NOTIFICATION_DELIVERIES_TOPIC = "eropaf.notification.deliveries.v1"  # delivery status
 INTERNAL_TOPICS = (

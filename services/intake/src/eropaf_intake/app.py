@@ -10,10 +10,8 @@ from typing import Any, Self
 from fastapi import FastAPI
 from pydantic import SecretStr, model_validator
 
-from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import (
-    CASES_TOPIC,
     CREDITOR_FEEDBACK_TOPIC,
     INTAKE_SIGNALS_TOPIC,
     SIGNALS_TOPIC_PATTERN,
@@ -21,10 +19,10 @@ from eropaf_contracts.topics import (
 from eropaf_intake.adapters.crypto import parse_keyring
 from eropaf_intake.domain.validation import Limits
 from eropaf_intake.handlers import (
+    MATCHING_EVENT_TYPES,
     PartnerSignalsHandler,
-    handle_case_events,
-    handle_creditor_feedback,
-    of_type,
+    handle_matching_events,
+    of_types,
     partner_dead_letter_seal,
 )
 from eropaf_intake.http_api import build_router
@@ -86,7 +84,7 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
     service = Service(
         settings,
         migrations=MIGRATIONS,
-        topics=[INTAKE_SIGNALS_TOPIC, CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC],
+        topics=[INTAKE_SIGNALS_TOPIC, CREDITOR_FEEDBACK_TOPIC],
     )
     service.subscribe(
         pattern=SIGNALS_TOPIC_PATTERN,
@@ -94,17 +92,16 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
         handler=PartnerSignalsHandler(config),
         seal_dead_letter=partner_dead_letter_seal(config.keyring),
     )
-    service.subscribe(
-        CASES_TOPIC,
-        consumer="intake-case-events",
-        handler=handle_case_events,
-        wanted=of_type(CaseClosed.EVENT_TYPE),
-    )
+    # Matching's events for intake (creditor feedback and case closures) come on one topic
+    # of their own, not on the cases topic: intake never fetches the case events it has no
+    # use for. One consumer reads it once and handles both types in one transaction per
+    # batch; other types are skipped before any transaction. The name is the creditor-feedback
+    # consumer's of old, so its group's offsets and processed-message records carry on.
     service.subscribe(
         CREDITOR_FEEDBACK_TOPIC,
         consumer="intake-creditor-feedback",
-        handler=handle_creditor_feedback,
-        wanted=of_type(CreditorFeedbackRequested.EVENT_TYPE),
+        handler=handle_matching_events,
+        wanted=of_types(*MATCHING_EVENT_TYPES),
     )
     app = FastAPI(
         title="Eropaf intake",

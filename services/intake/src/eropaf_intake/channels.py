@@ -14,7 +14,7 @@ from eropaf_contracts.events import (
 from eropaf_contracts.feedback import Feedback
 from eropaf_contracts.signals import PartnerSignal
 from eropaf_contracts.signals import SignalResolved as PartnerSignalResolved
-from eropaf_contracts.topics import CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC, INTAKE_SIGNALS_TOPIC
+from eropaf_contracts.topics import CREDITOR_FEEDBACK_TOPIC, INTAKE_SIGNALS_TOPIC
 from eropaf_platform.asyncapi import Channel, Message
 
 
@@ -107,19 +107,17 @@ CHANNELS = [
         ),
     ),
     Channel(
-        address=CASES_TOPIC,
-        action="receive",
-        key="household_ref",
-        description="Case events from matching; intake uses case closure to time retention.",
-        messages=(Message("CaseClosed", CaseClosed, "A case was closed with a DDAS end result"),),
-    ),
-    Channel(
         address=CREDITOR_FEEDBACK_TOPIC,
         action="receive",
-        key="signal_ref",
-        description="Matching asks intake to tell a creditor whether its signal was picked up.",
+        key="household_ref (one household's events stay in order)",
+        description=(
+            "Matching's events for intake: tell a creditor whether its signal was picked up, "
+            "and case closures (the same CaseClosed as on matching's cases topic, which intake "
+            "does not read), from which the retention of personal data runs."
+        ),
         messages=(
             Message("CreditorFeedbackRequested", CreditorFeedbackRequested, "Picked up or not"),
+            Message("CaseClosed", CaseClosed, "A case was closed with a DDAS end result"),
         ),
     ),
 ]

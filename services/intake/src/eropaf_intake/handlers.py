@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.cloudevents import decode_headers
+from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
 from eropaf_contracts.feedback import Feedback, FeedbackStatus
 from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
@@ -68,24 +69,43 @@ class PartnerSignalsHandler:
         )
 
 
-def of_type(event_type: str) -> Callable[[Incoming], bool]:
-    """Whether a message is of one event type, by the ``ce_type`` header every envelope
-    carries (the other case events are most of the topic: not even parsed). A message
+def of_types(*event_types: str) -> Callable[[Incoming], bool]:
+    """Whether a message is of one of some event types, by the ``ce_type`` header every
+    envelope carries (others are not even parsed, nor recorded as processed). A message
     without the header counts, so a malformed one still fails as a poison message."""
+    wanted_types = frozenset(event_types)
 
     def wanted(message: Incoming) -> bool:
-        return message.header("ce_type") in (event_type, None)
+        event_type = message.header("ce_type")
+        return event_type is None or event_type in wanted_types
 
     return wanted
 
 
-async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
-    """Remember when a signal's case closed: the personal-data retention runs from there."""
+# What intake reads of matching's topic (CREDITOR_FEEDBACK_TOPIC, matching -> intake).
+MATCHING_EVENT_TYPES = (CreditorFeedbackRequested.EVENT_TYPE, CaseClosed.EVENT_TYPE)
+
+
+async def handle_matching_events(session: AsyncSession, messages: Sequence[Incoming]) -> None:
+    """Matching's events for intake, by envelope type, in the batch's one transaction:
+    creditor feedback to pass on, and case closures to time the retention from. A closure
+    is the same ``CaseClosed`` matching puts on the cases topic for scheduling and
+    notification, sent here as well (under its own id) so intake need not read that topic."""
+    requests: list[tuple[Envelope, CreditorFeedbackRequested]] = []
+    closures: list[CaseClosed] = []
     for m in messages:
         envelope = m.envelope()
-        if envelope.type != CaseClosed.EVENT_TYPE:
-            continue
-        closed = envelope.payload(CaseClosed)
+        if envelope.type == CreditorFeedbackRequested.EVENT_TYPE:
+            requests.append((envelope, envelope.payload(CreditorFeedbackRequested)))
+        elif envelope.type == CaseClosed.EVENT_TYPE:
+            closures.append(envelope.payload(CaseClosed))
+    await _record_closures(session, closures)
+    await _pass_on_creditor_feedback(session, requests)
+
+
+async def _record_closures(session: AsyncSession, closures: Sequence[CaseClosed]) -> None:
+    """Remember when a signal's case closed: the personal-data retention runs from there."""
+    for closed in closures:
         await session.execute(
             sa.update(signal)
             .where(bulk.any_of(signal.c.signal_ref, closed.signal_refs))
@@ -93,13 +113,10 @@ async def handle_case_events(session: AsyncSession, messages: Sequence[Incoming]
         )
 
 
-async def handle_creditor_feedback(session: AsyncSession, messages: Sequence[Incoming]) -> None:
+async def _pass_on_creditor_feedback(
+    session: AsyncSession, requests: Sequence[tuple[Envelope, CreditorFeedbackRequested]]
+) -> None:
     """Lifecycle feedback the law lets a creditor see: picked up or not, nothing more."""
-    requests = []
-    for m in messages:
-        envelope = m.envelope()
-        if envelope.type == CreditorFeedbackRequested.EVENT_TYPE:
-            requests.append((envelope, envelope.payload(CreditorFeedbackRequested)))
     if not requests:
         return
     # One lookup for the batch, not one per request.

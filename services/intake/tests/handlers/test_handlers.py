@@ -16,16 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from eropaf_contracts.ddas import Eindresultaat
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested, CreditorStatus
-from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC, feedback_topic
+from eropaf_contracts.topics import CREDITOR_FEEDBACK_TOPIC, INTAKE_SIGNALS_TOPIC, feedback_topic
 from eropaf_intake import partners
 from eropaf_intake.adapters import jws
 from eropaf_intake.adapters.tables import signal as signal_table
 from eropaf_intake.app import MIGRATIONS, IntakeSettings
-from eropaf_intake.handlers import (
-    PartnerSignalsHandler,
-    handle_case_events,
-    handle_creditor_feedback,
-)
+from eropaf_intake.handlers import PartnerSignalsHandler, handle_matching_events
 from eropaf_platform.consumer import Incoming
 from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
 from eropaf_platform.tables import outbox_message
@@ -37,9 +33,9 @@ CODE = "handlers-corp"
 PSEUDONYM_KEY = "handler-test-pseudonym-key-" + "y" * 32
 
 
-def settings() -> IntakeSettings:
+def settings(database_url: str = "postgresql+psycopg://unused/unused") -> IntakeSettings:
     return IntakeSettings(
-        database_url="postgresql+psycopg://unused/unused",  # the handler gets its session
+        database_url=database_url,  # unused by the handlers: they get their session
         pseudonym_key=PSEUDONYM_KEY,
         master_keys="h1:" + base64.b64encode(b"h" * 32).decode(),
         internal_api_token="handler-token",
@@ -47,7 +43,10 @@ def settings() -> IntakeSettings:
 
 
 class Db:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], key: Any, kid: str) -> None:
+    def __init__(
+        self, url: str, sessions: async_sessionmaker[AsyncSession], key: Any, kid: str
+    ) -> None:
+        self.url = url
         self.sessions = sessions
         self.key = key
         self.kid = kid
@@ -110,7 +109,7 @@ async def db(postgres_server_url: str) -> AsyncIterator[Db]:
         onboarded = await partners.onboard(session, CODE, "Corp", ["Huur"])
     assert onboarded.private_key_pem is not None
     try:
-        yield Db(sessions, jws.private_key_from_pem(onboarded.private_key_pem), onboarded.kid)
+        yield Db(url, sessions, jws.private_key_from_pem(onboarded.private_key_pem), onboarded.kid)
     finally:
         await engine.dispose()
         registry.drop_all()
@@ -187,10 +186,10 @@ async def test_creditor_feedback_and_case_closure(db: Db, handler: PartnerSignal
     request = CreditorFeedbackRequested(signal_ref=ref, status=CreditorStatus.PICKED_UP)
     unknown = CreditorFeedbackRequested(signal_ref="ab" * 32, status=CreditorStatus.NOT_PICKED_UP)
     await db.run(
-        handle_creditor_feedback,
+        handle_matching_events,
         [
-            envelope_record("eropaf.matching.feedback.v1", Envelope.wrap(request, key=ref)),
-            envelope_record("eropaf.matching.feedback.v1", Envelope.wrap(unknown, key="x")),
+            envelope_record(CREDITOR_FEEDBACK_TOPIC, Envelope.wrap(request, key=ref)),
+            envelope_record(CREDITOR_FEEDBACK_TOPIC, Envelope.wrap(unknown, key="x")),
         ],
     )
     lifecycle = [
@@ -222,7 +221,11 @@ async def test_creditor_feedback_and_case_closure(db: Db, handler: PartnerSignal
         resultaat=Eindresultaat.NIET_OPGEPAKT_ANDERE_REDEN,
         closed_at=closed_at,
     )
-    await db.run(handle_case_events, [envelope_record(CASES_TOPIC, Envelope.wrap(closed, key="k"))])
+    # Closures come on the matching -> intake topic too (intake does not read the cases topic).
+    await db.run(
+        handle_matching_events,
+        [envelope_record(CREDITOR_FEEDBACK_TOPIC, Envelope.wrap(closed, key="k"))],
+    )
     async with transaction(db.sessions) as session:
         stored = await session.scalar(
             sa.select(signal_table.c.case_closed_at).where(signal_table.c.signal_ref == ref)
@@ -266,3 +269,106 @@ async def test_a_dead_lettered_partner_message_carries_its_personal_data_encrypt
     assert crypto.unseal(config.keyring, dead["value"], context) == value
     with pytest.raises(crypto.CryptoError):  # bound to where it came from
         crypto.unseal(config.keyring, dead["value"], dead_letter_context(record.topic, 0, 999))
+
+
+def _skipped(consumer: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "eropaf_messages_skipped_total", {"service": "intake", "consumer": consumer}
+    )
+    return value or 0.0
+
+
+async def test_one_consumer_handles_feedback_and_closures_and_skips_other_types(
+    db: Db, handler: PartnerSignalsHandler
+) -> None:
+    """The consumer as intake wires it, on matching's topic for intake: both types in one
+    batch (one transaction), each message recorded as processed once; any other type skipped
+    before a transaction, without a processed record."""
+    from eropaf_contracts.events import CaseOpened
+    from eropaf_intake.app import build
+    from eropaf_platform.tables import processed_message
+
+    await db.run(handler, [db.partner_record(json.dumps(a_signal("H-20")).encode(), ce_id="ce-20")])
+    async with transaction(db.sessions) as session:
+        ref = await session.scalar(
+            sa.select(signal_table.c.signal_ref).where(signal_table.c.signal_id == "H-20")
+        )
+    assert ref is not None
+
+    service, _ = build(settings(db.url))
+    consumer = "intake-creditor-feedback"
+    processor = service.processors[consumer]
+    closed_at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    closed = CaseClosed(
+        case_ref="a1" * 16,
+        household_ref="b2" * 16,
+        gemeentecode="0356",
+        team="wil",
+        signal_refs=[ref],
+        resultaat=Eindresultaat.NIET_OPGEPAKT_ANDERE_REDEN,
+        closed_at=closed_at,
+    )
+    other = CaseOpened(
+        case_ref="a1" * 16,
+        household_ref="b2" * 16,
+        gemeentecode="0356",
+        team="wil",
+        postcode_area="3431",
+        signal_refs=[ref],
+        partner_types=[],
+        total_bedrag=None,
+        crisis=False,
+        opened_at=closed_at,
+    )
+    batch = [
+        envelope_record(
+            CREDITOR_FEEDBACK_TOPIC,
+            Envelope.wrap(
+                CreditorFeedbackRequested(signal_ref=ref, status=CreditorStatus.NOT_PICKED_UP),
+                key="b2" * 16,
+                id=f"creditor-feedback:{ref}:not_picked_up",
+            ),
+        ),
+        envelope_record(
+            CREDITOR_FEEDBACK_TOPIC,
+            Envelope.wrap(other, key="b2" * 16, id="not-for-intake"),
+        ),
+        envelope_record(
+            CREDITOR_FEEDBACK_TOPIC,
+            Envelope.wrap(closed, key="b2" * 16, id=f"case-closed:{'a1' * 16}:intake"),
+        ),
+    ]
+    skipped_before = _skipped(consumer)
+    try:
+        await processor.process(batch)
+        await processor.process(batch)  # redelivered: nothing twice
+    finally:
+        await service.engine.dispose()
+
+    assert _skipped(consumer) - skipped_before == 2  # the CaseOpened, each time
+    async with transaction(db.sessions) as session:
+        stored = await session.scalar(
+            sa.select(signal_table.c.case_closed_at).where(signal_table.c.signal_ref == ref)
+        )
+        processed = set(
+            (
+                await session.execute(
+                    sa.select(processed_message.c.message_id).where(
+                        processed_message.c.consumer == consumer
+                    )
+                )
+            ).scalars()
+        )
+    assert stored == closed_at
+    assert {f"creditor-feedback:{ref}:not_picked_up", f"case-closed:{'a1' * 16}:intake"} <= (
+        processed
+    )
+    assert "not-for-intake" not in processed
+    told = [
+        json.loads(r["value"])
+        for r in await db.outbox(feedback_topic(CODE))
+        if json.loads(r["value"])["ID"] == "H-20"
+    ]
+    assert [t["status"] for t in told] == ["accepted", "not_picked_up"]

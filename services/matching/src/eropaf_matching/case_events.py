@@ -5,6 +5,10 @@ batch that is re-run after a crash, or a redelivered signal that slipped past th
 queues the same ids, and the outbox ignores an id it has seen. Every event is keyed by the
 household pseudonym so that one household's events stay in order.
 
+A closure is told twice (:func:`case_closed`): on the cases topic for scheduling and
+notification, and on the matching -> intake topic for intake (the retention of personal data
+runs from it), so that intake does not read the whole cases topic for the few closures in it.
+
 Events go straight to outbox messages, their JSON written here from fixed templates: byte
 for byte what ``Envelope.follow(payload)`` and ``outbox.envelope_message`` give for the
 contract model (``tests/handlers/test_case_events.py`` holds them to that), without two
@@ -119,12 +123,22 @@ def _now() -> str:
 
 
 def _message(
-    topic: str, cause: Cause, event_type: str, version: int, *, key: str, id: str, data: str
+    topic: str,
+    cause: Cause,
+    event_type: str,
+    version: int,
+    *,
+    key: str,
+    id: str,
+    data: str,
+    now: str | None = None,
 ) -> Outgoing:
     """``data``: the payload's JSON. The envelope's fields in ``Envelope``'s order, filled
-    as ``Envelope.follow`` fills them; its headers as ``Envelope.headers`` gives them."""
+    as ``Envelope.follow`` fills them; its headers as ``Envelope.headers`` gives them.
+    ``now``: the envelope time's text (default: this instant)."""
     correlation_id = cause.correlation_id or cause.id
-    now = _now()
+    if now is None:
+        now = _now()
     value = (
         f'{{"id":{_str(id)},"type":{_str(event_type)},"version":{version},"time":"{now}",'
         f'"key":{_str(key)},"correlation_id":{_str(correlation_id)},'
@@ -257,7 +271,17 @@ def _decision_digest(
     ).hexdigest()[:16]
 
 
-def case_closed(cause: Cause, case: Case, at: datetime) -> Outgoing:
+def case_closed(cause: Cause, case: Case, at: datetime) -> tuple[Outgoing, Outgoing]:
+    """The closure for scheduling and notification (cases topic) and the same for intake
+    (matching -> intake topic), always both: every path that closes a case queues what this
+    returns, so none can forget intake's copy.
+
+    Intake's copy is the same event -- same type, payload and envelope time, so one contract
+    model on both topics -- under an id of its own (``case-closed:<case_ref>:intake``): the
+    outbox keeps one message per event id, and intake records processed messages by id.
+    It is keyed like the creditor feedback on that topic (and the cases topic): by the
+    household pseudonym, so a household's closure and feedback stay in order.
+    """
     if case.resultaat is None:
         raise ValueError(f"case {case.case_id} is not closed")
     gemeentecode, team = _routing(case)
@@ -267,14 +291,29 @@ def case_closed(cause: Cause, case: Case, at: datetime) -> Outgoing:
         f'"signal_refs":{_strs(sorted(case.signals))},"resultaat":{_str(case.resultaat)},'
         f'"closed_at":"{timestamp(at)}"}}'
     )
-    return _message(
-        CASES_TOPIC,
-        cause,
-        CaseClosed.EVENT_TYPE,
-        CaseClosed.VERSION,
-        key=case.household_id,
-        id=f"case-closed:{case.case_id}",
-        data=data,
+    now = _now()
+    event_id = f"case-closed:{case.case_id}"
+    return (
+        _message(
+            CASES_TOPIC,
+            cause,
+            CaseClosed.EVENT_TYPE,
+            CaseClosed.VERSION,
+            key=case.household_id,
+            id=event_id,
+            data=data,
+            now=now,
+        ),
+        _message(
+            CREDITOR_FEEDBACK_TOPIC,
+            cause,
+            CaseClosed.EVENT_TYPE,
+            CaseClosed.VERSION,
+            key=case.household_id,
+            id=f"{event_id}:intake",
+            data=data,
+            now=now,
+        ),
     )
 
 

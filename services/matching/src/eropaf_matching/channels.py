@@ -52,10 +52,15 @@ CHANNELS = [
     Channel(
         address=CREDITOR_FEEDBACK_TOPIC,
         action="send",
-        key="signal_ref",
-        description="What a creditor may be told by law: its signal was picked up or not.",
+        key="household_ref (one household's events stay in order)",
+        description=(
+            "For intake: what a creditor may be told by law (its signal was picked up or not), "
+            "and each case closure (the same CaseClosed as on the cases topic, under its own "
+            "id), from which intake times the retention of personal data."
+        ),
         messages=(
             Message("CreditorFeedbackRequested", CreditorFeedbackRequested, "Picked up or not"),
+            Message("CaseClosed", CaseClosed, "The case closed with a DDAS end result"),
         ),
     ),
     Channel(

@@ -215,7 +215,8 @@ class SignalEventsHandler:
             return
         case = batch.matcher.resolve(event.signal_ref, event.datum_opgelost)
         if before.is_open and not case.is_open:
-            batch.emit(case_events.case_closed(cause, case, cause.time))
+            for item in case_events.case_closed(cause, case, cause.time):
+                batch.emit(item)
             for item in case_events.creditor_feedback(cause, case, case.signals):
                 batch.emit(item)
         elif case.is_open:
@@ -347,7 +348,7 @@ class VisitEventsHandler:
                 raise PoisonMessage(str(exc)) from exc
             cases[case_id] = updated
             if case.is_open and not updated.is_open:
-                events.append(case_events.case_closed(envelope, updated, envelope.time))
+                events += case_events.case_closed(envelope, updated, envelope.time)
         await state.save(session)
         await _queue(session, events)
 
@@ -411,7 +412,7 @@ class NotPickedUpSweep:
         for case in due:
             closed = close_not_picked_up(case, today)
             state.matcher.cases[closed.case_id] = closed
-            events.append(case_events.case_closed(cause, closed, at))
+            events += case_events.case_closed(cause, closed, at)
             # As on a signal: feedback only where the status changed (a repeat was told
             # "not picked up" when it came).
             changed = [

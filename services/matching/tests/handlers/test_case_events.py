@@ -171,7 +171,23 @@ def test_case_events_are_what_the_contract_models_give(name: str, cause: Envelop
         resultaat=closed_case.resultaat,
         closed_at=AT,
     )
-    assert closed == _expected(closed, CASES_TOPIC, cause, expected_closed, case.household_id)
+    # Told twice: downstream on the cases topic, intake on its own topic -- the same event
+    # under its own id, keyed like the creditor feedback there, at the same envelope time.
+    assert [m.event_id for m in closed] == [
+        f"case-closed:{case.case_id}",
+        f"case-closed:{case.case_id}:intake",
+    ]
+    for_downstream, for_intake = closed
+    assert for_downstream == _expected(
+        for_downstream, CASES_TOPIC, cause, expected_closed, case.household_id
+    )
+    assert for_intake == _expected(
+        for_intake, CREDITOR_FEEDBACK_TOPIC, cause, expected_closed, case.household_id
+    )
+    downstream_envelope = json.loads(for_downstream.value)
+    intake_envelope = json.loads(for_intake.value)
+    assert intake_envelope.pop("id") != downstream_envelope.pop("id")
+    assert intake_envelope == downstream_envelope
 
     feedback = case_events.creditor_feedback(cause, closed_case, closed_case.signals)
     statuses = {ref: case_events.creditor_status(closed_case, ref) for ref in closed_case.signals}

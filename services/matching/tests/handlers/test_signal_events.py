@@ -16,7 +16,6 @@ from aiokafka import AIOKafkaConsumer
 from eropaf_contracts.ddas import Eindresultaat, Signaalpartner, Signaalstatus
 from eropaf_contracts.events import (
     CaseChange,
-    CaseClosed,
     CaseUpdated,
     CreditorStatus,
     OutreachDecided,
@@ -29,7 +28,7 @@ from eropaf_platform.service import Service
 from eropaf_platform.tables import processed_message
 from eropaf_platform.testing.wait import wait_until_async
 
-from ..conftest import Household, assignments, case_of, outbox_events, publish
+from ..conftest import Household, assignments, case_of, closure_told, outbox_events, publish
 
 
 @pytest.fixture(scope="module")
@@ -302,9 +301,7 @@ async def test_resolution_before_contact_closes_the_case_as_self_resolved(
     case = await settled_case(matching, h.ref("paid"), state=CaseState.CLOSED)
     assert case.resultaat is Eindresultaat.ZELF_BETAALD_OF_REGELING
     assert case.resultaat.value == "Inwoner heeft zelf al betaald/betalingsregeling getroffen"
-    closed = await outbox_events(matching, containing=f"case-closed:{case.case_id}")
-    assert len(closed) == 1
-    payload = closed[0].payload(CaseClosed)
+    payload = await closure_told(matching, case.case_id)
     assert payload.resultaat is Eindresultaat.ZELF_BETAALD_OF_REGELING
     assert payload.signal_refs == [h.ref("paid")]
 

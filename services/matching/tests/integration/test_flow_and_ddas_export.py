@@ -34,7 +34,7 @@ from eropaf_matching.scheduling_events import (
 from eropaf_platform.service import Service
 from eropaf_platform.testing.wait import wait_until_async
 
-from ..conftest import Household, case_of, outbox_events, publish
+from ..conftest import Household, case_of, closure_told, publish
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,8 @@ async def test_visit_reports_close_the_case_and_the_ddas_export_validates(
     assert case is not None
     assert case.resultaat is Eindresultaat.BUDGETADVIES_OF_QUICK_FIX
     assert [a.bereikt for a in case.contactpogingen] == [False, True]
-    assert await outbox_events(matching, containing=f"case-closed:{case.case_id}")
+    told = await closure_told(matching, case.case_id)  # downstream and intake
+    assert told.resultaat is Eindresultaat.BUDGETADVIES_OF_QUICK_FIX
 
     # The export without personal data: no call to intake at all.
     def no_intake(_: cli.Connection) -> IntakeClient:
