@@ -277,14 +277,15 @@ class OutboxRelay:
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self._settings.service_name).set(0)
             return 0
-        to_send = [r for r in rows if r.event_id not in self._already_sent]
+        skip = self._already_sent  # empty but after an interrupted batch
+        to_send = [r for r in rows if r.event_id not in skip] if skip else rows
         new_topics = {r.topic for r in to_send} - self._known_topics
         if new_topics:
             await ensure_topics(self._settings, sorted(new_topics))
             self._known_topics |= new_topics
         producer = await self._get_producer()
         sent = iter(await _send_in_batches(producer, to_send))
-        results = [None if r.event_id in self._already_sent else next(sent) for r in rows]
+        results = [None if r.event_id in skip else next(sent) for r in rows] if skip else list(sent)
         # Move past the prefix that the broker acknowledged; the rest is retried from the
         # first failure so that order per key is kept.
         done = 0
@@ -295,7 +296,8 @@ class OutboxRelay:
         if done:
             last = rows[done - 1]
             await self._save_position((last.tx, last.seq))
-            self._already_sent -= {r.event_id for r in rows[:done]}
+            if skip:
+                self._already_sent = skip - {r.event_id for r in rows[:done]}
             # One counter update per topic and round, not per message.
             for topic, count in Counter(r.topic for r in rows[:done]).items():
                 metrics.MESSAGES_OUT.labels(self._settings.service_name, topic).inc(count)
