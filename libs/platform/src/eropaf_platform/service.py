@@ -141,7 +141,7 @@ class Service:
             try:
                 await task()
             except Exception as exc:
-                log.warning("periodic task failed", task=name, error=type(exc).__name__)
+                log.warning(f"{name} failed", task=name, error=type(exc).__name__)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -151,9 +151,11 @@ class Service:
         )
         await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
-        for name, interval_s, task in self._periodic:
+        own = [
+            ("retention run", 3600.0, self._apply_retention),
+            ("statistics refresh", self.settings.analyze_interval_s, self._refresh_statistics),
+        ]
+        for name, interval_s, task in [*own, *self._periodic]:
             self._tasks.append(
                 asyncio.create_task(self._run_every(name, interval_s, task), name=name)
             )
@@ -194,7 +196,7 @@ class Service:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_s)
 
-    async def _keep_statistics(self) -> None:
+    async def _refresh_statistics(self) -> None:
         """ANALYZE the service's tables that changed much since their last statistics.
 
         The planner needs row counts to choose an index for the per-batch ``= ANY(:keys)``
@@ -202,56 +204,42 @@ class Service:
         nap (a minute) and not at all where it is switched off (as on the CI machine); a
         fresh service taking a burst in that minute slowed down with every batch.
         """
-        while True:
-            await asyncio.sleep(self.settings.analyze_interval_s)
-            try:
-                async with self.engine.connect() as conn:
-                    # Tables whose rows changed by half since their statistics, as they
-                    # grow: a handful of runs. The outbox and the processed-message records
-                    # are only read in ways that need none (and are the most written).
-                    stale = (
-                        await conn.execute(
-                            sa.text(
-                                "SELECT schemaname, relname FROM pg_stat_user_tables"
-                                " WHERE n_mod_since_analyze > 1000 + 0.5 * n_live_tup"
-                                " AND relname NOT IN ('outbox_message', 'processed_message')"
-                            )
-                        )
-                    ).all()
-                    quote = self.engine.dialect.identifier_preparer.quote
-                    await conn.commit()
-                    for schema, table in stale:
-                        await conn.execute(sa.text(f"ANALYZE {quote(schema)}.{quote(table)}"))
-                        # One short transaction each: a writing transaction holds back every
-                        # outbox relay on the server until it ends (eropaf_platform.outbox).
-                        await conn.commit()
-                if stale:
-                    log.debug("statistics refreshed", tables=[t for _, t in stale])
-            except Exception as exc:
-                log.warning("statistics refresh failed", error=type(exc).__name__)
+        async with self.engine.connect() as conn:
+            # Tables whose rows changed by half since their statistics, as they grow: a
+            # handful of runs. The outbox and the processed-message records are only read in
+            # ways that need none (and are the most written).
+            stale = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT schemaname, relname FROM pg_stat_user_tables"
+                        " WHERE n_mod_since_analyze > 1000 + 0.5 * n_live_tup"
+                        " AND relname NOT IN ('outbox_message', 'processed_message')"
+                    )
+                )
+            ).all()
+            quote = self.engine.dialect.identifier_preparer.quote
+            await conn.commit()
+            for schema, table in stale:
+                await conn.execute(sa.text(f"ANALYZE {quote(schema)}.{quote(table)}"))
+                # One short transaction each: a writing transaction holds back every outbox
+                # relay on the server until it ends (eropaf_platform.outbox).
+                await conn.commit()
+        if stale:
+            log.debug("statistics refreshed", tables=[t for _, t in stale])
 
-    async def _housekeeping(self) -> None:
+    async def _apply_retention(self) -> None:
         from eropaf_platform.tables import processed_message
 
-        while True:
-            await asyncio.sleep(3600)
-            try:
-                purged = await self.relay.purge()
-                async with self.engine.begin() as conn:
-                    result = await conn.execute(
-                        sa.delete(processed_message).where(
-                            processed_message.c.processed_at
-                            < sa.func.now()
-                            - sa.text(
-                                f"interval '{int(self.settings.processed_retention_days)} days'"
-                            )
-                        )
-                    )
-                log.info(
-                    "retention applied", outbox_purged=purged, processed_purged=result.rowcount
+        purged = await self.relay.purge()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(processed_message).where(
+                    processed_message.c.processed_at
+                    < sa.func.now()
+                    - sa.text(f"interval '{int(self.settings.processed_retention_days)} days'")
                 )
-            except Exception as exc:
-                log.warning("retention run failed", error=type(exc).__name__)
+            )
+        log.info("retention applied", outbox_purged=purged, processed_purged=result.rowcount)
 
     # --- health ---------------------------------------------------------------------------
 
