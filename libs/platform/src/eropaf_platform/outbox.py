@@ -91,7 +91,7 @@ _PENDING = sa.text(
 _UNPUBLISHED = sa.text(
     """
     SELECT count(*) FROM outbox_message m JOIN outbox_position p
-      ON p.name = 'relay' AND (m.tx, m.seq) > (p.tx, p.seq)
+      ON p.name = :name AND (m.tx, m.seq) > (p.tx, p.seq)
     """
 )
 _SAVE_POSITION = sa.text(
@@ -103,7 +103,7 @@ _SAVE_POSITION = sa.text(
 _PURGE = sa.text(
     """
     DELETE FROM outbox_message m USING outbox_position p
-    WHERE p.name = 'relay' AND (m.tx, m.seq) <= (p.tx, p.seq) AND m.created_at < :cutoff
+    WHERE p.name = :name AND (m.tx, m.seq) <= (p.tx, p.seq) AND m.created_at < :cutoff
     """
 )
 
@@ -111,7 +111,7 @@ _PURGE = sa.text(
 async def unpublished_count(conn: Any) -> int:
     """Rows the relay has not yet published (a connection or session of the service's
     database)."""
-    return int(await conn.scalar(_UNPUBLISHED) or 0)
+    return int(await conn.scalar(_UNPUBLISHED, {"name": _POSITION}) or 0)
 
 
 NOTIFY_CHANNEL = "eropaf_outbox"
@@ -441,7 +441,7 @@ class OutboxRelay:
     async def purge(self, now: datetime | None = None) -> int:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self._settings.outbox_retention_days)
         async with self._engine.begin() as conn:
-            result = await conn.execute(_PURGE, {"cutoff": cutoff})
+            result = await conn.execute(_PURGE, {"name": _POSITION, "cutoff": cutoff})
         return int(result.rowcount or 0)
 
 
