@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from eropaf_cli import stack
 from eropaf_cli.testing import start_stack, stop_stack, tail
 from eropaf_contracts.ddas import Eindresultaat, Signaalstatus, validate_uitwisselmodel
 from eropaf_contracts.topics import CASES_TOPIC
 from eropaf_intake.domain.match_tokens import signal_ref
+from eropaf_platform.testing.topics import read_to_end
 from eropaf_platform.testing.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -180,25 +180,7 @@ def export(data_dir: Path, gemeente: str) -> dict[str, Any]:
 
 async def _case_events(bootstrap: str) -> list[dict[str, Any]]:
     """Every event on matching's cases topic so far."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    events: list[dict[str, Any]] = []
-    try:
-        partitions = [
-            TopicPartition(CASES_TOPIC, p)
-            for p in sorted(consumer.partitions_for_topic(CASES_TOPIC) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if end[tp] > 0}
-        while pending:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                events.extend(json.loads(r.value) for r in batch)
-            pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
-    finally:
-        await consumer.stop()
-    return events
+    return [json.loads(r.value) for r in await read_to_end(bootstrap, CASES_TOPIC)]
 
 
 @dataclass

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.envelope import Envelope
@@ -35,6 +34,7 @@ from eropaf_matching.adapters.tables import case_alias, case_signal, match_case
 from eropaf_platform.db import make_engine
 from eropaf_platform.local.service_process import ServiceProcess
 from eropaf_platform.outbox import unpublished_count
+from eropaf_platform.testing.topics import read_to_end
 from eropaf_platform.testing.wait import wait_until_async
 
 from ..conftest import Household, publish
@@ -276,40 +276,13 @@ class MatchingDatabase:
 
 async def opened_case_refs(bootstrap: str, refs: set[str]) -> Counter[str]:
     """How often each case of the stream was announced with CaseOpened on the cases topic."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_bytes=16 * 1024 * 1024,
-    )
-    await consumer.start()
     opened: Counter[str] = Counter()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [
-            TopicPartition(CASES_TOPIC, p)
-            for p in sorted(consumer.partitions_for_topic(CASES_TOPIC) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + 60
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end for tp, end in ends.items()])
-
-        while await behind():
-            assert time.monotonic() < deadline, "cases topic not read within 60 s"
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for records in batches.values():
-                for record in records:
-                    if b'"eropaf.matching.case.opened"' not in record.value:
-                        continue
-                    event = Envelope.from_bytes(record.value).payload(CaseOpened)
-                    if set(event.signal_refs) <= refs:
-                        opened[event.case_ref] += 1
-    finally:
-        await consumer.stop()
+    for record in await read_to_end(bootstrap, CASES_TOPIC):
+        if b'"eropaf.matching.case.opened"' not in record.value:
+            continue
+        event = Envelope.from_bytes(record.value).payload(CaseOpened)
+        if set(event.signal_refs) <= refs:
+            opened[event.case_ref] += 1
     return opened
 
 
