@@ -231,8 +231,12 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._settings.retry_max_backoff_s)
 
     async def _sleep_or_wake(self, timeout: float) -> None:
+        # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a
+        # cancellation that arrives in the same loop step as the wake-up, and the relay
+        # then ran on while Service.stop() awaited it for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _get_producer(self) -> AIOKafkaProducer:

@@ -174,13 +174,27 @@ class Service:
 
     async def stop(self) -> None:
         self.started = False
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
+        bound_s = self.settings.shutdown_timeout_s
+        try:
+            async with asyncio.timeout(bound_s):
+                await self.broker.stop()
+        except TimeoutError:
+            log.error("broker client did not stop in time", timeout_s=bound_s)
+        except Exception as exc:
+            log.warning("broker client failed to stop", error=type(exc).__name__)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=bound_s)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("task ended with a fault", task=task.get_name())
+            if pending:
+                log.error(
+                    "tasks did not stop in time",
+                    tasks=sorted(t.get_name() for t in pending),
+                    timeout_s=bound_s,
+                )
         self._tasks.clear()
         await self.engine.dispose()
         log.info("service stopped")
@@ -246,8 +260,8 @@ class Service:
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False, "started": self.started}
         try:
-            async with self.engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), 2.0)
+            async with asyncio.timeout(2.0), self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
             checks["database"] = True
         except Exception as exc:
             log.debug("readiness: database", error=type(exc).__name__)
@@ -319,14 +333,17 @@ async def broker_reachable(settings: ServiceSettings, timeout: float = 3.0) -> b
 
     admin = AIOKafkaAdminClient(**connection_args(settings), request_timeout_ms=int(timeout * 1000))
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.list_topics(), timeout)
+        async with asyncio.timeout(timeout):
+            await admin.start()
+        async with asyncio.timeout(timeout):
+            await admin.list_topics()
         return True
     except Exception:
         return False
     finally:
         with contextlib.suppress(Exception):
-            await admin.close()
+            async with asyncio.timeout(timeout):
+                await admin.close()
 
 
 async def _top_up(consumer: Any, records: list[Any], limit: int, linger_s: float) -> list[Any]:

@@ -67,6 +67,9 @@ class ServiceSettings(BaseSettings):
     poison_max_attempts: int = 3
     retry_initial_backoff_s: float = 0.2
     retry_max_backoff_s: float = 10.0
+    # How long stop() waits for the broker client and each background task: a client that
+    # never returns (aiokafka's stop() can hang) must not keep a SIGTERM from ending it.
+    shutdown_timeout_s: float = 15.0
 
     # How often tables that changed much get fresh planner statistics (see Service).
     analyze_interval_s: float = 10.0
