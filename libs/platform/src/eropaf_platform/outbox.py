@@ -26,7 +26,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -35,6 +34,7 @@ from eropaf_platform import bulk, metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_producer
 from eropaf_platform.db import libpq_url
 from eropaf_platform.logging import get_logger
+from eropaf_platform.partitioning import partition_for
 from eropaf_platform.settings import ServiceSettings
 from eropaf_platform.tables import broker_epoch, outbox_message, outbox_position
 
@@ -449,9 +449,6 @@ class OutboxRelay:
         return int(result.rowcount or 0)
 
 
-_partitioner = DefaultPartitioner()
-
-
 async def _send_in_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> list[Any]:
     """Send rows as record batches built per partition; one result per row, in row order
     (``None`` when the broker acknowledged it, else the exception).
@@ -478,7 +475,7 @@ async def _send_in_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> l
             )
             partitions[r.topic] = (known, available)
         key = r.key.encode() if r.key is not None else None
-        tp = (r.topic, _partitioner(key, *partitions[r.topic]))
+        tp = (r.topic, partition_for(key, *partitions[r.topic]))
         headers = [*((k, v.encode()) for k, v in r.headers), (EVENT_ID_HEADER, r.event_id.encode())]
         while True:
             builder = builders.get(tp)

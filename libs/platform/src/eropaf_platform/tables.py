@@ -24,7 +24,7 @@ outbox_message = sa.Table(
     sa.Column("topic", sa.Text, nullable=False),
     sa.Column("key", sa.Text),
     sa.Column("value", sa.LargeBinary, nullable=False),
-    sa.Column("headers", postgresql.JSONB, nullable=False),
+    sa.Column("headers", postgresql.JSON, nullable=False),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),

@@ -4,6 +4,7 @@ retention purge keeps what is not yet published."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -190,5 +191,48 @@ async def test_upgrade_carries_on_before_the_first_row_not_yet_published(
         await asyncio.to_thread(command.upgrade, config, "head")
         async with engine.connect() as conn:
             assert await outbox.unpublished_count(conn) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_keeps_the_headers_of_rows_not_yet_published(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    """Migration platform_0004 (headers json, not jsonb) keeps queued rows' headers as they
+    were, in order, and can be undone."""
+    import asyncio
+
+    from alembic import command
+
+    from eropaf_platform.db import MIGRATIONS_DIR, _alembic_config
+
+    db = fresh_database_url()
+    config = _alembic_config(MIGRATIONS_DIR, db, "alembic_version_platform")
+    await asyncio.to_thread(command.upgrade, config, "platform_0003")
+    headers = [["ce_type", "eropaf.test"], ["ce_id", "e0"], ["ce_source", "eropaf-test"]]
+    engine = make_engine(db)
+    column_type = sa.text(
+        "SELECT data_type FROM information_schema.columns"
+        " WHERE table_name = 'outbox_message' AND column_name = 'headers'"
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO outbox_message (event_id, topic, key, value, headers)"
+                    " VALUES ('e0', 't', 'k', '\\x00', CAST(:h AS jsonb))"
+                ),
+                {"h": json.dumps(headers)},
+            )
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with engine.connect() as conn:
+            assert await conn.scalar(column_type) == "json"
+            assert await conn.scalar(sa.text("SELECT headers FROM outbox_message")) == headers
+            assert await outbox.unpublished_count(conn) == 1
+        await engine.dispose()
+        await asyncio.to_thread(command.downgrade, config, "platform_0003")
+        async with engine.connect() as conn:
+            assert await conn.scalar(column_type) == "jsonb"
+            assert await conn.scalar(sa.text("SELECT headers FROM outbox_message")) == headers
     finally:
         await engine.dispose()
