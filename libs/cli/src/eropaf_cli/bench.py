@@ -18,16 +18,18 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
     from eropaf_cli.bench_pipeline import PipelineResult
+
+T = TypeVar("T")
 
 DEFAULT_MESSAGES = 50_000
 DEFAULT_PARTITIONS = 4
@@ -877,8 +879,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def until_sigterm(work: Awaitable[T]) -> T:
+    """Await ``work`` so that SIGTERM (a job's timeout, ``kill``) cancels it as Ctrl-C does:
+    its ``finally`` blocks then stop the services and brokers it started and drop its
+    databases, where the default handler ended the process and left them running."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    asyncio.run(bench(parse_args(argv)))
+    asyncio.run(until_sigterm(bench(parse_args(argv))))
     return 0
 
 

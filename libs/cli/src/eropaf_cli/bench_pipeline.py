@@ -48,6 +48,7 @@ from eropaf_cli.bench import (
     machine_info,
     run_yardstick,
     signal_messages,
+    until_sigterm,
 )
 
 DEFAULT_SIGNALS = 20_000
@@ -700,7 +701,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    report = asyncio.run(_standalone(parse_args(argv)))
+    report = asyncio.run(until_sigterm(_standalone(parse_args(argv))))
     return 0 if all(s.notes.get("floors_met") for s in report.sections) else 1
 
 
