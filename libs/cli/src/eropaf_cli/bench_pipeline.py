@@ -333,6 +333,8 @@ async def _publish(producer: Any, items: Sequence[SignedSignal]) -> None:
 
 async def _drained(processes: Sequence[Any], timeout: float) -> None:
     """Until every process has no consumer lag and an empty outbox, twice in a row."""
+    from eropaf_platform.local.service_process import metric_sum
+
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < 2:
@@ -340,8 +342,9 @@ async def _drained(processes: Sequence[Any], timeout: float) -> None:
             raise TimeoutError("the services did not drain after the burst")
         busy = 0.0
         for process in processes:
-            busy += await process.metric("eropaf_outbox_backlog")
-            busy += await process.metric("eropaf_consumer_lag")
+            page = await process.metrics()
+            busy += metric_sum(page, "eropaf_outbox_backlog")
+            busy += metric_sum(page, "eropaf_consumer_lag")
         quiet = quiet + 1 if busy == 0 else 0
         await asyncio.sleep(0.5)
 
@@ -361,7 +364,7 @@ async def run_pipeline(
     from eropaf_contracts.topics import CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC, INTAKE_SIGNALS_TOPIC
     from eropaf_intake.app import IntakeSettings
     from eropaf_platform.broker import ensure_topics
-    from eropaf_platform.local.service_process import ServiceProcess
+    from eropaf_platform.local.service_process import ServiceProcess, metric_sum
 
     run = uuid.uuid4().hex[:8]
     logs = log_dir or Path(tempfile.mkdtemp(prefix="eropaf-bench-pipeline-"))
@@ -456,12 +459,14 @@ async def run_pipeline(
                 "matching signals": ([matching], "matching-signals", [INTAKE_SIGNALS_TOPIC]),
             }
             counts = {}
+            pages = {p: await p.metrics() for p in (*intakes, matching)}
             for name, (processes, consumer, topics) in wanted.items():
                 messages = batches = 0.0
                 for p in processes:
-                    batches += await p.metric("eropaf_handler_seconds_count", consumer=consumer)
+                    page = pages[p]
+                    batches += metric_sum(page, "eropaf_handler_seconds_count", consumer=consumer)
                     for topic in topics:
-                        messages += await p.metric("eropaf_messages_in_total", topic=topic)
+                        messages += metric_sum(page, "eropaf_messages_in_total", topic=topic)
                 counts[name] = (messages, batches)
             return counts
 

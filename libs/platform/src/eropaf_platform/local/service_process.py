@@ -76,19 +76,16 @@ class ServiceProcess:
                     raise TimeoutError(f"{self.module} not ready in {timeout}s: {self.log_tail()}")
                 await asyncio.sleep(0.2)
 
-    async def metric(self, name: str, **labels: str) -> float:
-        """The sum of a Prometheus metric's samples (with these labels) on ``/metrics``."""
+    async def metrics(self) -> str:
+        """The service's ``/metrics`` page as it is now (read figures with :func:`metric_sum`)."""
         import httpx
-        from prometheus_client.parser import text_string_to_metric_families
 
         async with httpx.AsyncClient(base_url=self.url, timeout=5.0) as client:
-            text = (await client.get("/metrics")).text
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-        )
+            return (await client.get("/metrics")).text
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """The sum of a Prometheus metric's samples (with these labels) on ``/metrics``."""
+        return metric_sum(await self.metrics(), name, **labels)
 
     def cpu_seconds(self) -> float:
         """CPU time the process used so far (user + system; Linux ``/proc``, else 0)."""
@@ -123,3 +120,16 @@ class ServiceProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def metric_sum(page: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples (with these labels) on a ``/metrics`` page: several
+    figures of one moment from one fetch."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
