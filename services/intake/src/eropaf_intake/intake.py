@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE, SIGNAL_SUBMITTED_TYPE
@@ -88,7 +87,7 @@ _INSERT_HOUSEHOLD_KEY = bulk.json_insert(household_key, _HOUSEHOLD_KEY_COLUMNS, 
 class PartnerKey:
     kid: str
     partner_code: str
-    public_key: Ed25519PublicKey
+    public_key: jws.VerifyKey  # libsodium's form: converted once per batch, used per message
     revoked: bool
 
 
@@ -119,7 +118,7 @@ class PartnerDirectory:
             keys[row.kid] = PartnerKey(
                 kid=row.kid,
                 partner_code=row.partner_code,
-                public_key=jws.public_key_from_pem(row.public_key_pem.encode()),
+                public_key=jws.verify_key(jws.public_key_from_pem(row.public_key_pem.encode())),
                 revoked=row.revoked_at is not None,
             )
         return cls(partners, keys, tokens)

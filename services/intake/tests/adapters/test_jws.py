@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -27,6 +28,7 @@ from eropaf_intake.adapters.jws import (
     public_key_to_pem,
     sign_detached,
     verify_detached,
+    verify_key,
 )
 
 pytestmark = pytest.mark.unit
@@ -75,6 +77,38 @@ def test_verifies_signature_made_by_independent_code(key: Ed25519PrivateKey) -> 
     jws = f"{protected}..{_b64(sig)}"
     assert parse_detached(jws).kid == "x"
     assert verify_detached(jws, VALUE, key.public_key())
+
+
+def _openssl_accepts(key: Ed25519PrivateKey, jws: DetachedJws, value: bytes) -> bool:
+    try:
+        key.public_key().verify(jws.signature, f"{jws.protected_b64}.{_b64(value)}".encode())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def test_libsodium_verification_agrees_with_openssl(key: Ed25519PrivateKey) -> None:
+    """Verification runs on libsodium (faster); it must accept and refuse what OpenSSL does."""
+    parsed = parse_detached(sign_detached(VALUE, key, "k1"))
+    flipped = bytes([parsed.signature[0] ^ 1]) + parsed.signature[1:]
+    # S >= the group order: the same signature in a non-canonical spelling.
+    s = (
+        int.from_bytes(parsed.signature[32:], "little")
+        + 2**252
+        + 27742317777372353535851937790883648493
+    )
+    malleated = parsed.signature[:32] + s.to_bytes(32, "little")
+    cases = [
+        (parsed, VALUE),
+        (parsed, VALUE + b" "),
+        (parsed._replace(signature=flipped), VALUE),
+        (parsed._replace(signature=malleated), VALUE),
+        (parsed._replace(protected_b64=_b64(b'{"alg":"EdDSA","kid":"k2"}')), VALUE),
+    ]
+    verifying = verify_key(key.public_key())
+    outcomes = [verify_detached(jws, value, verifying) for jws, value in cases]
+    assert outcomes == [_openssl_accepts(key, jws, value) for jws, value in cases]
+    assert outcomes == [True, False, False, False, False]
 
 
 def test_parse_detached(key: Ed25519PrivateKey) -> None:

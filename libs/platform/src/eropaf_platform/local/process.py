@@ -34,6 +34,30 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pids_running(executable: str | os.PathLike[str]) -> list[int]:
+    """Processes running the program file ``executable`` (``/proc/<pid>/exe``)."""
+    wanted = os.path.realpath(executable)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/exe") == wanted:
+                    pids.append(int(entry))
+            except OSError:
+                continue  # gone meanwhile, or not ours to read
+    return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (``/proc/stat``): the difference of two
+    readings is everything the machine did meanwhile, measured or not."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
     """Poll until `pid` is gone or `timeout` passes; True when it is gone."""
     deadline = time.monotonic() + timeout

@@ -4,6 +4,11 @@ A signature is `BASE64URL(protected) + ".." + BASE64URL(signature)`: the payload
 empty because the payload is the Kafka message value itself, which is signed byte for byte
 (never re-serialised JSON). Only EdDSA with Ed25519 is accepted, so there is no algorithm
 negotiation to get wrong.
+
+Keys are read and written with `cryptography`; signatures are verified with libsodium
+(PyNaCl), which verifies Ed25519 about twice as fast as OpenSSL on this hardware (measured:
+70 against 140 us a signature; verifying was a sixth of intake's CPU) and is stricter, not
+looser: it also refuses small-order keys and non-canonical points.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 __all__ = [
     "DetachedJws",
     "JwsError",
+    "VerifyKey",
     "b64url_decode",
     "b64url_encode",
     "generate_key_pair",
@@ -32,6 +39,7 @@ __all__ = [
     "public_key_to_pem",
     "sign_detached",
     "verify_detached",
+    "verify_key",
 ]
 
 ALGORITHM = "EdDSA"
@@ -126,7 +134,16 @@ def parse_detached(jws: str) -> DetachedJws:
     return DetachedJws(kid=kid, protected_b64=protected_b64, signature=signature)
 
 
-def verify_detached(jws: str | DetachedJws, value: bytes, public_key: Ed25519PublicKey) -> bool:
+def verify_key(public_key: Ed25519PublicKey) -> VerifyKey:
+    """`public_key` as libsodium's verifying key: convert once, verify many times."""
+    return VerifyKey(
+        public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def verify_detached(
+    jws: str | DetachedJws, value: bytes, public_key: Ed25519PublicKey | VerifyKey
+) -> bool:
     """True iff `jws` is a valid EdDSA signature of exactly `value` under `public_key`.
 
     Malformed input is a `False`, not an exception, so the caller has one failure path;
@@ -136,9 +153,10 @@ def verify_detached(jws: str | DetachedJws, value: bytes, public_key: Ed25519Pub
         parsed = jws if isinstance(jws, DetachedJws) else parse_detached(jws)
     except JwsError:
         return False
+    key = public_key if isinstance(public_key, VerifyKey) else verify_key(public_key)
     try:
-        public_key.verify(parsed.signature, _signing_input(parsed.protected_b64, value))
-    except InvalidSignature:
+        key.verify(_signing_input(parsed.protected_b64, value), parsed.signature)
+    except (BadSignatureError, ValueError):
         return False
     return True
 
