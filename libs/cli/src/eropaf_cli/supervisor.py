@@ -9,44 +9,18 @@ then stops them in order (services before the broker and database they need).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from eropaf_platform.local.process import die_with_parent
 from eropaf_platform.logging import get_logger
 
 log = get_logger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-# Resolved once in the parent: the child (between fork and exec) must do as little as possible.
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_prctl = _libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
-
-
-def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
-    """A `preexec_fn` that makes the child receive `sig` when its parent dies.
-
-    The parent may already have died between fork and prctl; then nobody would ever send the
-    signal, so the child checks its parent pid afterwards and kills itself.
-    """
-    parent = os.getpid()
-    signum = int(sig)
-
-    def preexec() -> None:
-        if _prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
-            os._exit(127)  # without the guarantee the child must not run at all
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signum)
-
-    return preexec
 
 
 def send_signal(pid: int, sig: signal.Signals) -> None:

@@ -21,7 +21,7 @@ from typing import IO, Self
 import structlog
 
 from .ports import free_port
-from .process import LocalServer
+from .process import LocalServer, die_with_parent
 
 log = structlog.get_logger(__name__)
 
@@ -206,6 +206,8 @@ class LocalBroker(LocalServer):
             # Own session: a Ctrl-C in the terminal reaches us, and we stop the broker
             # in order, after the services that use it.
             start_new_session=True,
+            # And it ends with us, however we end (it keeps nothing to lose).
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
 
     def _wait_ready(self, deadline: float) -> None:

@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
+import signal
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
+
+_PR_SET_PDEATHSIG = 1
+# Resolved once in the parent: the child (between fork and exec) must do as little as possible.
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_prctl.restype = ctypes.c_int
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
+    """A `preexec_fn` that makes the child receive `sig` when its parent dies.
+
+    The parent may already have died between fork and prctl; then nobody would ever send the
+    signal, so the child checks its parent pid afterwards and kills itself.
+
+    Linux sends the signal when the *thread* that started the child ends: start children from
+    the main thread, or from the event loop's executor (whose threads live as long as the
+    loop), never from a thread of their own.
+    """
+    parent = os.getpid()
+    signum = int(sig)
+
+    def preexec() -> None:
+        if _prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            os._exit(127)  # without the guarantee the child must not run at all
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return preexec
 
 
 def pid_alive(pid: int) -> bool:

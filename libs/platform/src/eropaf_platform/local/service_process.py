@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from eropaf_platform.local.ports import free_port
-from eropaf_platform.local.process import process_cpu_seconds
+from eropaf_platform.local.process import die_with_parent, process_cpu_seconds
 
 
 class ServiceProcess:
@@ -53,6 +53,9 @@ class ServiceProcess:
             env=self.env,
             stdout=self._log,
             stderr=self._log,
+            # A benchmark or test killed outright takes its services with it: left running,
+            # they took the CPU from later runs.
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
     def exited(self) -> bool:
