@@ -271,7 +271,7 @@ class CaseWatcher:
             try:
                 # Returns when all were seen, the watcher stopped, or the time is up.
                 await asyncio.wait(
-                    {seen, self._task}, timeout=timeout, return_when="FIRST_COMPLETED"
+                    {seen, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 seen.cancel()
