@@ -1,4 +1,5 @@
-"""Process readings the benchmarks use: processes by name, the machine's busy time."""
+"""Local processes: the readings the benchmarks use (processes by program file, the machine's
+busy time) and children that end with the process that started them."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from eropaf_platform.local.process import (
     process_cpu_seconds,
 )
 
-pytestmark = pytest.mark.unit
 
-
+@pytest.mark.unit
 def test_pids_running_finds_this_process_by_its_program_file() -> None:
     assert os.getpid() in pids_running(sys.executable)
     assert pids_running("/no/such/program") == []
 
 
+@pytest.mark.unit
 def test_machine_busy_time_counts_this_process_spinning() -> None:
     busy_before, own_before = machine_busy_seconds(), process_cpu_seconds(os.getpid())
     deadline = time.process_time() + 0.3
@@ -52,6 +53,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.integration  # starts the real broker
 def test_children_of_a_killed_parent_end_with_it(tmp_path: Path) -> None:
     (tmp_path / "sleeper.py").write_text("import time\ntime.sleep(600)\n")
     parent = subprocess.Popen(
