@@ -32,6 +32,7 @@ from eropaf_contracts.events import (
 from eropaf_contracts.region import Region
 from eropaf_matching import case_events
 from eropaf_matching.adapters import repository
+from eropaf_matching.adapters.link_cache import LinkCache
 from eropaf_matching.domain.cases import (
     Case,
     CaseError,
@@ -127,6 +128,9 @@ class SignalEventsHandler:
     def __init__(self, policy: RegionPolicy, region: Region) -> None:
         self.policy = policy
         self.region = region
+        # Matching runs once: this process holds the linking state, checked against the
+        # table on every batch (adapters.link_cache).
+        self.links = LinkCache()
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
         models: dict[str, type[BaseModel]] = dict(_SIGNAL_EVENTS)
@@ -144,6 +148,7 @@ class SignalEventsHandler:
             self.region,
             tokens=tokens,
             signal_refs={event.signal_ref for _, event in parsed},  # type: ignore[attr-defined]
+            link_cache=self.links,
         )
         batch = _Batch(state, [])
         for envelope, event in _canonical_order(parsed):

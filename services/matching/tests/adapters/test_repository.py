@@ -10,38 +10,18 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from eropaf_contracts.ddas import Contactsoort, Dagdeel, Signaalpartner
-from eropaf_contracts.region import load_region
+from eropaf_contracts.ddas import Contactsoort, Dagdeel
 from eropaf_matching.adapters import repository
 from eropaf_matching.app import MIGRATIONS
 from eropaf_matching.domain.cases import ContactAttempt
 from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
-from eropaf_matching.policy import load_policy
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
 
+from .conftest import POLICY, REGION
+from .conftest import stored_signal as signal
+
 pytestmark = pytest.mark.integration
-
-REGION = load_region()
-POLICY = load_policy(region=REGION)
-
-
-def signal(ref: str, day: int, **tokens: str) -> SignalFacts:
-    d = date(2026, 10, day)
-    return SignalFacts(
-        signal_ref=ref,
-        partner_code=f"p-{ref}",
-        partner_type=Signaalpartner.HUUR,
-        gemeentecode="0356",
-        postcode_area="3431",
-        bedrag=600,
-        ontstaansdatum=date(2026, 8, 1),
-        signaaldatum=d,
-        crisissignaal=False,
-        warme_overdracht=True,
-        match_tokens={MatchTokenKind(k): v for k, v in tokens.items()},
-        received_at=datetime.combine(d, time(9), tzinfo=UTC),
-    )
 
 
 async def test_state_round_trips_and_clusters_load_transitively(

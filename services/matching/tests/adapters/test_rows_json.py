@@ -100,19 +100,17 @@ def test_case_row_json_is_the_case_row(index: int) -> None:
     assert json.loads(repository._case_row_json(case)) == _dumped(repository._case_row(case))
 
 
-@pytest.mark.parametrize("retokened", [True, False])
-def test_signal_row_json_is_the_match_signal_row(retokened: bool) -> None:
+def test_signal_row_json_is_the_match_signal_row() -> None:
     for signal in SIGNALS:
         link = LinkInput.of(signal)
         assignment = Assignment("3" * 32, "4" * 32)
-        row = json.loads(repository._signal_row_json(link, assignment, retokened=retokened))
+        row = json.loads(repository._signal_row_json(link, assignment))
         assert row == {
             "signal_ref": signal.signal_ref,
             "datum": signal.datum.isoformat(),
             "tokens": {k.value: v for k, v in signal.match_tokens.items()},
             "person_id": assignment.person_id,
             "household_id": assignment.household_id,
-            "retokened": retokened,
         }
 
 

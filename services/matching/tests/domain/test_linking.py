@@ -216,6 +216,46 @@ def test_scope_asked_before_applying_is_the_cluster_searched_after(signal):
         assert index.assignments == reference.assignments
 
 
+def test_a_copy_made_with_put_links_as_the_original(signal):
+    # The service loads stored signals with put (no relinking) and goes on from there.
+    signals = [
+        signal("r1", bsn="X", surname="S", address="A"),
+        signal("r2", partner="eneco", surname="S", initials="I", address="A"),
+        signal("r3", partner="vitens", bsn="Y", address="B"),
+        signal("r2", partner="eneco", surname="T", address="B"),  # revised: other tokens
+    ]
+    original = _index(signals[:3])
+    copy = LinkIndex()
+    for ref, link in original.signals.items():
+        copy.put(link, original.assignments[ref])
+    for s in signals[:3]:
+        assert copy.cluster(LinkInput.of(s).token_set()) == original.cluster(
+            LinkInput.of(s).token_set()
+        )
+    revised = LinkInput.of(signals[3])
+    assert copy.apply(revised) == original.apply(revised)
+    assert copy.assignments == original.assignments
+    # put of a revision takes the old tokens out of the token index
+    copy.put(LinkInput.of(signals[1]), copy.assignments["r2"])
+    assert "r2" not in copy.by_token[(MatchTokenKind.BIRTH_SURNAME, "T")]
+
+
+def test_reach_is_the_cluster_of_the_tokens_and_of_the_held_signals(signal):
+    index = _index(
+        [
+            signal("a", bsn="X", address="A"),
+            signal("b", bsn="Y", address="A"),
+            signal("c", bsn="Z", address="C"),
+            signal("d", partner="wil"),  # no tokens
+        ]
+    )
+    assert index.reach([(MatchTokenKind.BSN, "X")], []) == {"a", "b"}
+    assert index.reach([], ["c"]) == {"c"}
+    assert index.reach([], ["d", "unknown"]) == {"d"}  # held without tokens; unknown: not held
+    # a revision of c that moves to A: its old cluster and the new one
+    assert index.reach([(MatchTokenKind.ADDRESS, "A")], ["c"]) == {"a", "b", "c"}
+
+
 # --- address links expire (module docstring: "Model") ----------------------------------
 
 

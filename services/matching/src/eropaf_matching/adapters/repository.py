@@ -2,11 +2,11 @@
 
 A batch of up to ``consumer_max_records`` signal events is handled against an in-memory
 :class:`~eropaf_matching.domain.matcher.Matcher` that holds exactly the clusters the batch
-touches (a breadth-first search over ``match_token`` that returns the ``match_signal``
-rows, usually two queries) and every case that holds a signal of those clusters (four more
-queries). After the domain ran, :meth:`MatchingState.save` writes back only what differs
-from what was loaded, one bulk statement per table (all rows as one JSON parameter, written
-as text; the token rows are derived from the signal rows by the database).
+touches (searched in the process's copy of ``match_signal``,
+:class:`~eropaf_matching.adapters.link_cache.LinkCache`) and every case that holds a signal
+of those clusters (four queries). After the domain ran, :meth:`MatchingState.save` writes
+back only what differs from what was loaded, one bulk statement per table (all rows as one
+JSON parameter, written as text), and stages the linking rows for the copy.
 
 Statements keep the same text whatever the batch: lists travel as one array literal
 (unnested) or JSON parameter, never as ``IN``/``VALUES`` lists of varying length, so
@@ -30,13 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
 from eropaf_contracts.events import OutreachKind, Urgency
 from eropaf_contracts.region import Region
+from eropaf_matching.adapters.link_cache import LinkCache, current_generation
 from eropaf_matching.adapters.tables import (
     case_alias,
     case_contact_attempt,
     case_signal,
     match_case,
     match_signal,
-    match_token,
 )
 from eropaf_matching.domain.cases import Case, CaseState, ContactAttempt
 from eropaf_matching.domain.linking import Assignment, LinkInput, Token
@@ -378,38 +378,16 @@ def _case_row_json(c: Case) -> str:
     )
 
 
-def _signal_row_json(link: LinkInput, assignment: Assignment, *, retokened: bool) -> str:
-    """A ``match_signal`` row as JSON text; ``retokened`` (not a column) tells the token
-    insert which rows' tokens to write."""
+def _signal_row_json(link: LinkInput, assignment: Assignment) -> str:
+    """A ``match_signal`` row as JSON text."""
     return (
         f'{{"signal_ref":{_json_str(link.signal_ref)},"datum":{_json_date(link.key[0])},'
         f'"tokens":{_json_tokens(link.tokens)},"person_id":{_json_str(assignment.person_id)},'
-        f'"household_id":{_json_str(assignment.household_id)},'
-        f'"retokened":{_json_bool(retokened)}}}'
+        f'"household_id":{_json_str(assignment.household_id)}}}'
     )
 
 
 # --- loading ----------------------------------------------------------------------------
-
-
-# One step of the cluster search: the stored signals carrying any of the tokens, and the
-# given signals (if stored); as their match_signal rows. Plain index lookups from unnest
-# (no recursive CTE: its row estimates led to merge joins over the whole token table on
-# every batch). The arrays travel as text literals (``_text_array``); a kind is a StrEnum,
-# so a token's kind is written as its value.
-_CLUSTER_STEP = sa.text(
-    """
-    WITH hit AS (
-        SELECT t.signal_ref
-        FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS s(kind, value)
-        JOIN match_token t ON t.kind = s.kind AND t.value = s.value
-        UNION
-        SELECT r.signal_ref FROM unnest(CAST(:refs AS text[])) AS r(signal_ref)
-    )
-    SELECT m.signal_ref, m.datum, m.tokens, m.person_id, m.household_id
-    FROM hit JOIN match_signal m ON m.signal_ref = hit.signal_ref
-    """
-)
 
 
 def _text_array(values: Iterable[str]) -> str:
@@ -427,42 +405,6 @@ def _text_array(values: Iterable[str]) -> str:
 
 def _array_element(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-async def _cluster_rows(
-    session: AsyncSession, tokens: Iterable[Token], refs: Iterable[str]
-) -> list[Any]:
-    """The match_signal rows of every stored signal reachable from ``tokens`` (and from the
-    stored tokens of ``refs``) over shared tokens of any kind; a stored signal of ``refs``
-    without tokens as well.
-
-    Breadth first, one query per step; a batch's clusters are complete after two steps
-    unless a signal bridges further (then the new tokens are followed)."""
-    # (kind, value) pairs; a token's kind is a StrEnum, equal to the text the rows carry.
-    seen: set[tuple[str, str]] = set(tokens)
-    frontier = list(seen)
-    ref_list = list(set(refs))
-    found: dict[str, Any] = {}
-    while frontier or ref_list:
-        rows = await session.execute(
-            _CLUSTER_STEP,
-            {
-                "kinds": _text_array(k for k, _ in frontier),
-                "vals": _text_array(v for _, v in frontier),
-                "refs": _text_array(ref_list),
-            },
-        )
-        new: set[tuple[str, str]] = set()
-        for row in rows:
-            if row.signal_ref in found:
-                continue  # found in an earlier step: its tokens are followed already
-            found[row.signal_ref] = row
-            for token in row.tokens.items():
-                if token not in seen:
-                    seen.add(token)
-                    new.add(token)
-        frontier, ref_list = list(new), []
-    return [found[ref] for ref in sorted(found)]
 
 
 # Built once: a statement built per call costs its construction and cache key every time.
@@ -486,7 +428,6 @@ _CASE_IDS_OF_SIGNALS = sa.select(case_signal.c.case_id).where(
 _ALIASES = sa.select(case_alias.c.old_case_id, case_alias.c.case_id).where(
     _among(case_alias.c.old_case_id, "ids")
 )
-_DELETE_TOKENS = sa.delete(match_token).where(_among(match_token.c.signal_ref, "refs"))
 _DELETE_ATTEMPTS = sa.delete(case_contact_attempt).where(
     _among(case_contact_attempt.c.case_id, "ids")
 )
@@ -567,6 +508,7 @@ class MatchingState:
     loaded_assignments: dict[str, Assignment] = field(default_factory=dict)
     loaded_cases: dict[str, Case] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # old case id -> new, this batch
+    link_cache: LinkCache | None = None  # told what the batch wrote to match_signal
 
     def rename(self, old: str, new: str) -> None:
         self.aliases[old] = new
@@ -581,25 +523,18 @@ class MatchingState:
     async def _save_links(self, session: AsyncSession) -> None:
         links = self.matcher.links
         loaded_links, loaded_assignments = self.loaded_links, self.loaded_assignments
-        rows: list[str] = []
-        stale: list[str] = []
+        changed: list[tuple[LinkInput, Assignment]] = []
         for ref, signal in links.signals.items():
             assignment = links.assignments[ref]
-            loaded = loaded_links.get(ref)
-            if loaded == signal and loaded_assignments.get(ref) == assignment:
-                continue
-            retokened = loaded is None or loaded.tokens != signal.tokens
-            if retokened and loaded is not None:
-                stale.append(ref)
-            rows.append(_signal_row_json(signal, assignment, retokened=retokened))
-        if not rows:
+            if loaded_links.get(ref) != signal or loaded_assignments.get(ref) != assignment:
+                changed.append((signal, assignment))
+        if not changed:
             return
-        payload = "[" + ",".join(rows) + "]"  # keys are unique: one row per signal
+        # Keys are unique: one row per signal.
+        payload = "[" + ",".join(_signal_row_json(s, a) for s, a in changed) + "]"
         await session.execute(_MATCH_SIGNAL.statement, {"rows": payload})
-        for part in _chunks(stale):
-            await session.execute(_DELETE_TOKENS, {"refs": _text_array(part)})
-        # The token rows of the signals whose tokens are new or changed, from the same rows.
-        await session.execute(_INSERT_TOKENS, {"rows": payload})
+        if self.link_cache is not None:
+            self.link_cache.stage(await current_generation(session), changed)
 
     async def _save_cases(self, session: AsyncSession) -> None:
         cases = self.matcher.cases
@@ -708,20 +643,6 @@ class _Bulk:
 
 _BULK_SQL: dict[str, sa.TextClause] = {}
 
-# match_token rows from the match_signal rows (their ``tokens``), for the rows marked
-# ``retokened``: the same rows as one per token, without writing them out here.
-_INSERT_TOKENS = sa.text(
-    """
-    INSERT INTO match_token (kind, value, signal_ref)
-    SELECT t.key, t.value, r.signal_ref
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-        AS r(signal_ref text, tokens jsonb, retokened boolean)
-    CROSS JOIN LATERAL jsonb_each_text(r.tokens) AS t
-    WHERE r.retokened
-    ON CONFLICT (kind, value, signal_ref) DO NOTHING
-    """
-)
-
 _FOLLOW_ALIASES = sa.text(
     """
     UPDATE case_alias SET case_id = r.case_id
@@ -804,24 +725,25 @@ async def load_state(
     *,
     tokens: Iterable[Token],
     signal_refs: Iterable[str],
+    link_cache: LinkCache | None = None,
 ) -> MatchingState:
     """The clusters reachable from ``tokens``/``signal_refs`` and every case holding one of
-    their signals, as a populated :class:`Matcher`."""
-    rows = await _cluster_rows(session, tokens, signal_refs)
+    their signals, as a populated :class:`Matcher`. Under the matching lock.
+
+    ``link_cache``: the process's copy of the linking state, kept from batch to batch (the
+    handler's); without one, the state is loaded for this call alone."""
+    if link_cache is None:
+        link_cache = LinkCache()
+    held = await link_cache.index(session)
     matcher = Matcher(policy, region)
-    state = MatchingState(matcher)
+    state = MatchingState(matcher, link_cache=link_cache)
     links = matcher.links
-    for row in rows:
-        ref = row.signal_ref
-        link = LinkInput(ref, (row.datum, ref), {_token_kind(k): v for k, v in row.tokens.items()})
-        assignment = Assignment(row.person_id, row.household_id)
+    refs = sorted(held.reach(tokens, signal_refs))
+    for ref in refs:
+        link, assignment = held.signals[ref], held.assignments[ref]
         state.loaded_links[ref] = link
         state.loaded_assignments[ref] = assignment
-        links.signals[ref] = link
-        links.assignments[ref] = assignment
-        for token in link.token_set():
-            links.by_token[token].add(ref)
-    refs = [row.signal_ref for row in rows]
+        links.put(link, assignment)
     case_ids: set[str] = set()
     for chunk in _chunks(refs):
         case_ids.update(

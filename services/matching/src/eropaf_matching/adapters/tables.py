@@ -3,8 +3,9 @@
 Pseudonymous only: signal refs, keyed match tokens, derived person/household/case ids,
 municipality, PC4 area, amounts, dates and flags.
 
-* ``match_signal`` + ``match_token``: the linking state (``domain.linking`` module docstring);
-  a batch loads the clusters it touches breadth first over ``match_token``.
+* ``match_signal``: the linking state (``domain.linking`` module docstring), which the service
+  holds in memory and searches there; ``match_link_generation`` changes with every statement
+  that writes it (a trigger), so a copy made at another generation is known to be stale.
 * ``match_case`` + ``case_signal`` + ``case_contact_attempt``: one row per case and child
   rows for its signals and contact attempts (``domain.cases.Case`` maps one to one).
 * ``case_alias``: case ids change when cases merge or an earlier signal joins; scheduling may
@@ -13,6 +14,7 @@ municipality, PC4 area, amounts, dates and flags.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -30,11 +32,10 @@ class MatchSignalRow(SQLModel, table=True):
     household_id: str = Field(index=True)
 
 
-class MatchTokenRow(SQLModel, table=True):
-    __tablename__ = "match_token"
-    kind: str = Field(primary_key=True)
-    value: str = Field(primary_key=True)
-    signal_ref: str = Field(primary_key=True, index=True)
+class MatchLinkGenerationRow(SQLModel, table=True):
+    __tablename__ = "match_link_generation"
+    id: int = Field(primary_key=True)  # one row: id 1
+    generation: uuid.UUID
 
 
 class MatchCaseRow(SQLModel, table=True):
@@ -94,7 +95,7 @@ class CaseAliasRow(SQLModel, table=True):
 
 
 match_signal: sa.Table = MatchSignalRow.__table__  # type: ignore[attr-defined]
-match_token: sa.Table = MatchTokenRow.__table__  # type: ignore[attr-defined]
+match_link_generation: sa.Table = MatchLinkGenerationRow.__table__  # type: ignore[attr-defined]
 match_case: sa.Table = MatchCaseRow.__table__  # type: ignore[attr-defined]
 case_signal: sa.Table = CaseSignalRow.__table__  # type: ignore[attr-defined]
 case_contact_attempt: sa.Table = CaseContactAttemptRow.__table__  # type: ignore[attr-defined]

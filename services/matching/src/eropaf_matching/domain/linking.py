@@ -48,13 +48,13 @@ its households are computed within it; a household lies within its cluster.) So 
 keeps, in PostgreSQL::
 
     match_signal(signal_ref PK, datum, tokens JSONB, person_id, household_id)
-    match_token(kind, value, signal_ref, PK(kind, value, signal_ref))
 
-and per signal: loads the cluster (signals reachable over ``match_token``; a recursive CTE),
-calls :func:`relink` with the stored assignments, and writes back ``LinkOutcome.changed``
-in the same transaction. :class:`LinkIndex` is the in-memory reference of exactly that.
-Because only clusters are recomputed, a correction (new revision with other tokens) may
-also split a household; :attr:`LinkOutcome.changed` carries every row to update.
+holds the same as a :class:`LinkIndex` in memory (loaded with :meth:`LinkIndex.put`), and per
+batch: finds the clusters it touches (:meth:`LinkIndex.reach`), calls :func:`relink` with the
+stored assignments, and writes back ``LinkOutcome.changed`` in the same transaction.
+:class:`LinkIndex` is the in-memory reference of exactly that. Because only clusters are
+recomputed, a correction (new revision with other tokens) may also split a household;
+:attr:`LinkOutcome.changed` carries every row to update.
 """
 
 from __future__ import annotations
@@ -355,6 +355,27 @@ class LinkIndex:
         if old is not None:
             tokens = old.token_set().union(tokens)
         return self.cluster(tokens) | {signal_ref}
+
+    def put(self, signal: LinkInput, assignment: Assignment) -> None:
+        """Hold a signal as it was linked before (loading stored state): no relinking."""
+        old = self.signals.get(signal.signal_ref)
+        if old is not None:
+            for token in old.token_set() - signal.token_set():
+                self.by_token[token].discard(signal.signal_ref)
+        self.signals[signal.signal_ref] = signal
+        self.assignments[signal.signal_ref] = assignment
+        for token in signal.token_set():
+            self.by_token[token].add(signal.signal_ref)
+
+    def reach(self, tokens: Iterable[Token], signal_refs: Iterable[str]) -> set[str]:
+        """The held signals a batch with these ``tokens`` and (possibly revised) signals may
+        relink: the cluster of the tokens and of the held tokens of ``signal_refs``, and the
+        held ones of ``signal_refs`` themselves."""
+        start = set(tokens)
+        held = {ref for ref in signal_refs if ref in self.signals}
+        for ref in held:
+            start |= self.signals[ref].token_set()
+        return self.cluster(start) | held
 
     def apply(self, signal: LinkInput, *, scope: set[str] | None = None) -> LinkOutcome:
         """Add (or revise) one signal; returns what changed. ``scope``: :meth:`scope` of the
