@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eropaf_matching.adapters import repository
@@ -128,6 +129,7 @@ async def test_another_writer_makes_the_copy_load_again(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     ours, theirs = LinkCache(), LinkCache()  # e.g. two instances during a rollout
+    loads_before = REGISTRY.get_sample_value("eropaf_matching_linking_loads_total") or 0.0
     async with sessions() as s, s.begin():
         await accept(s, ours, signal("a", 1, bsn="1"))
     async with sessions() as s, s.begin():
@@ -143,6 +145,10 @@ async def test_another_writer_makes_the_copy_load_again(
         await s.execute(sa.text("DELETE FROM match_signal WHERE signal_ref = :r"), {"r": "b" * 32})
     assert await held(sessions, ours) == {"a" * 32}
     assert ours.loads == 3
+    # What operators see on /metrics: every load (ours and theirs), the signals held last.
+    loads = REGISTRY.get_sample_value("eropaf_matching_linking_loads_total")
+    assert loads == loads_before + ours.loads + theirs.loads
+    assert REGISTRY.get_sample_value("eropaf_matching_linking_signals") == 1
 
 
 async def test_every_statement_on_match_signal_gives_a_new_generation(

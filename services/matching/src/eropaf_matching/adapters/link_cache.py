@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_matching.adapters.tables import match_link_generation, match_signal
@@ -39,6 +40,16 @@ from eropaf_platform.logging import get_logger
 __all__ = ["LinkCache", "current_generation", "link_input"]
 
 log = get_logger(__name__)
+
+# For operators: memory grows with the signals held (about 2 KB each), and loads other than
+# the first mean another writer was at match_signal.
+SIGNALS_HELD = Gauge(
+    "eropaf_matching_linking_signals", "Signals held in matching's in-memory linking state"
+)
+LOADS = Counter(
+    "eropaf_matching_linking_loads_total",
+    "Full loads of the linking state from match_signal (at start, then after another writer)",
+)
 
 _TOKEN_KINDS: dict[str, MatchTokenKind] = {m.value: m for m in MatchTokenKind}
 
@@ -89,6 +100,8 @@ class LinkCache:
             self._index = await self._load(session)
             self._generation = generation
             self.loads += 1
+            LOADS.inc()
+        SIGNALS_HELD.set(len(self._index.signals))
         return self._index
 
     def stage(self, generation: uuid.UUID, rows: Iterable[tuple[LinkInput, Assignment]]) -> None:
