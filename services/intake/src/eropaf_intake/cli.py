@@ -709,7 +709,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("revoke-key", parents=[admin], help="revoke one of a partner's keys")
     p.add_argument("code")
-    p.add_argument("kid")
+    # A kid is a base64url thumbprint: one in 64 starts with "-", which argparse would take
+    # for an option unless it comes after "--".
+    p.add_argument(
+        "kid", help="key id as `partner list` shows it; one that starts with - goes after --"
+    )
     p.set_defaults(handler=cmd_revoke_key)
 
     for name, disabled in (("disable", True), ("enable", False)):

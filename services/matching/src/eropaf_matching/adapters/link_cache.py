@@ -109,10 +109,6 @@ class LinkCache:
         value after those writes, in the batch's transaction)."""
         self._staged = (generation, list(rows))
 
-    def forget(self) -> None:
-        """Load afresh at the next batch."""
-        self._index, self._generation, self._staged = None, None, None
-
     @staticmethod
     async def _load(session: AsyncSession) -> LinkIndex:
         started = time.perf_counter()
