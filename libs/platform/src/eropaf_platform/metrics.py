@@ -23,3 +23,11 @@ OUTBOX_BACKLOG = Gauge("eropaf_outbox_backlog", "Unpublished outbox rows", ["ser
 CONSUMER_LAG = Gauge(
     "eropaf_consumer_lag", "Messages behind the high watermark", ["service", "topic", "partition"]
 )
+# A full pass visits every tracked object: a service that holds much in memory (matching's
+# linking state) shows here whether it is kept out of the passes.
+GC_PAUSE_SECONDS = Histogram(
+    "eropaf_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector, by generation collected",
+    ["service", "generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

@@ -5,6 +5,7 @@ processor uses them) and reloads when anyone else wrote ``match_signal``."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -13,9 +14,10 @@ from alembic import command
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from eropaf_matching.adapters import repository
+from eropaf_matching.adapters import link_cache, repository
 from eropaf_matching.adapters.link_cache import LinkCache, current_generation
 from eropaf_matching.app import MIGRATIONS
+from eropaf_matching.domain.linking import LinkIndex
 from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
 from eropaf_platform.db import _alembic_config, make_engine, make_sessions, migrate_async
 
@@ -210,3 +212,37 @@ async def test_migration_0002_drops_the_token_rows_and_its_downgrade_restores_th
             )
     finally:
         await engine.dispose()
+
+
+async def test_the_held_state_is_kept_out_of_the_garbage_collectors_passes(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full collection visits every tracked object: what the cache holds is frozen out
+    of it once loaded and then every FREEZE_EVERY signals."""
+    monkeypatch.setattr(link_cache, "FREEZE_EVERY", 2)
+
+    def collectable(index: LinkIndex) -> set[str]:
+        tracked = {id(o) for o in gc.get_objects()}
+        return {ref for ref, link in index.signals.items() if id(link) in tracked}
+
+    cache = LinkCache()
+    try:
+        async with sessions() as s, s.begin():
+            await accept(s, cache, signal("a", 1, bsn="1"))
+        async with sessions() as s, s.begin():
+            await repository.lock_matching(s)
+            index = await cache.index(s)  # a applied: one signal, below FREEZE_EVERY
+            assert collectable(index) == {"a" * 32}
+            await accept(s, cache, signal("b", 2, bsn="2"), signal("c", 3, bsn="3"))
+        async with sessions() as s, s.begin():
+            await repository.lock_matching(s)
+            index = await cache.index(s)  # b and c applied: three since the last freeze
+        assert set(index.signals) == {"a" * 32, "b" * 32, "c" * 32}
+        assert collectable(index) == set()
+        # A full load is frozen at once.
+        fresh = LinkCache()
+        async with sessions() as s, s.begin():
+            await repository.lock_matching(s)
+            assert collectable(await fresh.index(s)) == set()
+    finally:
+        gc.unfreeze()

@@ -19,10 +19,19 @@ the matching lock, :meth:`LinkCache.index` reads that value:
 
 Values are random, not counted, so a rolled-back batch of ours can never be mistaken for
 another writer's committed one.
+
+Memory: about 2 KB and a dozen objects a signal. A full pass of Python's cyclic garbage
+collector visits every tracked object: with the state held, that took 110 ms at 30,000
+signals and 335 ms at 100,000 (measured), a pause in the middle of whatever batch it hit.
+The state lives as long as the process and holds no reference cycles (refcounting still
+frees what is replaced), so it is taken out of the collector's sight (``gc.freeze``) once
+loaded and again every ``FREEZE_EVERY`` signals added. The young generations are collected
+just before, so that hardly any cyclic garbage is frozen along with it.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -52,6 +61,7 @@ LOADS = Counter(
 )
 
 _TOKEN_KINDS: dict[str, MatchTokenKind] = {m.value: m for m in MatchTokenKind}
+FREEZE_EVERY = 2_000  # signals added between freezes (module docstring: "Memory")
 
 _GENERATION = sa.select(match_link_generation.c.generation).where(match_link_generation.c.id == 1)
 _ALL_SIGNALS = sa.select(
@@ -86,6 +96,7 @@ class LinkCache:
         self._generation: uuid.UUID | None = None
         self._staged: tuple[uuid.UUID, list[tuple[LinkInput, Assignment]]] | None = None
         self.loads = 0  # full loads from the table (the first, and one per outside write)
+        self._unfrozen = 0  # signals put since the last freeze
 
     async def index(self, session: AsyncSession) -> LinkIndex:
         """The table's current state; call after taking the matching lock, in the batch's
@@ -96,11 +107,15 @@ class LinkCache:
             for signal, assignment in staged[1]:
                 self._index.put(signal, assignment)
             self._generation = generation
+            self._unfrozen += len(staged[1])
+            if self._unfrozen >= FREEZE_EVERY:
+                self._freeze()
         if self._index is None or self._generation != generation:
             self._index = await self._load(session)
             self._generation = generation
             self.loads += 1
             LOADS.inc()
+            self._freeze()
         SIGNALS_HELD.set(len(self._index.signals))
         return self._index
 
@@ -108,6 +123,11 @@ class LinkCache:
         """Rows a batch wrote, to apply once its commit shows (``generation``: the table's
         value after those writes, in the batch's transaction)."""
         self._staged = (generation, list(rows))
+
+    def _freeze(self) -> None:
+        gc.collect(1)
+        gc.freeze()
+        self._unfrozen = 0
 
     @staticmethod
     async def _load(session: AsyncSession) -> LinkIndex:
