@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_matching.adapters.tables import match_link_generation, match_signal
 from eropaf_matching.domain.linking import Assignment, LinkIndex, LinkInput
-from eropaf_matching.domain.signals import MatchTokenKind
+from eropaf_matching.domain.signals import token_kind
 from eropaf_platform.logging import get_logger
 
 __all__ = ["LinkCache", "current_generation", "link_input"]
@@ -60,7 +60,6 @@ LOADS = Counter(
     "Full loads of the linking state from match_signal (at start, then after another writer)",
 )
 
-_TOKEN_KINDS: dict[str, MatchTokenKind] = {m.value: m for m in MatchTokenKind}
 FREEZE_EVERY = 2_000  # signals added between freezes (module docstring: "Memory")
 
 _GENERATION = sa.select(match_link_generation.c.generation).where(match_link_generation.c.id == 1)
@@ -79,12 +78,7 @@ async def current_generation(session: AsyncSession) -> uuid.UUID:
 
 def link_input(signal_ref: str, datum: Any, tokens: Mapping[str, str]) -> LinkInput:
     """A ``match_signal`` row's linking input (its key is (business date, ref))."""
-    kinds = _TOKEN_KINDS
-    return LinkInput(
-        signal_ref,
-        (datum, signal_ref),
-        {kinds.get(k) or MatchTokenKind(k): v for k, v in tokens.items()},
-    )
+    return LinkInput(signal_ref, (datum, signal_ref), {token_kind(k): v for k, v in tokens.items()})
 
 
 class LinkCache:

@@ -42,7 +42,7 @@ from eropaf_matching.domain.cases import Case, CaseState, ContactAttempt
 from eropaf_matching.domain.linking import Assignment, LinkInput, Token
 from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.routing import Routing
-from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
+from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts, token_kind
 from eropaf_matching.domain.triage import RegionPolicy, TriageDecision
 
 __all__ = [
@@ -123,14 +123,9 @@ def _date(value: str | None) -> date | None:
 # Enum members by value: a dict lookup per field instead of an enum call (loading a batch
 # reads thousands of these); an unknown value still fails as the enum call would.
 _PARTNER_TYPES: dict[str, Signaalpartner] = {m.value: m for m in Signaalpartner}
-_TOKEN_KINDS: dict[str, MatchTokenKind] = {m.value: m for m in MatchTokenKind}
 _CASE_STATES: dict[str, CaseState] = {m.value: m for m in CaseState}
 _OUTREACH_KINDS: dict[str, OutreachKind] = {m.value: m for m in OutreachKind}
 _URGENCIES: dict[str, Urgency] = {m.value: m for m in Urgency}
-
-
-def _token_kind(value: str) -> MatchTokenKind:
-    return _TOKEN_KINDS.get(value) or MatchTokenKind(value)
 
 
 def facts_from_json(d: Mapping[str, Any]) -> SignalFacts:
@@ -146,7 +141,7 @@ def facts_from_json(d: Mapping[str, Any]) -> SignalFacts:
         date.fromisoformat(signaaldatum) if signaaldatum else None,
         d["crisissignaal"],
         d["warme_overdracht"],
-        {_token_kind(k): v for k, v in d["match_tokens"].items()},
+        {token_kind(k): v for k, v in d["match_tokens"].items()},
         datetime.fromisoformat(d["received_at"]),
         d["revision"],
     )

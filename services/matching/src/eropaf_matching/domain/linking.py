@@ -69,6 +69,7 @@ from enum import StrEnum
 
 from eropaf_matching.domain.signals import (
     STRONG_TOKEN_KINDS,
+    TOKEN_KINDS,
     MatchTokenKind,
     SignalFacts,
     SignalKey,
@@ -99,9 +100,6 @@ def _pseudo_id(namespace: str, *parts: str) -> str:
     return hashlib.sha256("\x1f".join((namespace, *parts)).encode()).hexdigest()[:32]
 
 
-# Token kinds by value and by member (a StrEnum member is equal to its value): a dict
-# lookup instead of an enum call per token.
-_KINDS: dict[str, MatchTokenKind] = {kind.value: kind for kind in MatchTokenKind}
 _KIND_RANK: dict[MatchTokenKind, int] = {kind: rank for rank, kind in enumerate(STRONG_TOKEN_KINDS)}
 
 
@@ -116,7 +114,7 @@ class LinkInput:
     _token_set: frozenset[Token] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        kinds = _KINDS
+        kinds = TOKEN_KINDS  # by value and by member (a StrEnum member equals its value)
         tokens = frozenset([(kinds.get(k) or MatchTokenKind(k), v) for k, v in self.tokens.items()])
         object.__setattr__(self, "_token_set", tokens)
 
@@ -356,16 +354,21 @@ class LinkIndex:
             tokens = old.token_set().union(tokens)
         return self.cluster(tokens) | {signal_ref}
 
+    def _hold(self, signal: LinkInput) -> None:
+        """Keep ``signal`` (new or revised) and index its tokens instead of its old ones."""
+        ref = signal.signal_ref
+        old = self.signals.get(ref)
+        if old is not None:
+            for token in old.token_set():
+                self.by_token[token].discard(ref)
+        self.signals[ref] = signal
+        for token in signal.token_set():
+            self.by_token[token].add(ref)
+
     def put(self, signal: LinkInput, assignment: Assignment) -> None:
         """Hold a signal as it was linked before (loading stored state): no relinking."""
-        old = self.signals.get(signal.signal_ref)
-        if old is not None:
-            for token in old.token_set() - signal.token_set():
-                self.by_token[token].discard(signal.signal_ref)
-        self.signals[signal.signal_ref] = signal
+        self._hold(signal)
         self.assignments[signal.signal_ref] = assignment
-        for token in signal.token_set():
-            self.by_token[token].add(signal.signal_ref)
 
     def reach(self, tokens: Iterable[Token], signal_refs: Iterable[str]) -> set[str]:
         """The held signals a batch with these ``tokens`` and (possibly revised) signals may
@@ -382,13 +385,7 @@ class LinkIndex:
         signal, if the caller has it already."""
         if scope is None:
             scope = self.scope(signal.signal_ref, signal.token_set())
-        old = self.signals.get(signal.signal_ref)
-        old_tokens = old.token_set() if old else frozenset()
-        for token in old_tokens:
-            self.by_token[token].discard(signal.signal_ref)
-        self.signals[signal.signal_ref] = signal
-        for token in signal.token_set():
-            self.by_token[token].add(signal.signal_ref)
+        self._hold(signal)
         previous = {ref: self.assignments[ref] for ref in scope if ref in self.assignments}
         outcome = relink(
             (self.signals[ref] for ref in scope),

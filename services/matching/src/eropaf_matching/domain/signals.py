@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.events import MatchTokenKind
 
-__all__ = ["STRONG_TOKEN_KINDS", "MatchTokenKind", "SignalFacts", "SignalKey", "computed_once"]
+__all__ = [
+    "STRONG_TOKEN_KINDS",
+    "TOKEN_KINDS",
+    "MatchTokenKind",
+    "SignalFacts",
+    "SignalKey",
+    "computed_once",
+    "token_kind",
+]
 
 # Kinds that identify one person; ordered most specific first (linking relies on the order).
 STRONG_TOKEN_KINDS: tuple[MatchTokenKind, ...] = (
@@ -22,6 +30,15 @@ STRONG_TOKEN_KINDS: tuple[MatchTokenKind, ...] = (
     MatchTokenKind.BIRTH_INITIALS_ADDRESS,
     MatchTokenKind.BIRTH_SURNAME,
 )
+
+# Kinds by value: a dict lookup instead of an enum call per token (stored rows and events
+# carry thousands); an unknown value still fails as the enum call would (``token_kind``).
+TOKEN_KINDS: dict[str, MatchTokenKind] = {kind.value: kind for kind in MatchTokenKind}
+
+
+def token_kind(value: str) -> MatchTokenKind:
+    return TOKEN_KINDS.get(value) or MatchTokenKind(value)
+
 
 T = TypeVar("T")
 
