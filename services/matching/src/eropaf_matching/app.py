@@ -14,6 +14,7 @@ from eropaf_contracts.topics import (
     INTAKE_SIGNALS_TOPIC,
     VISITS_TOPIC,
 )
+from eropaf_matching.adapters.case_cache import CaseCache
 from eropaf_matching.domain.triage import RegionPolicy
 from eropaf_matching.handlers import NotPickedUpSweep, SignalEventsHandler, VisitEventsHandler
 from eropaf_matching.policy import load_policy
@@ -79,21 +80,23 @@ def build(settings: MatchingSettings | None = None, *, group_prefix: str | None 
     if settings.consume_visits:
         topics.append(VISITS_TOPIC)
     service = Service(settings, migrations=MIGRATIONS, topics=topics)
+    # One copy of the cases for every writer of cases in this process (adapters.case_cache).
+    cases = CaseCache()
     service.subscribe(
         INTAKE_SIGNALS_TOPIC,
         consumer=SIGNALS_CONSUMER,
-        handler=SignalEventsHandler(policy, region),
+        handler=SignalEventsHandler(policy, region, cases),
         group_id=f"{group_prefix}-{SIGNALS_CONSUMER}",
     )
     if settings.consume_visits:
         service.subscribe(
             VISITS_TOPIC,
             consumer=VISITS_CONSUMER,
-            handler=VisitEventsHandler(policy, region),
+            handler=VisitEventsHandler(policy, region, cases),
             group_id=f"{group_prefix}-{VISITS_CONSUMER}",
         )
     if settings.sweep_interval_s > 0:
-        sweep = NotPickedUpSweep(policy, region)
+        sweep = NotPickedUpSweep(policy, region, cases)
 
         async def sweep_not_picked_up() -> None:
             # Dates as on the signals: opened_on is the UTC date a signal was received.

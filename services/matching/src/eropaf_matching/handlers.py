@@ -32,6 +32,7 @@ from eropaf_contracts.events import (
 from eropaf_contracts.region import Region
 from eropaf_matching import case_events
 from eropaf_matching.adapters import repository
+from eropaf_matching.adapters.case_cache import CaseCache
 from eropaf_matching.adapters.link_cache import LinkCache
 from eropaf_matching.domain.cases import (
     Case,
@@ -125,12 +126,16 @@ class _Batch:
 
 
 class SignalEventsHandler:
-    def __init__(self, policy: RegionPolicy, region: Region) -> None:
+    def __init__(
+        self, policy: RegionPolicy, region: Region, cases: CaseCache | None = None
+    ) -> None:
         self.policy = policy
         self.region = region
-        # Matching runs once: this process holds the linking state, checked against the
-        # table on every batch (adapters.link_cache).
+        # Matching runs once: this process holds the linking state and the cases, checked
+        # against the tables on every batch (adapters.link_cache, adapters.case_cache). The
+        # case copy is shared with the process's other writers of cases.
         self.links = LinkCache()
+        self.cases = cases if cases is not None else CaseCache()
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
         models: dict[str, type[BaseModel]] = dict(_SIGNAL_EVENTS)
@@ -149,6 +154,7 @@ class SignalEventsHandler:
             tokens=tokens,
             signal_refs={event.signal_ref for _, event in parsed},  # type: ignore[attr-defined]
             link_cache=self.links,
+            case_cache=self.cases,
         )
         batch = _Batch(state, [])
         for envelope, event in _canonical_order(parsed):
@@ -320,9 +326,12 @@ _VISIT_EVENTS: dict[str, type[BaseModel]] = {
 class VisitEventsHandler:
     """Keeps the case record complete with what scheduling reports."""
 
-    def __init__(self, policy: RegionPolicy, region: Region) -> None:
+    def __init__(
+        self, policy: RegionPolicy, region: Region, cases: CaseCache | None = None
+    ) -> None:
         self.policy = policy
         self.region = region
+        self.cases = cases  # the process's copy of the cases, if it keeps one
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
         parsed = [p for p in (_parse(m, _VISIT_EVENTS) for m in messages) if p]
@@ -331,11 +340,15 @@ class VisitEventsHandler:
         await repository.lock_matching(session)
         refs = {event.case_ref for _, event in parsed}  # type: ignore[attr-defined]
         current = await repository.resolve_case_ids(session, refs)
-        loaded = {
-            c.case_id: c
-            for c in await repository.load_cases(session, case_ids=sorted(set(current.values())))
-        }
-        state = repository.MatchingState(Matcher(self.policy, self.region), loaded_cases=loaded)
+        wanted = sorted(set(current.values()))
+        if self.cases is not None:
+            held = await self.cases.index(session)
+            loaded = {cid: held[cid] for cid in wanted if cid in held}
+        else:
+            loaded = {c.case_id: c for c in await repository.load_cases(session, case_ids=wanted)}
+        state = repository.MatchingState(
+            Matcher(self.policy, self.region), loaded_cases=loaded, case_cache=self.cases
+        )
         cases = state.matcher.cases
         cases.update(loaded)
         events: list[case_events.Outgoing] = []
@@ -391,9 +404,12 @@ class NotPickedUpSweep:
     closed (and the event ids are derived, so the outbox drops a repeat as well).
     """
 
-    def __init__(self, policy: RegionPolicy, region: Region) -> None:
+    def __init__(
+        self, policy: RegionPolicy, region: Region, cases: CaseCache | None = None
+    ) -> None:
         self.policy = policy
         self.region = region
+        self.cases = cases  # the process's copy of the cases, if it keeps one
 
     async def run(self, sessions: async_sessionmaker[AsyncSession], today: date) -> list[str]:
         """Sweep as of ``today``; the ids of the cases it closed."""
@@ -402,6 +418,8 @@ class NotPickedUpSweep:
 
     async def __call__(self, session: AsyncSession, today: date) -> list[str]:
         await repository.lock_matching(session)  # no signal batch changes these meanwhile
+        if self.cases is not None:
+            await self.cases.index(session)  # takes in what is pending before we stage
         candidates = await repository.load_not_picked_up(
             session, opened_on_or_before=not_picked_up_cutoff(self.policy, today)
         )
@@ -409,7 +427,9 @@ class NotPickedUpSweep:
         if not due:
             return []
         state = repository.MatchingState(
-            Matcher(self.policy, self.region), loaded_cases={c.case_id: c for c in due}
+            Matcher(self.policy, self.region),
+            loaded_cases={c.case_id: c for c in due},
+            case_cache=self.cases,
         )
         cause = _SweepRun(f"sweep-not-picked-up:{today.isoformat()}")
         at = datetime.now(UTC)

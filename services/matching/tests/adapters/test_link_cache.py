@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -14,36 +14,18 @@ from alembic import command
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from eropaf_matching.adapters import link_cache, repository
+from eropaf_matching.adapters import repository
 from eropaf_matching.adapters.link_cache import LinkCache, current_generation
 from eropaf_matching.app import MIGRATIONS
 from eropaf_matching.domain.linking import LinkIndex
 from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
 from eropaf_platform.db import _alembic_config, make_engine, make_sessions, migrate_async
 
-from .conftest import POLICY, REGION, stored_signal
+from .conftest import POLICY, REGION, signal
 
 pytestmark = pytest.mark.integration
 
 BSN, ADDRESS = MatchTokenKind.BSN, MatchTokenKind.ADDRESS
-
-
-def signal(name: str, day: int, **tokens: str) -> SignalFacts:
-    """Ref and token values: the one-letter name or value, 32 times (pseudonym-sized)."""
-    return stored_signal(name * 32, day, **{k: v * 32 for k, v in tokens.items()})
-
-
-@pytest.fixture
-async def sessions(
-    fresh_database_url: Callable[[], str],
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = fresh_database_url()
-    await migrate_async(url, MIGRATIONS, service="matching")
-    engine = make_engine(url)
-    try:
-        yield make_sessions(engine)
-    finally:
-        await engine.dispose()
 
 
 async def accept(session: AsyncSession, cache: LinkCache, *signals: SignalFacts) -> None:
@@ -218,8 +200,8 @@ async def test_the_held_state_is_kept_out_of_the_garbage_collectors_passes(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full collection visits every tracked object: what the cache holds is frozen out
-    of it once loaded and then every FREEZE_EVERY signals."""
-    monkeypatch.setattr(link_cache, "FREEZE_EVERY", 2)
+    of it once loaded and then every `freeze_every` signals."""
+    monkeypatch.setattr(LinkCache, "freeze_every", 2)
 
     def collectable(index: LinkIndex) -> set[str]:
         tracked = {id(o) for o in gc.get_objects()}
@@ -231,7 +213,7 @@ async def test_the_held_state_is_kept_out_of_the_garbage_collectors_passes(
             await accept(s, cache, signal("a", 1, bsn="1"))
         async with sessions() as s, s.begin():
             await repository.lock_matching(s)
-            index = await cache.index(s)  # a applied: one signal, below FREEZE_EVERY
+            index = await cache.index(s)  # a applied: one signal, below freeze_every
             assert collectable(index) == {"a" * 32}
             await accept(s, cache, signal("b", 2, bsn="2"), signal("c", 3, bsn="3"))
         async with sessions() as s, s.begin():

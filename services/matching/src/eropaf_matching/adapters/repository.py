@@ -4,9 +4,11 @@ A batch of up to ``consumer_max_records`` signal events is handled against an in
 :class:`~eropaf_matching.domain.matcher.Matcher` that holds exactly the clusters the batch
 touches (searched in the process's copy of ``match_signal``,
 :class:`~eropaf_matching.adapters.link_cache.LinkCache`) and every case that holds a signal
-of those clusters (four queries). After the domain ran, :meth:`MatchingState.save` writes
-back only what differs from what was loaded, one bulk statement per table (all rows as one
-JSON parameter, written as text), and stages the linking rows for the copy.
+of those clusters (from the process's copy of the cases,
+:class:`~eropaf_matching.adapters.case_cache.CaseCache`, or four queries without one). After
+the domain ran, :meth:`MatchingState.save` writes back only what differs from what was
+loaded, one bulk statement per table (all rows as one JSON parameter, written as text), and
+stages what it wrote for the copies.
 
 Statements keep the same text whatever the batch: lists travel as one array literal
 (unnested) or JSON parameter, never as ``IN``/``VALUES`` lists of varying length, so
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
 from eropaf_contracts.events import OutreachKind, Urgency
 from eropaf_contracts.region import Region
+from eropaf_matching.adapters.case_cache import CaseCache
 from eropaf_matching.adapters.link_cache import LinkCache, current_generation
 from eropaf_matching.adapters.tables import (
     case_alias,
@@ -504,6 +507,7 @@ class MatchingState:
     loaded_cases: dict[str, Case] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # old case id -> new, this batch
     link_cache: LinkCache | None = None  # told what the batch wrote to match_signal
+    case_cache: CaseCache | None = None  # told which cases the batch wrote and deleted
 
     def rename(self, old: str, new: str) -> None:
         self.aliases[old] = new
@@ -582,6 +586,8 @@ class MatchingState:
         # Signals were re-pointed above, so the cascade removes nothing still in use.
         for part in _chunks(gone):
             await session.execute(_DELETE_CASES, {"ids": _text_array(part)})
+        if self.case_cache is not None and (changed or gone):
+            self.case_cache.stage(await self.case_cache.generation(session), (changed, gone))
         if self.aliases:
             # Older aliases that pointed at a renamed id follow it; then the new ones.
             follow = [{"old_case_id": o, "case_id": n} for o, n in _followed(self.aliases).items()]
@@ -721,17 +727,19 @@ async def load_state(
     tokens: Iterable[Token],
     signal_refs: Iterable[str],
     link_cache: LinkCache | None = None,
+    case_cache: CaseCache | None = None,
 ) -> MatchingState:
     """The clusters reachable from ``tokens``/``signal_refs`` and every case holding one of
     their signals, as a populated :class:`Matcher`. Under the matching lock.
 
-    ``link_cache``: the process's copy of the linking state, kept from batch to batch (the
-    handler's); without one, the state is loaded for this call alone."""
+    ``link_cache``/``case_cache``: the process's copies of the linking state and the cases,
+    kept from batch to batch (the handler's); without a link cache the linking state is
+    loaded for this call alone, without a case cache the cases are read from the tables."""
     if link_cache is None:
         link_cache = LinkCache()
     held = await link_cache.index(session)
     matcher = Matcher(policy, region)
-    state = MatchingState(matcher, link_cache=link_cache)
+    state = MatchingState(matcher, link_cache=link_cache, case_cache=case_cache)
     links = matcher.links
     refs = sorted(held.reach(tokens, signal_refs))
     for ref in refs:
@@ -739,6 +747,11 @@ async def load_state(
         state.loaded_links[ref] = link
         state.loaded_assignments[ref] = assignment
         links.put(link, assignment)
+    if case_cache is not None:
+        for case in (await case_cache.index(session)).holding(refs):
+            state.loaded_cases[case.case_id] = case
+            matcher.cases[case.case_id] = case
+        return state
     case_ids: set[str] = set()
     for chunk in _chunks(refs):
         case_ids.update(

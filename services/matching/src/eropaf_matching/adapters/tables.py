@@ -7,7 +7,8 @@ municipality, PC4 area, amounts, dates and flags.
   holds in memory and searches there; ``match_link_generation`` changes with every statement
   that writes it (a trigger), so a copy made at another generation is known to be stale.
 * ``match_case`` + ``case_signal`` + ``case_contact_attempt``: one row per case and child
-  rows for its signals and contact attempts (``domain.cases.Case`` maps one to one).
+  rows for its signals and contact attempts (``domain.cases.Case`` maps one to one), held in
+  memory as well; ``match_case_generation`` changes with every statement that writes them.
 * ``case_alias``: case ids change when cases merge or an earlier signal joins; scheduling may
   still report on an old id, so old ids point to the current one.
 """
@@ -34,6 +35,12 @@ class MatchSignalRow(SQLModel, table=True):
 
 class MatchLinkGenerationRow(SQLModel, table=True):
     __tablename__ = "match_link_generation"
+    id: int = Field(primary_key=True)  # one row: id 1
+    generation: uuid.UUID
+
+
+class MatchCaseGenerationRow(SQLModel, table=True):
+    __tablename__ = "match_case_generation"
     id: int = Field(primary_key=True)  # one row: id 1
     generation: uuid.UUID
 
@@ -96,6 +103,7 @@ class CaseAliasRow(SQLModel, table=True):
 
 match_signal: sa.Table = MatchSignalRow.__table__  # type: ignore[attr-defined]
 match_link_generation: sa.Table = MatchLinkGenerationRow.__table__  # type: ignore[attr-defined]
+match_case_generation: sa.Table = MatchCaseGenerationRow.__table__  # type: ignore[attr-defined]
 match_case: sa.Table = MatchCaseRow.__table__  # type: ignore[attr-defined]
 case_signal: sa.Table = CaseSignalRow.__table__  # type: ignore[attr-defined]
 case_contact_attempt: sa.Table = CaseContactAttemptRow.__table__  # type: ignore[attr-defined]
