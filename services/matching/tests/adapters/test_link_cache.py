@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eropaf_matching.adapters import repository
-from eropaf_matching.adapters.link_cache import LinkCache, current_generation
+from eropaf_matching.adapters.link_cache import LinkCache
 from eropaf_matching.app import MIGRATIONS
 from eropaf_matching.domain.linking import LinkIndex
 from eropaf_matching.domain.signals import MatchTokenKind, SignalFacts
@@ -138,9 +138,10 @@ async def test_another_writer_makes_the_copy_load_again(
 async def test_every_statement_on_match_signal_gives_a_new_generation(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    cache = LinkCache()
     seen = set()
     async with sessions() as s, s.begin():
-        seen.add(await current_generation(s))
+        seen.add(await cache.generation(s))
         for statement in (
             "INSERT INTO match_signal VALUES ('r', '2026-10-01', '{}', 'p', 'h')",
             "UPDATE match_signal SET person_id = 'q'",
@@ -149,7 +150,7 @@ async def test_every_statement_on_match_signal_gives_a_new_generation(
             "TRUNCATE match_signal",
         ):
             await s.execute(sa.text(statement))
-            seen.add(await current_generation(s))
+            seen.add(await cache.generation(s))
     assert len(seen) == 6
 
 

@@ -23,8 +23,6 @@ signals in 46,000 cases took 209 MB and 4.5 s to load (measured).
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterable
 
 import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
@@ -58,10 +56,6 @@ class CaseCache(HeldCopy[CaseStore, CaseChanges]):
 
     def __init__(self) -> None:
         super().__init__(_GENERATION, LOADS)
-
-    def stage(self, generation: uuid.UUID, change: tuple[Iterable[Case], Iterable[str]]) -> None:
-        changed, gone = change
-        super().stage(generation, (list(changed), list(gone)))
 
     def _apply(self, state: CaseStore, change: CaseChanges) -> int | None:
         changed, gone = change

@@ -19,8 +19,7 @@ and 335 ms at 100,000 (measured).
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +32,7 @@ from eropaf_matching.domain.linking import Assignment, LinkIndex, LinkInput
 from eropaf_matching.domain.signals import token_kind
 from eropaf_platform.logging import get_logger
 
-__all__ = ["LinkCache", "current_generation", "link_input"]
+__all__ = ["LinkCache", "link_input"]
 
 log = get_logger(__name__)
 
@@ -57,10 +56,6 @@ _ALL_SIGNALS = sa.select(
 )
 
 
-async def current_generation(session: AsyncSession) -> uuid.UUID:
-    return (await session.execute(_GENERATION)).scalar_one()
-
-
 def link_input(signal_ref: str, datum: Any, tokens: Mapping[str, str]) -> LinkInput:
     """A ``match_signal`` row's linking input (its key is (business date, ref))."""
     return LinkInput(signal_ref, (datum, signal_ref), {token_kind(k): v for k, v in tokens.items()})
@@ -72,11 +67,6 @@ class LinkCache(HeldCopy[LinkIndex, list[tuple[LinkInput, Assignment]]]):
 
     def __init__(self) -> None:
         super().__init__(_GENERATION, LOADS)
-
-    def stage(self, generation: uuid.UUID, change: Iterable[tuple[LinkInput, Assignment]]) -> None:
-        """Rows a batch wrote, to apply once its commit shows (``generation``: the table's
-        value after those writes, in the batch's transaction)."""
-        super().stage(generation, list(change))
 
     def _apply(self, state: LinkIndex, change: list[tuple[LinkInput, Assignment]]) -> int:
         for signal, assignment in change:

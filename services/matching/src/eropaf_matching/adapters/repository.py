@@ -33,7 +33,7 @@ from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalp
 from eropaf_contracts.events import OutreachKind, Urgency
 from eropaf_contracts.region import Region
 from eropaf_matching.adapters.case_cache import CaseCache
-from eropaf_matching.adapters.link_cache import LinkCache, current_generation
+from eropaf_matching.adapters.link_cache import LinkCache
 from eropaf_matching.adapters.tables import (
     case_alias,
     case_contact_attempt,
@@ -533,7 +533,7 @@ class MatchingState:
         payload = "[" + ",".join(_signal_row_json(s, a) for s, a in changed) + "]"
         await session.execute(_MATCH_SIGNAL.statement, {"rows": payload})
         if self.link_cache is not None:
-            self.link_cache.stage(await current_generation(session), changed)
+            self.link_cache.stage(await self.link_cache.generation(session), changed)
 
     async def _save_cases(self, session: AsyncSession) -> None:
         cases = self.matcher.cases
