@@ -15,6 +15,7 @@ __all__ = [
     "SIGNALS_PREFIX",
     "SIGNALS_TOPIC_PATTERN",
     "SIGNALS_TOPIC_RE",
+    "STAFF_TOPIC",
     "VISITS_TOPIC",
     "dlq_topic",
     "feedback_topic",
@@ -41,13 +42,15 @@ CASES_TOPIC = "eropaf.matching.cases.v1"  # matching -> scheduling/notification:
 # matching -> intake: lifecycle feedback and case closures (CaseClosed is also on CASES_TOPIC;
 # this copy spares intake reading every other case event).
 CREDITOR_FEEDBACK_TOPIC = "eropaf.matching.feedback.v1"
-VISITS_TOPIC = "eropaf.scheduling.visits.v1"  # scheduling -> notification/matching
+VISITS_TOPIC = "eropaf.scheduling.visits.v1"  # scheduling -> notification/matching, by case
+STAFF_TOPIC = "eropaf.scheduling.staff.v1"  # scheduling -> notification: roster, by staff code
 NOTIFICATION_DELIVERIES_TOPIC = "eropaf.notification.deliveries.v1"  # delivery status
 INTERNAL_TOPICS = (
     INTAKE_SIGNALS_TOPIC,
     CASES_TOPIC,
     CREDITOR_FEEDBACK_TOPIC,
     VISITS_TOPIC,
+    STAFF_TOPIC,
     NOTIFICATION_DELIVERIES_TOPIC,
 )
 

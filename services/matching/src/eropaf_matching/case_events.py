@@ -241,7 +241,8 @@ def outreach_decided(cause: Cause, case: Case, at: datetime) -> Outgoing | None:
         f'"postcode_area":{_str(_latest_open(case, case.open_signals).postcode_area)},'
         f'"outreach":{_str(decision.outreach)},"urgency":{_str(decision.urgency)},'
         f'"deadline":"{decision.deadline.isoformat()}","priority":{_int(decision.priority)},'
-        f'"rule_ids":{_strs(decision.rule_ids)},"decided_at":"{timestamp(at)}"}}'
+        f'"rule_ids":{_strs(decision.rule_ids)},"decided_at":"{timestamp(at)}",'
+        f'"partner_codes":{_strs(sorted({s.partner_code for s in case.open_signals}))}}}'
     )
     # Same decision for the same case: same id, so an unchanged re-run emits nothing new.
     digest = _decision_digest(

@@ -150,6 +150,7 @@ def test_case_events_are_what_the_contract_models_give(name: str, cause: Envelop
             priority=decision.priority,
             rule_ids=list(decision.rule_ids),
             decided_at=AT,
+            partner_codes=sorted({s.partner_code for s in case.open_signals}),
         )
         assert decided == _expected(
             decided, CASES_TOPIC, cause, expected_decision, case.household_id
