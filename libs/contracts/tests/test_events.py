@@ -72,6 +72,21 @@ CASE: dict[str, Any] = {
     "signal_refs": [REF],
     "partner_types": [Signaalpartner.HUUR],
 }
+VISIT: dict[str, Any] = {
+    "visit_id": VISIT_ID,
+    "case_ref": REF,
+    "gemeentecode": "0356",
+    "team": "wil",
+    "postcode_area": "3431",
+    "datum": date(2025, 1, 7),
+    "dagdeel": Dagdeel.OCHTEND,
+    "start": datetime(2025, 1, 7, 9, 0, tzinfo=AMS),
+    "end": datetime(2025, 1, 7, 10, 0, tzinfo=AMS),
+    "staff": ["mitros-jan", "wil-anna"],
+    "sequence": 0,
+    "attempt": 1,
+    "deadline": date(2025, 1, 19),
+}
 SAMPLES: list[BaseModel] = [
     SignalAccepted(**SIGNAL),
     SignalUpdated(**(SIGNAL | {"revision": 2})),
@@ -104,25 +119,7 @@ SAMPLES: list[BaseModel] = [
         closed_at=NOW,
     ),
     CreditorFeedbackRequested(signal_ref=REF, status="picked_up"),
-    VisitPlanned(
-        **(
-            VISIT := {
-                "visit_id": VISIT_ID,
-                "case_ref": REF,
-                "gemeentecode": "0356",
-                "team": "wil",
-                "postcode_area": "3431",
-                "datum": date(2025, 1, 7),
-                "dagdeel": Dagdeel.OCHTEND,
-                "start": datetime(2025, 1, 7, 9, 0, tzinfo=AMS),
-                "end": datetime(2025, 1, 7, 10, 0, tzinfo=AMS),
-                "staff": ["mitros-jan", "wil-anna"],
-                "sequence": 0,
-                "attempt": 1,
-                "deadline": date(2025, 1, 19),
-            }
-        )
-    ),
+    VisitPlanned(**VISIT),
     VisitRescheduled(
         **(VISIT | {"sequence": 1, "staff": ["mitros-jan", "wil-bert"]}),
         previous_datum=date(2025, 1, 7),
