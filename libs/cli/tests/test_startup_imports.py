@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from eropaf_cli.main import command_entry_points
+
 pytestmark = pytest.mark.unit
 
 # Each costs tens to hundreds of milliseconds at import; none is needed to parse arguments.
@@ -52,7 +54,9 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_building_the_parser_imports_no_heavy_module() -> None:
     loaded = _loaded_after("from eropaf_cli.main import build_parser\nbuild_parser()")
-    assert {"eropaf_cli", "eropaf_intake", "eropaf_matching"} <= loaded  # every area registered
+    areas = {entry.module.split(".")[0] for entry in command_entry_points()}
+    assert {"eropaf_cli", "eropaf_intake", "eropaf_matching"} <= areas  # found by entry point
+    assert areas <= loaded  # every area registered
     assert not loaded & set(HEAVY), f"building the parser imports {sorted(loaded & set(HEAVY))}"
 
 

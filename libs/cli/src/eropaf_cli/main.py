@@ -1,25 +1,38 @@
 """The ``eropaf`` command: one entry point for operators and partner administrators.
 
-Each area registers its own subcommands, so the code for a command lives with the service
-whose data it touches (partner administration with intake, the DDAS export with matching).
+Each package registers its own subcommands under the entry-point group ``eropaf.commands``,
+so a command lives with the service whose data it touches and this library imports no
+service. A package adds commands with one line in its ``pyproject.toml``::
+
+    [project.entry-points."eropaf.commands"]
+    scheduling = "eropaf_scheduling.cli:register"
+
+``register(subparsers)`` adds the package's subcommands, each with ``set_defaults(handler=f)``
+where ``f(args) -> int``. Every ``eropaf`` invocation loads every ``register``, so a command
+module imports only the standard library at its top and leaves the rest to its handlers
+(``libs/cli/tests/test_startup_imports.py`` holds them to that).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-# module path -> function(subparsers) that adds that area's commands. Every command imports
-# all of them, so they import only the standard library at the top and leave the rest to the
-# command handlers (tests/test_startup_imports.py holds them to that).
-COMMAND_MODULES: tuple[str, ...] = (
-    "eropaf_cli.stack",
-    "eropaf_intake.cli",
-    "eropaf_matching.cli",
-)
+COMMANDS_GROUP = "eropaf.commands"
+
+Register = Callable[[Any], None]
+
+
+def command_entry_points() -> list[EntryPoint]:
+    """The registered command areas, ordered by name (the stack's own first)."""
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: (ep.name != "stack", ep.name))
+    unique: dict[str, EntryPoint] = {}
+    for entry in found:  # an editable and a regular install of one package list it twice
+        unique.setdefault(entry.name, entry)
+    return list(unique.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,14 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="eropaf", description="Eropaf: early intervention on payment arrears."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that area has no commands yet
-        register: Callable[[Any], None] = module.register
+    for entry in command_entry_points():
+        register: Register = entry.load()
         register(sub)
     return parser
 

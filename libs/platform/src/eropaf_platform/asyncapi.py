@@ -1,7 +1,8 @@
 """AsyncAPI 3.0 documents generated from code.
 
 Each service declares the channels it receives from and sends to, with the pydantic models
-of their messages (`Channel`). The document is built from those declarations and the models'
+of their messages (`Channel`), and registers them under the entry-point group
+``eropaf.asyncapi`` (``<service> = "eropaf_<service>.channels:CHANNELS"`` in its pyproject). The document is built from those declarations and the models'
 JSON Schemas, so it cannot drift from the code; a test compares it with the committed copy in
 ``docs/asyncapi/`` and the contracts' snapshot guard makes a schema change demand a version bump.
 """
@@ -9,10 +10,10 @@ JSON Schemas, so it cannot drift from the code; a test compares it with the comm
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,11 +23,15 @@ from eropaf_contracts.envelope import Envelope
 
 ASYNCAPI_VERSION = "3.0.0"
 DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
-# module:function returning the service's channels; the order is the document order.
-SERVICES = {
-    "intake": "eropaf_intake.channels:CHANNELS",
-    "matching": "eropaf_matching.channels:CHANNELS",
-}
+CHANNELS_GROUP = "eropaf.asyncapi"
+
+
+def registered() -> dict[str, EntryPoint]:
+    """Service name -> entry point of its channel list, ordered by name."""
+    unique: dict[str, EntryPoint] = {}
+    for entry in sorted(entry_points(group=CHANNELS_GROUP), key=lambda ep: ep.name):
+        unique.setdefault(entry.name, entry)  # an editable and a regular install list it twice
+    return unique
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,7 @@ def document(service: str, channels: list[Channel], version: str = "1") -> dict[
 
 
 def render(service: str) -> str:
-    module_name, _, attr = SERVICES[service].partition(":")
-    channels = getattr(importlib.import_module(module_name), attr)
+    channels = registered()[service].load()
     return json.dumps(document(service, list(channels)), indent=2, sort_keys=False) + "\n"
 
 
@@ -118,11 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write them to {DOCS_DIR}")
     args = parser.parse_args(argv)
     stale = []
-    for service in SERVICES:
-        try:
-            text = render(service)
-        except ModuleNotFoundError:
-            continue
+    for service in registered():
+        text = render(service)
         path = DOCS_DIR / f"{service}.json"
         if args.write:
             DOCS_DIR.mkdir(parents=True, exist_ok=True)
