@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
-PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification
+PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification tools/bench
 # uv itself: on PATH, else the pip-installed module (wherever pip put its script).
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
@@ -33,14 +33,14 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/pytest -m "integration"
 
-MODULES := eropaf_contracts eropaf_platform eropaf_cli eropaf_intake eropaf_matching eropaf_scheduling eropaf_notification
+MODULES := eropaf_contracts eropaf_platform eropaf_cli eropaf_intake eropaf_matching eropaf_scheduling eropaf_notification eropaf_bench
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(foreach m,$(MODULES),-p $(m))
 	@# test folders one by one: several have a conftest.py of their own
-	@for d in $$(find libs/*/tests services/*/tests tests -name '*.py' -printf '%h\n' 2>/dev/null | cut -d/ -f1-3 | sort -u); do \
+	@for d in $$(find libs/*/tests services/*/tests tools/*/tests tests -name '*.py' -printf '%h\n' 2>/dev/null | cut -d/ -f1-3 | sort -u); do \
 	  $(VENV)/bin/mypy $$d || exit 1; done
 	$(PY) -m eropaf_contracts.snapshots
 	$(PY) -m eropaf_platform.asyncapi
@@ -52,7 +52,7 @@ demo: install
 	$(PY) -m eropaf_cli.demo
 
 bench: install
-	$(PY) -m eropaf_cli.bench
+	$(PY) -m eropaf_bench
 
 clean:
 	rm -rf $(VENV)

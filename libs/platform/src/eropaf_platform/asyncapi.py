@@ -1,9 +1,10 @@
 """AsyncAPI 3.0 documents generated from code.
 
 Each service declares the channels it receives from and sends to, with the pydantic models
-of their messages (`Channel`), and registers them under the entry-point group
-``eropaf.asyncapi`` (``<service> = "eropaf_<service>.channels:CHANNELS"`` in its pyproject). The document is built from those declarations and the models'
-JSON Schemas, so it cannot drift from the code; a test compares it with the committed copy in
+of their messages (`Channel`), and registers the list under the entry-point group
+``eropaf.asyncapi`` (``<service> = "eropaf_<service>.channels:CHANNELS"`` in its pyproject).
+The document is built from those declarations and the models' JSON Schemas, so it cannot
+drift from the code; a test compares it with the committed copy in
 ``docs/asyncapi/`` and the contracts' snapshot guard makes a schema change demand a version bump.
 """
 

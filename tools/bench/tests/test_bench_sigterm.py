@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 # the real one stops its services and drops its databases.
 _RUN = """
 import asyncio
-from eropaf_cli.bench import until_sigterm
+from eropaf_bench.report import until_sigterm
 
 async def run():
     try:

@@ -12,8 +12,8 @@ signals to their topics, as partners do. Measured here:
 Signal refs are intake's keyed pseudonyms of (partner, signal ID); the benchmark holds the
 pseudonym key, so it knows which ref each published signal gets.
 
-``python -m eropaf_cli.bench_pipeline`` runs it standalone: a short raw-broker yardstick
-(:mod:`eropaf_cli.bench`) first, for the ratio, on a local Tansu broker unless
+``python -m eropaf_bench.pipeline`` runs it standalone: a short raw-broker yardstick
+(:mod:`eropaf_bench.yardstick`) first, for the ratio, on a local Tansu broker unless
 ``--bootstrap-servers`` is given.
 """
 
@@ -23,38 +23,37 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import os
-import random
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eropaf_cli.bench import (
+from eropaf_bench.data import PartnerKeys, SignedSignal, make_signals, signal_messages
+from eropaf_bench.database import (
+    DEFAULT_SERVER_URL,
+    create_database,
+    database_cpu_seconds,
+    drop_database,
+)
+from eropaf_bench.report import (
     DEFAULT_RESULTS_DIR,
     BenchReport,
     BenchSection,
     Figure,
-    bench_producer,
-    create_database,
-    database_cpu_seconds,
-    drop_database,
     machine_info,
-    run_yardstick,
-    signal_messages,
     until_sigterm,
 )
+from eropaf_bench.yardstick import bench_producer, run_yardstick
 
 DEFAULT_SIGNALS = 20_000
 DEFAULT_STEADY_RATE = 100
 DEFAULT_STEADY_SECONDS = 20
-DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 FLOOR_SIGNALS_PER_S = 1_000.0
 FLOOR_P99_MS = 500.0
 # Partners onboarded for the run: (code prefix, DDAS signaalpartner type).
@@ -65,119 +64,6 @@ MASTER_KEYS = "bench:" + base64.b64encode(b"b" * 32).decode()
 INTERNAL_TOKEN = "bench-pipeline-internal-token"  # noqa: S105 -- see above
 CASE_EVENT_TYPES = ("eropaf.matching.case.opened", "eropaf.matching.case.updated")
 WARM_UP_ROUND = 50
-SERVED_PC4 = (3400, 3401, 3402, 3431, 3432, 3433, 3434, 3435, 3991, 3992)
-
-Headers = list[tuple[str, bytes]]
-
-
-# -- workload -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartnerKeys:
-    code: str
-    kind: str
-    kid: str
-    key: Any  # Ed25519PrivateKey
-
-
-@dataclass(frozen=True)
-class SignedSignal:
-    topic: str
-    key: bytes
-    value: bytes
-    headers: Headers
-    ref: str  # the signal ref intake derives for it
-
-
-def _valid_bsn(rng: random.Random) -> str:
-    while True:
-        digits = [rng.randrange(10) for _ in range(8)]
-        total = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True))
-        check = total % 11
-        if check < 10 and digits[0] != 0:
-            return "".join(map(str, digits)) + str(check)
-
-
-@dataclass
-class _Household:
-    postcode: str
-    street: str
-    number: str
-    persons: list[dict[str, str]] = field(default_factory=list)
-
-
-def _household(rng: random.Random, n: int) -> _Household:
-    letters = "".join(rng.choice("ABEGHJKLNPRTVWXZ") for _ in range(2))  # no SS/SA/SD
-    h = _Household(f"{rng.choice(SERVED_PC4)} {letters}", f"Benchstraat{n}", str(1 + n % 300))
-    for p in range(rng.choice((1, 1, 2))):
-        h.persons.append(
-            {
-                "Burgerservicenummer": _valid_bsn(rng),
-                "Voorletters": rng.choice(("J.", "A.M.", "K.", "P.")),
-                "Achternaam": f"Bench{n}x{p}",
-                "Geboortedatum": (
-                    date(1940, 1, 1) + timedelta(days=rng.randrange(20_000))
-                ).isoformat(),
-            }
-        )
-    return h
-
-
-def make_signals(
-    partners: Sequence[PartnerKeys], count: int, *, seed: int, run: str
-) -> list[SignedSignal]:
-    """``count`` signed signals of households with one to four creditors (most one or two),
-    in random order; valid for intake (served postcodes, valid BSNs, past dates)."""
-    from eropaf_contracts.cloudevents import SIGNAL_SUBMITTED_TYPE, CloudEventHeaders
-    from eropaf_contracts.topics import signals_topic
-    from eropaf_intake.adapters import jws
-    from eropaf_intake.domain.match_tokens import signal_ref
-
-    rng = random.Random(seed)
-    today = datetime.now(UTC).date()
-    out: list[SignedSignal] = []
-    n = 0
-    while len(out) < count:
-        n += 1
-        h = _household(rng, n)
-        creditors = rng.sample(list(partners), k=min(len(partners), rng.choice((1, 1, 2, 2, 3, 4))))
-        for partner in creditors:
-            if len(out) == count:
-                break
-            who = rng.choice(h.persons)
-            signaaldatum = today - timedelta(days=rng.randrange(1, 60))
-            signal_id = f"B-{run}-{seed}-{len(out)}"
-            body = {
-                "ID": signal_id,
-                "crisissignaal": rng.random() < 0.02,
-                "warmeOverdracht": False,
-                "bedrag": rng.choice((120, 350, 600, 900, 1500, 2400)),
-                "ontstaansdatum": (signaaldatum - timedelta(days=60)).isoformat(),
-                "signaaldatum": signaaldatum.isoformat(),
-                "signaalpartner": {"type": partner.kind},
-                "client": {
-                    **who,
-                    "Straatnaam": h.street,
-                    "Postcode": h.postcode,
-                    "Huisnummer": h.number,
-                    "Plaatsnaam": "Nieuwegein",
-                },
-            }
-            value = json.dumps(body).encode()
-            signature = jws.sign_detached(value, partner.key, partner.kid)
-            headers = CloudEventHeaders.new(partner.code, SIGNAL_SUBMITTED_TYPE)
-            out.append(
-                SignedSignal(
-                    topic=signals_topic(partner.code),
-                    key=signal_id.encode(),
-                    value=value,
-                    headers=headers.with_signature(signature).to_kafka(),
-                    ref=signal_ref(PSEUDONYM_KEY.encode(), partner.code, signal_id),
-                )
-            )
-    rng.shuffle(out)
-    return out
 
 
 # -- watching the cases topic ------------------------------------------------------------
@@ -442,7 +328,13 @@ async def run_pipeline(
         await ensure_topics(settings, [INTAKE_SIGNALS_TOPIC, CASES_TOPIC])
         rate = max(1, steady_rate)
         steady_count = rate * steady_seconds
-        workload = make_signals(onboarded, warm_up + signals + steady_count, seed=7, run=run)
+        workload = make_signals(
+            onboarded,
+            warm_up + signals + steady_count,
+            seed=7,
+            run=run,
+            pseudonym_key=PSEUDONYM_KEY,
+        )
         warm, burst, steady = (
             workload[:warm_up],
             workload[warm_up : warm_up + signals],
@@ -703,7 +595,7 @@ async def _standalone(args: argparse.Namespace) -> BenchReport:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m eropaf_cli.bench_pipeline",
+        prog="python -m eropaf_bench.pipeline",
         description="Intake + matching: partner publish -> case event (throughput, latency).",
     )
     parser.add_argument("--signals", type=int, default=DEFAULT_SIGNALS)

@@ -7,7 +7,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from eropaf_cli.bench_pipeline import CaseWatcher
+from eropaf_bench.pipeline import CaseWatcher
 from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
 from eropaf_platform.local.broker import create_topics
 

@@ -1,0 +1,1 @@
+"""Eropaf benchmarks: `python -m eropaf_bench` (what `make bench` runs)."""
