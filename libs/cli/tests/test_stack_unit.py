@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eropaf_cli import stack
+from eropaf_cli import stack, stack_commands
 from eropaf_cli.main import build_parser
 
 pytestmark = pytest.mark.unit
@@ -114,23 +114,25 @@ def test_commands_parse() -> None:
             "8100",
         ]
     )
-    assert args.handler is stack.cmd_up
+    assert args.handler is stack_commands.cmd_up
     assert (args.data_dir, args.database_url, args.bootstrap_servers, args.http_base_port) == (
         "d",
         "postgresql://h/db",
         "k:9092",
         8100,
     )
-    assert parser.parse_args(["down", "--data-dir", "d"]).handler is stack.cmd_down
-    assert parser.parse_args(["status", "--data-dir", "d"]).handler is stack.cmd_status
+    assert parser.parse_args(["down", "--data-dir", "d"]).handler is stack_commands.cmd_down
+    assert parser.parse_args(["status", "--data-dir", "d"]).handler is stack_commands.cmd_status
 
 
 def test_down_and_status_without_a_running_stack(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser = build_parser()
-    assert stack.cmd_down(parser.parse_args(["down", "--data-dir", str(tmp_path)])) == 0
-    assert stack.cmd_status(parser.parse_args(["status", "--data-dir", str(tmp_path)])) == 1
+    assert stack_commands.cmd_down(parser.parse_args(["down", "--data-dir", str(tmp_path)])) == 0
+    assert (
+        stack_commands.cmd_status(parser.parse_args(["status", "--data-dir", str(tmp_path)])) == 1
+    )
     assert "no stack running" in capsys.readouterr().out
 
 
