@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -14,6 +14,9 @@ from eropaf_contracts.cloudevents import (
     CloudEventHeaderError,
     CloudEventHeaders,
     decode_headers,
+    encode_headers,
+    event_headers,
+    format_ce_time,
     version_of_type,
 )
 
@@ -72,3 +75,37 @@ def test_version_of_type() -> None:
     assert version_of_type(SIGNAL_SUBMITTED_TYPE) == 1
     with pytest.raises(ValueError):
         version_of_type("nl.vroegsignalering.signal.submitted")
+
+
+def test_ce_time_is_utc_with_z_whatever_the_zone_given() -> None:
+    amsterdam = timezone(timedelta(hours=1))
+    assert format_ce_time(datetime(2025, 1, 5, 11, 30, tzinfo=amsterdam)) == "2025-01-05T10:30:00Z"
+    assert (
+        format_ce_time(datetime(2025, 1, 5, 10, 30, 0, 250_000, tzinfo=UTC))
+        == "2025-01-05T10:30:00.250000Z"
+    )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_ce_time(datetime(2025, 1, 5, 10, 30))
+
+
+def test_partner_headers_carry_ce_time_in_that_format() -> None:
+    moment = datetime(2025, 1, 5, 11, 30, tzinfo=timezone(timedelta(hours=1)))
+    headers = CloudEventHeaders.new("mitros", SIGNAL_SUBMITTED_TYPE, time=moment)
+    assert dict(headers.to_text())[CE_TIME] == format_ce_time(moment)
+    assert headers.to_kafka() == encode_headers(headers.to_text())
+
+
+def test_internal_event_headers_mirror_the_envelope() -> None:
+    assert event_headers(id="e-1", type="t.x", version=2, correlation_id="c-1") == [
+        ("ce_id", "e-1"),
+        ("ce_type", "t.x"),
+        ("eropaf_version", "2"),
+        ("content-type", "application/json"),
+        ("correlation_id", "c-1"),
+    ]
+    assert [name for name, _ in event_headers(id="e-1", type="t.x", version=1)] == [
+        "ce_id",
+        "ce_type",
+        "eropaf_version",
+        "content-type",
+    ]

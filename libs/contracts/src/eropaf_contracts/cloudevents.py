@@ -1,6 +1,12 @@
-"""CloudEvents 1.0 headers of partner messages (Kafka protocol binding, binary mode), CONTRACT §2.1.
+"""CloudEvents headers (Kafka protocol binding, binary mode): the one place they are built.
 
-aiokafka carries headers as ``list[tuple[str, bytes]]``; these helpers build and read that list.
+* Partner messages (CONTRACT §2.1, signals and feedback): :class:`CloudEventHeaders`, with
+  ``ce_time`` always written by :func:`format_ce_time`.
+* Internal events: :func:`event_headers`, the routing headers mirrored from the envelope
+  (``Envelope.headers`` uses it; code that writes envelopes without pydantic calls it too).
+
+aiokafka carries headers as ``list[tuple[str, bytes]]`` (:data:`KafkaHeaders`); the outbox
+stores text pairs (:data:`TextHeaders`). Both forms come from the same builders.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ __all__ = [
     "CE_TIME",
     "CE_TYPE",
     "CONTENT_TYPE",
+    "CORRELATION_ID",
+    "EROPAF_VERSION",
     "JSON_CONTENT_TYPE",
     "SIGNAL_RESOLVED_TYPE",
     "SIGNAL_SUBMITTED_TYPE",
@@ -29,11 +37,16 @@ __all__ = [
     "CloudEventHeaderError",
     "CloudEventHeaders",
     "KafkaHeaders",
+    "TextHeaders",
     "decode_headers",
+    "encode_headers",
+    "event_headers",
+    "format_ce_time",
     "version_of_type",
 ]
 
 KafkaHeaders = list[tuple[str, bytes]]
+TextHeaders = list[tuple[str, str]]
 
 CE_SPECVERSION = "ce_specversion"
 CE_ID = "ce_id"
@@ -42,6 +55,8 @@ CE_TYPE = "ce_type"
 CE_TIME = "ce_time"
 CONTENT_TYPE = "content-type"
 CE_SIGNATURE = "ce_signature"
+EROPAF_VERSION = "eropaf_version"
+CORRELATION_ID = "correlation_id"
 
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -51,6 +66,37 @@ SIGNAL_RESOLVED_TYPE = "nl.vroegsignalering.signal.resolved.v1"
 SIGNAL_TYPES = frozenset({SIGNAL_SUBMITTED_TYPE, SIGNAL_RESOLVED_TYPE})
 
 _TYPE_VERSION = re.compile(r"\.v(\d+)$")
+
+
+def format_ce_time(moment: datetime) -> str:
+    """The ``ce_time`` text of ``moment``: RFC 3339 in UTC with ``Z``, microseconds only when
+    not zero (``2025-01-05T10:30:00Z``, ``2025-01-05T10:30:00.250000Z``). Naive times are
+    refused: a header never guesses a zone."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("ce_time needs a timezone-aware datetime")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def encode_headers(headers: Iterable[tuple[str, str]]) -> KafkaHeaders:
+    """Text pairs as aiokafka sends them (UTF-8)."""
+    return [(name, value.encode()) for name, value in headers]
+
+
+def event_headers(
+    *, id: str, type: str, version: int, correlation_id: str | None = None
+) -> TextHeaders:
+    """Routing headers of an internal event, mirrored from its envelope so that DLQ tools and
+    filters need not parse the JSON: ``ce_id``, ``ce_type``, ``eropaf_version``,
+    ``content-type`` and, when there is one, ``correlation_id``."""
+    headers: TextHeaders = [
+        (CE_ID, id),
+        (CE_TYPE, type),
+        (EROPAF_VERSION, str(version)),
+        (CONTENT_TYPE, JSON_CONTENT_TYPE),
+    ]
+    if correlation_id:
+        headers.append((CORRELATION_ID, correlation_id))
+    return headers
 
 
 def version_of_type(event_type: str) -> int:
@@ -129,20 +175,23 @@ class CloudEventHeaders:
             content_type=self.content_type,
         )
 
-    def to_kafka(self) -> KafkaHeaders:
-        """Header list for aiokafka/FastStream; ``ce_time`` as RFC 3339 with ``Z`` for UTC."""
-        time_text = self.time.isoformat().replace("+00:00", "Z")
-        headers: KafkaHeaders = [
-            (CE_SPECVERSION, self.specversion.encode()),
-            (CE_ID, self.id.encode()),
-            (CE_SOURCE, self.source.encode()),
-            (CE_TYPE, self.type.encode()),
-            (CE_TIME, time_text.encode()),
-            (CONTENT_TYPE, self.content_type.encode()),
+    def to_text(self) -> TextHeaders:
+        """The headers as text pairs (what the outbox stores)."""
+        headers: TextHeaders = [
+            (CE_SPECVERSION, self.specversion),
+            (CE_ID, self.id),
+            (CE_SOURCE, self.source),
+            (CE_TYPE, self.type),
+            (CE_TIME, format_ce_time(self.time)),
+            (CONTENT_TYPE, self.content_type),
         ]
         if self.signature is not None:
-            headers.append((CE_SIGNATURE, self.signature.encode()))
+            headers.append((CE_SIGNATURE, self.signature))
         return headers
+
+    def to_kafka(self) -> KafkaHeaders:
+        """Header list for aiokafka/FastStream."""
+        return encode_headers(self.to_text())
 
     @classmethod
     def from_kafka(cls, headers: Iterable[tuple[str, bytes | None]] | None) -> CloudEventHeaders:

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eropaf_contracts.cloudevents import encode_headers, event_headers
+
 
 class EventPayload(Protocol):
     EVENT_TYPE: ClassVar[str]
@@ -93,13 +95,11 @@ class Envelope(BaseModel):
         return cls.model_validate_json(raw)
 
     def headers(self) -> list[tuple[str, bytes]]:
-        """Routing headers mirrored from the body so DLQ tools and filters need not parse JSON."""
-        headers = [
-            ("ce_id", self.id.encode()),
-            ("ce_type", self.type.encode()),
-            ("eropaf_version", str(self.version).encode()),
-            ("content-type", b"application/json"),
-        ]
-        if self.correlation_id:
-            headers.append(("correlation_id", self.correlation_id.encode()))
-        return headers
+        """Routing headers mirrored from the body so DLQ tools and filters need not parse JSON
+        (:func:`eropaf_contracts.cloudevents.event_headers`)."""
+        return encode_headers(self.text_headers())
+
+    def text_headers(self) -> list[tuple[str, str]]:
+        return event_headers(
+            id=self.id, type=self.type, version=self.version, correlation_id=self.correlation_id
+        )

@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotRead
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from eropaf_contracts.cloudevents import CE_ID, CORRELATION_ID
 from eropaf_contracts.envelope import Envelope
 from eropaf_platform import bulk, metrics, outbox
 from eropaf_platform.logging import bind_correlation, get_logger
@@ -81,7 +82,7 @@ class Incoming:
     def message_id(self) -> str:
         """The message's own id: the CloudEvents id header, else a digest of its bytes, so a
         redelivered copy is recognised even when the broker has forgotten its offsets."""
-        ce_id = self.headers.get("ce_id")
+        ce_id = self.headers.get(CE_ID)
         if ce_id:
             return ce_id.decode(errors="replace")
         digest = hashlib.sha256()
@@ -305,4 +306,4 @@ class BatchProcessor:
 
 
 def bind_message(message: Incoming) -> None:
-    bind_correlation(message.header("correlation_id") or message.header("ce_id"))
+    bind_correlation(message.header(CORRELATION_ID) or message.header(CE_ID))

@@ -61,7 +61,7 @@ def envelope_message(topic: str, envelope: Envelope) -> OutgoingMessage:
         topic=topic,
         key=envelope.key,
         value=envelope.to_bytes(),
-        headers=[(k, v.decode()) for k, v in envelope.headers()],
+        headers=envelope.text_headers(),
         event_id=envelope.id,
     )
 

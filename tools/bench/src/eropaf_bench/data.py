@@ -9,8 +9,10 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from eropaf_contracts.cloudevents import CloudEventHeaders
 
 MUNICIPALITIES = ("0321", "0353", "0331", "0356", "1961")
 PARTNERS = ("mitros", "viveste", "lekstede", "provides", "portaal", "jutphaas", "wbv-lopik", "wil")
@@ -74,16 +76,13 @@ def signal_messages(count: int, *, seed: int = 7) -> list[Message]:
         }
         value = json.dumps(body, separators=(",", ":")).encode()
         traceparent = f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01".encode()
-        headers = [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", event_id.encode()),
-            ("ce_source", f"urn:eropaf:intake:{partner}".encode()),
-            ("ce_type", b"nl.eropaf.signal.accepted.v1"),
-            ("ce_time", f"{signaaldatum.isoformat()}T12:00:00Z".encode()),
-            ("ce_subject", household.encode()),
-            ("content-type", b"application/json"),
-            ("traceparent", traceparent),
-        ]
+        headers = CloudEventHeaders.new(
+            f"urn:eropaf:intake:{partner}",
+            "nl.eropaf.signal.accepted.v1",
+            id=event_id,
+            time=datetime.combine(signaaldatum, time(12), UTC),
+        ).to_kafka()
+        headers += [("ce_subject", household.encode()), ("traceparent", traceparent)]
         messages.append(Message(household.encode(), value, headers))
     return messages
 
