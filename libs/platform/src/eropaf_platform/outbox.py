@@ -33,6 +33,7 @@ from eropaf_contracts.envelope import Envelope
 from eropaf_platform import bulk, metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_producer
 from eropaf_platform.db import libpq_url
+from eropaf_platform.kafka_internals import refresh_metadata
 from eropaf_platform.logging import get_logger
 from eropaf_platform.partitioning import partition_for
 from eropaf_platform.settings import ServiceSettings
@@ -347,7 +348,7 @@ class OutboxRelay:
         )
         await consumer.start()
         try:
-            await consumer._client.force_metadata_update()
+            await refresh_metadata(consumer)
             partitions = [
                 TopicPartition(topic, p)
                 for topic in sorted(topics)
@@ -424,7 +425,7 @@ class OutboxRelay:
         try:
             partitions = consumer.partitions_for_topic(topic)
             if partitions is None:
-                await consumer._client.force_metadata_update()
+                await refresh_metadata(consumer)
                 partitions = consumer.partitions_for_topic(topic)
             if not partitions:
                 return None

@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eropaf_platform import metrics
+from eropaf_platform import kafka_internals, metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_broker
 from eropaf_platform.consumer import BatchHandler, BatchProcessor, DeadLetterSeal, Incoming
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
@@ -89,8 +89,8 @@ class Service:
 
         async def consume(body: Any, message: Any = Context("message")) -> None:
             raw = message.raw_message
-            records = await _top_up(
-                message.consumer,
+            records = await kafka_internals.top_up(
+                message,
                 list(raw if isinstance(raw, tuple | list) else (raw,)),
                 limit,
                 linger_s,
@@ -106,7 +106,7 @@ class Service:
                     consumer=consumer,
                     error=type(exc).__name__,
                 )
-            _record_lag(service, message.consumer, records)
+            _record_lag(service, kafka_internals.message_consumer(message), records)
 
         consume.__name__ = f"consume_{consumer.replace('-', '_').replace('.', '_')}"
         self.broker.subscriber(
@@ -171,7 +171,7 @@ class Service:
         await asyncio.gather(*(sub.start() for sub in self.broker.subscribers))
         for publisher in self.broker.publishers:
             await publisher.start()
-        self.broker.running = True
+        kafka_internals.mark_running(self.broker)
 
     async def stop(self) -> None:
         self.started = False
@@ -358,28 +358,9 @@ async def broker_reachable(settings: ServiceSettings, timeout: float = 3.0) -> b
                 await admin.close()
 
 
-async def _top_up(consumer: Any, records: list[Any], limit: int, linger_s: float) -> list[Any]:
-    """Fill a small batch with records the consumer fetches within a short linger.
-
-    The fetcher hands over a few records per partition at a time, and every batch costs a
-    transaction, several round trips and an offset commit; bigger batches are most of
-    intake's throughput. The ack after processing commits the positions of everything taken
-    here, and only after it is durable, as for the batch itself.
-    """
-    if not hasattr(consumer, "getmany"):  # FastStream's in-memory test broker has no fetcher
-        return records
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + linger_s
-    while len(records) < limit:
-        remaining_ms = int((deadline - loop.time()) * 1000)
-        if remaining_ms <= 0:
-            break
-        more = await consumer.getmany(timeout_ms=remaining_ms, max_records=limit - len(records))
-        records.extend(r for batch in more.values() for r in batch)
-    return records
-
-
 def _record_lag(service: str, consumer: Any, records: Sequence[Any]) -> None:
+    if consumer is None:
+        return
     last: dict[TopicPartition, int] = {}
     for r in records:
         tp = TopicPartition(r.topic, r.partition)

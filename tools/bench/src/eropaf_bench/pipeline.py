@@ -96,9 +96,10 @@ class CaseWatcher:
         from aiokafka import TopicPartition
 
         from eropaf_contracts.topics import CASES_TOPIC, INTAKE_SIGNALS_TOPIC
+        from eropaf_platform.kafka_internals import refresh_metadata
 
         await self._consumer.start()
-        await self._consumer._client.force_metadata_update()
+        await refresh_metadata(self._consumer)
         partitions = [
             TopicPartition(topic, p)
             for topic in (CASES_TOPIC, INTAKE_SIGNALS_TOPIC)

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from eropaf_platform.kafka_internals import refresh_metadata
+
 
 async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
     """Every record of ``topic`` from its beginning up to its end as of the call (all
@@ -20,7 +22,7 @@ async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list
     await consumer.start()
     records: list[Any] = []
     try:
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
