@@ -1,11 +1,11 @@
-"""Bulk inserts: a whole batch of rows in ONE statement with ONE parameter.
+"""The one bulk-SQL helper: a batch of rows, or a list of keys, in ONE parameter.
 
-``executemany`` sends one statement per row (pipelined, but each row still costs a bind, a
-round of protocol messages and an executor start on the server); for a batch of hundreds of
-rows that was most of a batch's database time. Here the rows travel as one JSON document that
-the server unpacks with ``json_to_recordset``: a batch is one statement whatever its size, the
-statement text never changes (prepared once), and the encoding is the C JSON encoder's —
-arrays (``unnest``) were measured too, but psycopg quotes every array element in Python.
+* Writes: :func:`json_insert` + :func:`rows_json`. The rows travel as one JSON document that
+  the server unpacks with ``json_to_recordset``: one statement per batch whatever its size,
+  its text never changes (prepared once), encoded by orjson. Never ``executemany`` or one
+  ``INSERT`` per row: each row would cost a bind, protocol round and executor start.
+* Key lists: :func:`any_of`, ``column = ANY(CAST(:keys AS type[]))``; the rule and its figures
+  are in ``docs/CONVENTIONS.md`` (``python -m eropaf_bench.keylists`` measures them).
 """
 
 from __future__ import annotations
@@ -97,9 +97,8 @@ def _array_literal(values: Iterable[object]) -> str:
 def any_of(column: sa.ColumnElement[Any], values: Iterable[object]) -> sa.ColumnElement[bool]:
     """``column = ANY(CAST(:array AS type[]))`` with the values in ONE parameter.
 
-    ``column.in_(values)`` binds one parameter per value: SQLAlchemy renders and psycopg
-    parses a statement hundreds of parameters long for every batch (measured: several
-    per cent of intake's time). The array literal is built here in one pass.
+    Not ``column.in_(values)``, which binds one parameter per value and so makes a new,
+    long statement for every batch size. The array literal is built here in one pass.
     """
     array_type = postgresql.ARRAY(column.type)
     return column == sa.any_(
