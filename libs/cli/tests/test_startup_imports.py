@@ -80,3 +80,24 @@ def test_a_light_command_runs_without_heavy_modules(tmp_path: Path) -> None:
     )
     heavy = sorted(_loaded_after(code) & set(HEAVY))
     assert not heavy, f"`eropaf down` imports {heavy}"
+
+
+def test_an_area_declared_but_not_written_yet_has_no_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from eropaf_cli import main
+
+    declared = [
+        EntryPoint("stack", "eropaf_cli.stack_commands:register", main.COMMANDS_GROUP),
+        EntryPoint("later", "eropaf_not_written_yet.cli:register", main.COMMANDS_GROUP),
+    ]
+    monkeypatch.setattr(main, "entry_points", lambda group: declared)
+    with pytest.raises(SystemExit):  # the parser knows `up` and nothing of the missing area
+        main.build_parser().parse_args(["later"])
+    assert main.build_parser().parse_args(["down", "--data-dir", "d"]).command == "down"
+    # A command module that exists but fails to import is an error, not a missing area.
+    declared[1] = EntryPoint("broken", "eropaf_cli.stack_commands:no_such", main.COMMANDS_GROUP)
+    with pytest.raises(AttributeError):
+        main.build_parser()

@@ -8,7 +8,7 @@ service. A package adds commands with one line in its ``pyproject.toml``::
     scheduling = "eropaf_scheduling.cli:register"
 
 ``register(subparsers)`` adds the package's subcommands, each with ``set_defaults(handler=f)``
-where ``f(args) -> int``. Every ``eropaf`` invocation loads every ``register``, so a command
+where ``f(args) -> int``; a declared module that does not exist yet adds none. Every ``eropaf`` invocation loads every ``register``, so a command
 module imports only the standard library at its top and leaves the rest to its handlers
 (``libs/cli/tests/test_startup_imports.py`` holds them to that).
 """
@@ -41,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in command_entry_points():
-        register: Register = entry.load()
+        try:
+            register: Register = entry.load()
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if entry.module != missing and not entry.module.startswith(missing + "."):
+                raise
+            continue  # declared, not written yet: that area has no commands
         register(sub)
     return parser
 
