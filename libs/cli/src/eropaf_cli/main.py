@@ -8,8 +8,9 @@ service. A package adds commands with one line in its ``pyproject.toml``::
     scheduling = "eropaf_scheduling.cli:register"
 
 ``register(subparsers)`` adds the package's subcommands, each with ``set_defaults(handler=f)``
-where ``f(args) -> int``; a declared module that does not exist yet adds none. Every ``eropaf`` invocation loads every ``register``, so a command
-module imports only the standard library at its top and leaves the rest to its handlers
+where ``f(args) -> int``; a declared module that does not exist yet adds none. Every
+``eropaf`` invocation loads every ``register``, so a command module imports only the
+standard library at its top and leaves the rest to its handlers
 (``libs/cli/tests/test_startup_imports.py`` holds them to that).
 """
 

@@ -455,9 +455,9 @@ async def _send_in_batches(producer: AIOKafkaProducer, rows: Sequence[Any]) -> l
     (``None`` when the broker acknowledged it, else the exception).
 
     ``producer.send`` costs a future, a partitioner lookup and an accumulator round per
-    record (measured: most of the relay's CPU); a batch is one future for hundreds of
-    records. Partitions are chosen as ``send`` would (murmur2 of the key), and batches of a
-    partition are queued in row order, so the order per key is the same.
+    record; a batch is one future for hundreds of records. Partitions are chosen as ``send``
+    would (murmur2 of the key), and batches of a partition are queued in row order, so the
+    order per key is the same.
     """
     builders: dict[tuple[str, int], Any] = {}
     sent: list[tuple[Any, list[int]]] = []  # (future, row indexes) per submitted batch

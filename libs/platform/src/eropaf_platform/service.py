@@ -321,10 +321,9 @@ class Service:
 
 def tune_gc(service: str) -> None:
     """Fewer cyclic-GC passes: a batch keeps tens of thousands of objects alive while it runs,
-    and with the default thresholds the collector re-scanned them so often that it cost about
-    a third of matching's handler CPU (measured). Objects that live as long as the process
-    (modules, schemas, compiled statements) are frozen out of the scans. Every pause is
-    measured (``eropaf_gc_pause_seconds``)."""
+    and the default thresholds re-scan them many times per batch. Objects that live as long
+    as the process (modules, schemas, compiled statements) are frozen out of the scans. Every
+    pause is reported as ``eropaf_gc_pause_seconds``."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
