@@ -11,6 +11,14 @@ def test_committed_documents_match_the_code() -> None:
     assert asyncapi.main([]) == 0, "run: python -m eropaf_platform.asyncapi --write"
 
 
+def test_every_committed_document_has_a_registered_service() -> None:
+    # Services register their channels under the `eropaf.asyncapi` entry points; a document
+    # without one would no longer be checked against the code.
+    committed = {path.stem for path in asyncapi.DOCS_DIR.glob("*.json")}
+    assert committed
+    assert committed <= set(asyncapi.registered())
+
+
 def test_intake_document_describes_the_partner_contract() -> None:
     doc = json.loads(asyncapi.render("intake"))
     assert doc["asyncapi"] == "3.0.0"

@@ -1,7 +1,7 @@
 """Stack timings for `make bench`: how long `eropaf up` takes to be ready, and to stop.
 
-The brief's goal is `stack.json` within 30 s on this machine, and no process left after
-SIGTERM. Tests only check that the stack comes up; this prints the figure against the goal.
+The goal: `stack.json` within 30 s, and no process left after SIGTERM. Tests only check that
+the stack comes up; this reports the figure against the goal.
 """
 
 from __future__ import annotations
