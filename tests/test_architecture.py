@@ -267,3 +267,38 @@ def test_deployed_code_imports_no_local_stack_tooling() -> None:
         if name in LOCAL_ONLY
     ]
     assert not wrong, "deployed code imports local-stack tooling:\n" + "\n".join(wrong)
+
+
+_WITHOUT_LOCAL = """
+import importlib, importlib.abc, sys
+BLOCKED = set(sys.argv[1].split(","))
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{name} is not in a deployed image", name=name)
+        return None
+sys.meta_path.insert(0, Blocker())
+for module in sys.argv[2:]:
+    importlib.import_module(module)
+from eropaf_cli.main import build_parser
+build_parser()
+"""
+
+
+def test_services_load_without_local_stack_tooling() -> None:
+    """What an image runs (each service's app, the `eropaf` parser) loads with the local
+    stack's packages and the tools absent."""
+    import subprocess
+    import sys
+
+    apps = sorted(m for m in MODULES if _layer(m) == "services" and m.count(".") == 1)
+    apps = [m for m in apps if m.endswith(".app")]
+    assert apps
+    blocked = ",".join(sorted(LOCAL_ONLY | {"eropaf_bench"}))
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_LOCAL, blocked, *apps],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
