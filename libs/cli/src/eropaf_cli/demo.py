@@ -125,7 +125,7 @@ def wait_for_stack(process: subprocess.Popen[bytes], data_dir: Path, log: Path) 
 
 def show(info: dict[str, Any]) -> bool:
     print("stack:")
-    for key in ("bootstrap_servers", "intake_url", "mail_dir", "started_at"):
+    for key in ("bootstrap_servers", "intake_url", "scheduling_url", "mail_dir", "started_at"):
         print(f"  {key:<18}{info[key]}")
     print(f"  {'smtp':<18}{info['smtp']['host']}:{info['smtp']['port']}")
     healthy = True
