@@ -228,9 +228,6 @@ def _month(d: date | None) -> str | None:
 
 
 def _monitoring(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from eropaf_matching.domain.monitoring import monitoring_rows, rows_to_csv
 
     region = _region(args)
@@ -247,15 +244,29 @@ def _monitoring(args: argparse.Namespace) -> int:
     ]
     if args.csv:
         Path(args.csv).write_text(rows_to_csv(rows), encoding="utf-8")
-    table = Table(title=f"Monitoring {name} ({args.gemeente})")
-    for column in ("maand", "metric", "dimensie", "waarde", "teller/noemer"):
-        table.add_column(column, justify="right" if column != "metric" else "left")
-    for row in rows:
-        table.add_row(row.maand, row.metric, row.dimension, _value(row), _fraction(row))
-    Console().print(table)
+    print(f"Monitoring {name} ({args.gemeente})")
+    print(
+        _plain_table(
+            ("maand", "metric", "dimensie", "waarde", "teller/noemer"),
+            [(r.maand, r.metric, r.dimension, _value(r), _fraction(r)) for r in rows],
+        )
+    )
     if not rows:
         print("no figures for this municipality and period", file=sys.stderr)
     return 0
+
+
+def _plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell; figures right-aligned, the metric left-aligned."""
+    widths = [max(len(c) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 1 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
 
 
 def _value(row: MonitoringRow) -> str:
