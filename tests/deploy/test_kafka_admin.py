@@ -1,0 +1,165 @@
+"""eropaf_platform.kafka_admin: the bindings, the init script's commands, the SCRAM request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import shlex
+import subprocess
+
+import pytest
+from aiokafka.protocol.types import UnsignedVarInt32
+
+from eropaf_platform import kafka_admin
+from eropaf_platform.kafka_admin import AclBinding, Operation, PatternType, ResourceType
+
+pytestmark = pytest.mark.unit
+
+
+def _expand(commands: list[list[str]]) -> set[tuple[str, str, str, str, str]]:
+    """Bindings that kafka-acls.sh adds for these argument lists."""
+    out = set()
+    for args in commands:
+        principal = args[args.index("--allow-principal") + 1]
+        pattern = args[args.index("--resource-pattern-type") + 1]
+        ops = [args[i + 1] for i, a in enumerate(args) if a == "--operation"]
+        resources = [
+            (a[2:], args[i + 1]) for i, a in enumerate(args) if a in ("--topic", "--group")
+        ]
+        out |= {(principal, op, kind, name, pattern) for op in ops for kind, name in resources}
+    return out
+
+
+def test_acl_commands_add_exactly_the_bindings() -> None:
+    bindings = kafka_admin.service_acls("matching") + [
+        b for code in ("mitros", "wil") for b in kafka_admin.onboard_acls(code)
+    ]
+    expected = {
+        (
+            b.principal,
+            b.operation.name.capitalize(),
+            b.resource_type.name.lower(),
+            b.resource_name,
+            b.pattern_type.name.lower(),
+        )
+        for b in bindings
+    }
+    commands = kafka_admin.acl_commands(bindings)
+    assert _expand(commands) == expected
+    assert len(commands) < len(bindings)  # merged: one JVM start per call
+
+
+def test_a_partner_never_gets_another_partners_topics() -> None:
+    mine = kafka_admin.partner_acls("ab")
+    assert all(
+        b.pattern_type is PatternType.LITERAL for b in mine if b.resource_type is ResourceType.TOPIC
+    )
+    assert {b.resource_name for b in mine if b.resource_type is ResourceType.TOPIC} == {
+        "arrears.signals.ab",
+        "arrears.feedback.ab",
+    }
+    # A group prefix of one partner is never a prefix of another's groups.
+    assert not kafka_admin.partner_group_prefix("ab-c").startswith(
+        kafka_admin.partner_group_prefix("ab")
+    )
+
+
+def test_partner_codes_are_validated() -> None:
+    with pytest.raises(ValueError):
+        kafka_admin.partner_acls("Bad.Code")
+
+
+def test_init_script_is_valid_bash() -> None:
+    script = kafka_admin.render_init_script(["mitros"])
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert "topic arrears.signals.mitros partner" in script
+    assert "topic arrears.signals.mitros.dlq dlq" in script
+    for line in script.splitlines():
+        if line.startswith("acl "):
+            shlex.split(line)  # every line parses
+
+
+def test_salted_password_is_pbkdf2_with_the_mechanisms_hash() -> None:
+    salt = b"0123456789abcdef"
+    got = kafka_admin.salted_password("pencil", salt, 4096, "SCRAM-SHA-512")
+    # Hi() of RFC 5802 written out: U1 = HMAC(p, salt + INT(1)), Ui = HMAC(p, Ui-1), XOR.
+    u = hmac.new(b"pencil", salt + b"\x00\x00\x00\x01", hashlib.sha512).digest()
+    result = bytearray(u)
+    for _ in range(4095):
+        u = hmac.new(b"pencil", u, hashlib.sha512).digest()
+        result = bytearray(x ^ y for x, y in zip(result, u, strict=True))
+    assert got == bytes(result)
+    assert len(kafka_admin.salted_password("pencil", salt, 4096, "SCRAM-SHA-256")) == 32
+
+
+def test_scram_request_encodes_as_kip_554_v0() -> None:
+    salt = b"s" * 32
+    request = kafka_admin.scram_upsertion("partner.mitros", "secret-password", salt=salt)
+    struct = request.prepare({51: (0, 0)})
+    assert struct.FLEXIBLE_VERSION and struct.API_KEY == 51 and struct.API_VERSION == 0
+    data = io.BytesIO(struct.encode())
+    assert UnsignedVarInt32.decode(data) == 1  # no deletions (compact array length + 1)
+    assert UnsignedVarInt32.decode(data) == 2  # one upsertion
+    name_len = UnsignedVarInt32.decode(data) - 1
+    assert data.read(name_len) == b"partner.mitros"
+    assert data.read(1) == b"\x02"  # SCRAM-SHA-512
+    assert int.from_bytes(data.read(4), "big") == kafka_admin.SCRAM_ITERATIONS
+    assert UnsignedVarInt32.decode(data) - 1 == 32 and data.read(32) == salt
+    hashed_len = UnsignedVarInt32.decode(data) - 1
+    assert data.read(hashed_len) == kafka_admin.salted_password(
+        "secret-password", salt, kafka_admin.SCRAM_ITERATIONS, "SCRAM-SHA-512"
+    )
+    assert data.read() == b"\x00\x00"  # no tagged fields (upsertion, request)
+    assert b"secret-password" not in struct.encode()
+
+
+def test_scram_response_decodes() -> None:
+    response = kafka_admin.AlterUserScramCredentialsResponse_v0.decode(
+        b"\x00\x00\x00\x00"  # throttle
+        + b"\x02"  # one result
+        + b"\x04bob"  # user name
+        + b"\x00\x00"  # error code
+        + b"\x00"  # null message
+        + b"\x00"  # tags
+        + b"\x00"
+    )
+    assert response.results == [("bob", 0, None, {})]
+
+
+def test_acl_request_carries_the_binding() -> None:
+    binding = AclBinding(
+        "User:partner.mitros",
+        ResourceType.TOPIC,
+        "arrears.signals.mitros",
+        PatternType.LITERAL,
+        Operation.WRITE,
+    )
+    struct = kafka_admin.create_acl_request(binding).prepare({30: (0, 1)})
+    assert struct.to_object()["creations"] == [
+        {
+            "resource_type": 2,
+            "resource_name": "arrears.signals.mitros",
+            "resource_pattern_type": 3,
+            "principal": "User:partner.mitros",
+            "host": "*",
+            "operation": 4,
+            "permission_type": 3,
+        }
+    ]
+
+
+def test_partner_connection_properties() -> None:
+    connection = kafka_admin.PartnerConnection(
+        bootstrap_servers="kafka.example.org:9094",
+        security_protocol="SASL_SSL",
+        username="partner.mitros",
+        password="pw",
+        signals_topic="arrears.signals.mitros",
+        feedback_topic="arrears.feedback.mitros",
+        group_prefix="partner.mitros.",
+    )
+    text = connection.client_properties()
+    assert "sasl.mechanism=SCRAM-SHA-512" in text
+    assert "security.protocol=SASL_SSL" in text
+    assert "bootstrap.servers=kafka.example.org:9094" in text
