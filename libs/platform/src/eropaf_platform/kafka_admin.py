@@ -25,7 +25,7 @@ import hashlib
 import secrets
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -548,23 +548,348 @@ async def onboard_partner(
     )
 
 
+# -- dead letters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of a ``<topic>.dlq`` (headers as the platform's BatchProcessor writes them)."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, b"").decode(errors="replace")
+
+    @property
+    def sealed(self) -> bool:
+        return self.header("dlq_sealed") == "true"
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator may see of it anywhere: never the value (it may be personal)."""
+        return {
+            "dlq_offset": f"{self.partition}:{self.offset}",
+            "original": f"{self.header('dlq_original_topic')}:"
+            f"{self.header('dlq_original_partition')}:{self.header('dlq_original_offset')}",
+            "consumer": self.header("dlq_consumer"),
+            "error": self.header("dlq_error_class"),
+            "cause": self.header("dlq_error_message"),
+            "attempts": self.header("dlq_attempts"),
+            "ce_id": self.header("ce_id") or None,
+            "ce_type": self.header("ce_type") or None,
+            "sealed": self.sealed,
+        }
+
+    def original(self, value: bytes) -> Any:
+        """The message as its consumer first read it (``value``: unsealed when sealed)."""
+        from eropaf_platform.consumer import Incoming
+
+        return Incoming(
+            topic=self.header("dlq_original_topic"),
+            partition=int(self.header("dlq_original_partition") or 0),
+            offset=int(self.header("dlq_original_offset") or 0),
+            key=self.key,
+            value=value,
+            headers={k: v for k, v in self.headers.items() if not k.startswith("dlq_")},
+            timestamp_ms=self.timestamp_ms,
+        )
+
+
+def intake_unsealer() -> Callable[[DeadLetter], bytes]:
+    """Opens intake's sealed dead letters with the master keyring in ``EROPAF_MASTER_KEYS``
+    (run where intake's settings are: its container). Imported here, not at the top: only
+    the partner topics' dead letters are sealed, and only intake's image needs to open them."""
+    import os
+
+    from eropaf_intake.adapters.crypto import parse_keyring, unseal
+    from eropaf_intake.handlers import dead_letter_context
+
+    spec = os.environ.get("EROPAF_MASTER_KEYS")
+    if not spec:
+        raise SystemExit("--unseal needs EROPAF_MASTER_KEYS (run it in the intake container)")
+    keyring = parse_keyring(spec)
+
+    def open_letter(letter: DeadLetter) -> bytes:
+        context = dead_letter_context(
+            letter.header("dlq_original_topic"),
+            int(letter.header("dlq_original_partition")),
+            int(letter.header("dlq_original_offset")),
+        )
+        return bytes(unseal(keyring, letter.value, context))
+
+    return open_letter
+
+
+async def read_dead_letters(settings: Any, dlq: str) -> list[DeadLetter]:
+    """Every record of a dead-letter topic, read without a consumer group (nothing committed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from eropaf_platform.broker import connection_args
+
+    if not dlq.endswith(".dlq"):
+        raise SystemExit(f"{dlq} is not a dead-letter topic (<topic>.dlq)")
+    consumer = AIOKafkaConsumer(
+        **connection_args(settings), group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fresh metadata
+        numbers = consumer.partitions_for_topic(dlq)
+        if not numbers:
+            raise SystemExit(f"no topic {dlq} (or no right to read it)")
+        tps = [TopicPartition(dlq, p) for p in sorted(numbers)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        letters: list[DeadLetter] = []
+
+        async def behind() -> bool:
+            for tp in tps:
+                if await consumer.position(tp) < end[tp]:
+                    return True
+            return False
+
+        while await behind():
+            batch = await consumer.getmany(*tps, timeout_ms=1000)
+            for records in batch.values():
+                letters += [
+                    DeadLetter(
+                        partition=r.partition,
+                        offset=r.offset,
+                        timestamp_ms=r.timestamp,
+                        key=r.key,
+                        value=r.value or b"",
+                        headers={k: v or b"" for k, v in r.headers or ()},
+                    )
+                    for r in records
+                ]
+        return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+    finally:
+        await consumer.stop()
+
+
+async def replay_dead_letters(
+    settings: Any,
+    letters: Sequence[DeadLetter],
+    *,
+    unseal: Callable[[DeadLetter], bytes] | None = None,
+) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """Publish dead letters again on their original topics, for their consumer to process
+    once more after a fix; returns (replayed, skipped).
+
+    The consumer recorded each message as processed when it dead-lettered it; that record is
+    removed first (in ``settings.database_url``: the consumer's own database), else it would
+    drop the copy as a duplicate. A message recorded as processed *after* its dead letter
+    was written has been replayed already and is skipped, so running this twice has no
+    further effect."""
+    import sqlalchemy as sa
+
+    from eropaf_platform import db
+    from eropaf_platform.broker import make_producer
+    from eropaf_platform.tables import processed_message
+
+    originals = []
+    for letter in letters:
+        value = letter.value
+        if letter.sealed:
+            if unseal is None:
+                raise SystemExit(f"{letter.partition}:{letter.offset} is sealed: pass --unseal")
+            value = unseal(letter)
+        originals.append((letter, letter.original(value)))
+    replayed: list[DeadLetter] = []
+    skipped: list[DeadLetter] = []
+    engine = db.make_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            for letter, message in originals:
+                key = (
+                    processed_message.c.consumer == letter.header("dlq_consumer"),
+                    processed_message.c.message_id == message.message_id,
+                )
+                processed_at = await conn.scalar(
+                    sa.select(processed_message.c.processed_at).where(*key)
+                )
+                if (
+                    processed_at is not None
+                    and processed_at.timestamp() * 1000 > letter.timestamp_ms
+                ):
+                    skipped.append(letter)
+                    continue
+                await conn.execute(sa.delete(processed_message).where(*key))
+                replayed.append(letter)
+    finally:
+        await engine.dispose()
+    if replayed:
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            for letter, message in originals:
+                if letter in replayed:
+                    await producer.send_and_wait(
+                        message.topic,
+                        message.value,
+                        key=message.key,
+                        headers=list(message.headers.items()),
+                    )
+        finally:
+            await producer.stop()
+    return replayed, skipped
+
+
 # -- command line -------------------------------------------------------------------------------
 
 Argv: TypeAlias = Sequence[str] | None
 
 
+def _settings(*, database: bool = False) -> Any:
+    """Kafka (and database) settings from the EROPAF_* environment, as the services read them."""
+    import os
+
+    from eropaf_platform.settings import ServiceSettings
+
+    url = os.environ.get("EROPAF_DATABASE_URL", "")
+    if database and not url:
+        raise SystemExit("EROPAF_DATABASE_URL must name the consumer's database")
+    return ServiceSettings(service_name="kafka-admin", database_url=url or "unused")
+
+
+def _offsets(values: Sequence[str]) -> set[tuple[int, int]]:
+    chosen = set()
+    for value in values:
+        partition, _, offset = value.partition(":")
+        if not (partition.isdigit() and offset.isdigit()):
+            raise SystemExit(f"--offset {value!r}: write PARTITION:OFFSET, e.g. 0:42")
+        chosen.add((int(partition), int(offset)))
+    return chosen
+
+
+def _cmd_onboard(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    connection = asyncio.run(
+        onboard_partner(
+            _settings(),
+            args.code,
+            partner_bootstrap_servers=args.partner_bootstrap,
+            partner_security_protocol=args.security_protocol,
+        )
+    )
+    if args.json:
+        print(json.dumps(connection.__dict__, indent=2))
+    else:
+        print(connection.client_properties())
+    print("the password is shown only this once; hand it to the partner securely", file=sys.stderr)
+    return 0
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    letters = asyncio.run(read_dead_letters(_settings(), args.topic))
+    if args.offset:
+        chosen = _offsets(args.offset)
+        letters = [x for x in letters if (x.partition, x.offset) in chosen]
+        missing = chosen - {(x.partition, x.offset) for x in letters}
+        if missing:
+            raise SystemExit(f"no dead letter at {sorted(missing)} in {args.topic}")
+    if args.dlq_command == "list":
+        for letter in letters:
+            print(json.dumps(letter.summary(), ensure_ascii=False))
+        print(f"{len(letters)} dead letter(s) in {args.topic}", file=sys.stderr)
+        return 0
+    unseal = intake_unsealer() if args.unseal else None
+    if args.dlq_command == "show":
+        if not args.offset:
+            raise SystemExit("show needs --offset PARTITION:OFFSET")
+        for letter in letters:
+            value = letter.value
+            if letter.sealed:
+                if unseal is None:
+                    raise SystemExit("sealed (personal data): pass --unseal, in intake's container")
+                value = unseal(letter)
+            print(json.dumps(letter.summary(), ensure_ascii=False))
+            sys.stdout.write(value.decode(errors="replace") + "\n")
+        return 0
+    if not args.offset and not args.all:
+        raise SystemExit("replay needs --offset PARTITION:OFFSET (repeatable) or --all")
+    replayed, skipped = asyncio.run(
+        replay_dead_letters(_settings(database=True), letters, unseal=unseal)
+    )
+    for letter in replayed:
+        print(
+            f"replayed {letter.partition}:{letter.offset} -> {letter.header('dlq_original_topic')}"
+        )
+    for letter in skipped:
+        print(f"skipped {letter.partition}:{letter.offset}: replayed before")
+    return 0
+
+
 def main(argv: Argv = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eropaf_platform.kafka_admin")
+    parser = argparse.ArgumentParser(
+        prog="python -m eropaf_platform.kafka_admin",
+        description="Kafka operations of the deployed stack (EROPAF_KAFKA_* settings from the "
+        "environment; the broker's admin user for onboard and dlq).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("init-script", help="print the init job's script (deploy/kafka/init.sh)")
     p.add_argument("--region-file", help="region YAML (default: the packaged region)")
+
+    p = sub.add_parser(
+        "onboard",
+        help="a partner's topics, SCRAM user and ACLs; prints its connection settings once",
+    )
+    p.add_argument("code", help="partner code")
+    p.add_argument(
+        "--partner-bootstrap",
+        required=True,
+        metavar="HOST:PORT",
+        help="the partner listener as partners reach it (KAFKA_PARTNER_HOST:KAFKA_PARTNER_PORT)",
+    )
+    p.add_argument(
+        "--security-protocol",
+        default="SASL_SSL",
+        choices=["SASL_SSL", "SASL_PLAINTEXT"],
+        help="of the partner listener (SASL_SSL with deploy/compose.partner-tls.yml)",
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("dlq", help="dead letters: list, show, replay after a fix")
+    dsub = p.add_subparsers(dest="dlq_command", required=True)
+    for name, text in (
+        ("list", "one line per dead letter: origin, consumer, cause (never the value)"),
+        ("show", "the value of the dead letters at --offset"),
+        ("replay", "publish dead letters again on their original topics (after a fix)"),
+    ):
+        q = dsub.add_parser(name, help=text)
+        q.add_argument("topic", help="<topic>.dlq")
+        q.add_argument(
+            "--offset", action="append", default=[], metavar="PARTITION:OFFSET", help="repeatable"
+        )
+        if name != "list":
+            q.add_argument(
+                "--unseal",
+                action="store_true",
+                help="open sealed partner messages (needs EROPAF_MASTER_KEYS: intake container)",
+            )
+        if name == "replay":
+            q.add_argument("--all", action="store_true", help="every dead letter of the topic")
+
     args = parser.parse_args(argv)
     if args.command == "init-script":
         from eropaf_contracts.region import load_region
 
         region = load_region(args.region_file)
         sys.stdout.write(render_init_script([p.code for p in region.partners]))
-    return 0
+        return 0
+    if args.command == "onboard":
+        return _cmd_onboard(args)
+    return _cmd_dlq(args)
 
 
 if __name__ == "__main__":
