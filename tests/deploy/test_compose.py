@@ -314,7 +314,7 @@ def test_partner_acls_match_the_contract(init_acls: set[Any], region_partners: l
     for acl in init_acls:
         writer = partner_code_from_topic(acl.name) if acl.resource == "topic" else None
         if writer and acl.operation == "Write":
-            assert acl.principal == f"User:{kafka_admin.partner_user(code)}", acl
+            assert acl.principal == f"User:{kafka_admin.partner_user(writer)}", acl
         if (
             acl.resource == "topic"
             and acl.name.startswith("arrears.feedback.")

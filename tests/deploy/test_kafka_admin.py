@@ -7,6 +7,7 @@ import hmac
 import io
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from aiokafka.protocol.types import UnsignedVarInt32
@@ -163,3 +164,60 @@ def test_partner_connection_properties() -> None:
     assert "sasl.mechanism=SCRAM-SHA-512" in text
     assert "security.protocol=SASL_SSL" in text
     assert "bootstrap.servers=kafka.example.org:9094" in text
+
+
+def _fake_tools(tmp_path: Path, existing: str = "") -> Path:
+    """Kafka's three tools as scripts that log their arguments (and list ``existing``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kafka-topics.sh", "kafka-configs.sh", "kafka-acls.sh"):
+        script = bin_dir / tool
+        script.write_text(
+            "#!/usr/bin/env bash\n"
+            f'echo "{tool} $*" >> "{tmp_path}/calls"\n'
+            f'if [[ " $* " == *" --list "* ]]; then printf "%s" "{existing}"; fi\n',
+            encoding="utf-8",
+        )
+        script.chmod(0o755)
+    return bin_dir
+
+
+def _run_init(tmp_path: Path, bin_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "init.sh"
+    script.write_text(kafka_admin.render_init_script(["mitros"]), encoding="utf-8")
+    base = {"PATH": "/usr/bin:/bin", "KAFKA_BIN": str(bin_dir)}
+    return subprocess.run(
+        ["bash", str(script)], env={**base, **env}, capture_output=True, text=True, check=False
+    )
+
+
+_PASSWORDS = {
+    f"KAFKA_{name}_PASSWORD": f"pw-{name.lower()}-0123456789abcdef"
+    for name in ("ADMIN", "INTAKE", "MATCHING", "SCHEDULING", "NOTIFICATION")
+}
+
+
+def test_init_script_creates_missing_topics_users_and_acls(tmp_path: Path) -> None:
+    bin_dir = _fake_tools(tmp_path, existing="eropaf.intake.signals.v1\n")
+    result = _run_init(tmp_path, bin_dir, KAFKA_PARTNER_RETENTION_MS="1000", **_PASSWORDS)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    created = [c.split("--topic ")[1].split()[0] for c in calls if "--create" in c]
+    assert "eropaf.intake.signals.v1" not in created  # it existed
+    assert "eropaf.matching.cases.v1" in created
+    signals = next(c for c in calls if "--topic arrears.signals.mitros " in c)
+    assert "retention.ms=1000" in signals  # the partner retention from the environment
+    users = [c for c in calls if "--entity-type users" in c]
+    assert len(users) == 5
+    assert any("partner.mitros" in c and "kafka-acls.sh" in c for c in calls)
+
+
+def test_init_script_stops_without_a_password(tmp_path: Path) -> None:
+    bin_dir = _fake_tools(tmp_path)
+    env = {**_PASSWORDS, "KAFKA_MATCHING_PASSWORD": ""}
+    result = _run_init(tmp_path, bin_dir, **env)
+    assert result.returncode != 0
+    assert "no password for Kafka user eropaf-matching" in result.stderr
+    env = {**_PASSWORDS, "KAFKA_MATCHING_PASSWORD": "has,comma-0123456789"}
+    result = _run_init(tmp_path, bin_dir, **env)
+    assert result.returncode != 0

@@ -276,26 +276,31 @@ _SCRIPT_HEAD = """\
 # user). Idempotent: run it again after an upgrade to add new topics and rights.
 set -euo pipefail
 
-BIN=/opt/kafka/bin
+BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 BOOTSTRAP="${KAFKA_INIT_BOOTSTRAP:-127.0.0.1:9091}"
 PARTITIONS="${KAFKA_TOPIC_PARTITIONS:-4}"
 PARTNER_PARTITIONS="${KAFKA_PARTNER_TOPIC_PARTITIONS:-4}"
 REPLICATION="${KAFKA_REPLICATION_FACTOR:-1}"
+# Another cluster (e.g. a managed one): its admin client properties (SASL, TLS).
+CONFIG=()
+if [[ -n "${KAFKA_INIT_COMMAND_CONFIG:-}" ]]; then
+  CONFIG=(--command-config "$KAFKA_INIT_COMMAND_CONFIG")
+fi
 declare -A RETENTION=(
   [partner]="${KAFKA_PARTNER_RETENTION_MS:-%(partner)d}"
   [internal]="${KAFKA_INTERNAL_RETENTION_MS:-%(internal)d}"
   [dlq]="${KAFKA_DLQ_RETENTION_MS:-%(dlq)d}"
 )
 
-existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --list)"
+existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" --list)"
 
 topic() {  # topic NAME KIND: create it when missing (an existing topic keeps its settings)
   local partitions="$PARTITIONS"
   [[ "$2" == partner ]] && partitions="$PARTNER_PARTITIONS"
   if ! grep -qxF -- "$1" <<<"$existing"; then
-    "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \\
-      --topic "$1" --partitions "$partitions" --replication-factor "$REPLICATION" \\
-      --config "retention.ms=${RETENTION[$2]}"
+    "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" \\
+      --create --if-not-exists --topic "$1" --partitions "$partitions" \\
+      --replication-factor "$REPLICATION" --config "retention.ms=${RETENTION[$2]}"
   fi
 }
 
@@ -305,12 +310,13 @@ scram() {  # scram USER PASSWORD: create or update the user's SCRAM-SHA-512 cred
   if [[ ! "$2" =~ ^[A-Za-z0-9._~-]{16,}$ ]]; then
     echo "password of Kafka user $1: 16+ characters of A-Z a-z 0-9 . _ ~ -" >&2; exit 1
   fi
-  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter --entity-type users \\
-    --entity-name "$1" --add-config "SCRAM-SHA-512=[iterations=%(iterations)d,password=$2]"
+  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" \\
+    --alter --entity-type users --entity-name "$1" \\
+    --add-config "SCRAM-SHA-512=[iterations=%(iterations)d,password=$2]"
 }
 
 acl() {  # acl ARGS...: add one ALLOW binding (adding an existing one changes nothing)
-  "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" "$@" >/dev/null
+  "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" "$@" >/dev/null
 }
 """
 
