@@ -836,7 +836,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Argv = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m eropaf_platform.kafka_admin",
         description="Kafka operations of the deployed stack (EROPAF_KAFKA_* settings from the "
@@ -885,8 +885,11 @@ def main(argv: Argv = None) -> int:
             )
         if name == "replay":
             q.add_argument("--all", action="store_true", help="every dead letter of the topic")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Argv = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "init-script":
         from eropaf_contracts.region import load_region
 
