@@ -20,6 +20,7 @@ declare -A RETENTION=(
   [partner]="${KAFKA_PARTNER_RETENTION_MS:-604800000}"
   [internal]="${KAFKA_INTERNAL_RETENTION_MS:-2592000000}"
   [dlq]="${KAFKA_DLQ_RETENTION_MS:-2592000000}"
+  [epoch]=-1
 )
 
 existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" --list)"
@@ -27,6 +28,7 @@ existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}
 topic() {  # topic NAME KIND: create it when missing (an existing topic keeps its settings)
   local partitions="$PARTITIONS"
   [[ "$2" == partner ]] && partitions="$PARTNER_PARTITIONS"
+  [[ "$2" == epoch ]] && partitions=1
   if ! grep -qxF -- "$1" <<<"$existing"; then
     "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" \
       --create --if-not-exists --topic "$1" --partitions "$partitions" \
@@ -63,6 +65,10 @@ topic eropaf.matching.feedback.v1.dlq dlq
 topic eropaf.scheduling.visits.v1.dlq dlq
 topic eropaf.scheduling.staff.v1.dlq dlq
 topic eropaf.notification.deliveries.v1.dlq dlq
+topic eropaf.epoch.intake epoch
+topic eropaf.epoch.matching epoch
+topic eropaf.epoch.scheduling epoch
+topic eropaf.epoch.notification epoch
 topic arrears.signals.mitros partner
 topic arrears.feedback.mitros partner
 topic arrears.signals.mitros.dlq dlq
@@ -105,25 +111,25 @@ scram eropaf-scheduling "${KAFKA_SCHEDULING_PASSWORD:-}"
 scram eropaf-notification "${KAFKA_NOTIFICATION_PASSWORD:-}"
 
 # Services: their own topics and groups
-acl --add --allow-principal User:eropaf-intake --operation Write --topic eropaf.intake.signals.v1 --topic eropaf.matching.feedback.v1.dlq --resource-pattern-type literal
+acl --add --allow-principal User:eropaf-intake --operation Read --operation Write --topic eropaf.epoch.intake --topic eropaf.intake.signals.v1 --topic eropaf.matching.feedback.v1.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-intake --operation Read --topic eropaf.matching.feedback.v1 --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-intake --operation Read --group eropaf-intake- --resource-pattern-type prefixed
+acl --add --allow-principal User:eropaf-matching --operation Read --operation Write --topic eropaf.epoch.matching --topic eropaf.intake.signals.v1.dlq --topic eropaf.matching.cases.v1 --topic eropaf.matching.feedback.v1 --topic eropaf.scheduling.visits.v1.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-matching --operation Read --topic eropaf.intake.signals.v1 --topic eropaf.scheduling.visits.v1 --resource-pattern-type literal
-acl --add --allow-principal User:eropaf-matching --operation Write --topic eropaf.intake.signals.v1.dlq --topic eropaf.matching.cases.v1 --topic eropaf.matching.feedback.v1 --topic eropaf.scheduling.visits.v1.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-matching --operation Read --group eropaf-matching- --resource-pattern-type prefixed
+acl --add --allow-principal User:eropaf-scheduling --operation Read --operation Write --topic eropaf.epoch.scheduling --topic eropaf.matching.cases.v1.dlq --topic eropaf.scheduling.staff.v1 --topic eropaf.scheduling.visits.v1 --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-scheduling --operation Read --topic eropaf.matching.cases.v1 --resource-pattern-type literal
-acl --add --allow-principal User:eropaf-scheduling --operation Write --topic eropaf.matching.cases.v1.dlq --topic eropaf.scheduling.staff.v1 --topic eropaf.scheduling.visits.v1 --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-scheduling --operation Read --group eropaf-scheduling- --resource-pattern-type prefixed
+acl --add --allow-principal User:eropaf-notification --operation Read --operation Write --topic eropaf.epoch.notification --topic eropaf.matching.cases.v1.dlq --topic eropaf.notification.deliveries.v1 --topic eropaf.scheduling.staff.v1.dlq --topic eropaf.scheduling.visits.v1.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-notification --operation Read --topic eropaf.matching.cases.v1 --topic eropaf.scheduling.staff.v1 --topic eropaf.scheduling.visits.v1 --resource-pattern-type literal
-acl --add --allow-principal User:eropaf-notification --operation Write --topic eropaf.matching.cases.v1.dlq --topic eropaf.notification.deliveries.v1 --topic eropaf.scheduling.staff.v1.dlq --topic eropaf.scheduling.visits.v1.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-notification --operation Read --group eropaf-notification- --resource-pattern-type prefixed
 
 # Partners of the region: CONTRACT §2 (and intake's side of their topics)
 acl --add --allow-principal User:partner.mitros --operation Write --topic arrears.signals.mitros --resource-pattern-type literal
 acl --add --allow-principal User:partner.mitros --operation Read --topic arrears.feedback.mitros --resource-pattern-type literal
 acl --add --allow-principal User:partner.mitros --operation Read --group partner.mitros. --resource-pattern-type prefixed
+acl --add --allow-principal User:eropaf-intake --operation Read --operation Write --topic arrears.feedback.eneco --topic arrears.feedback.jutphaas --topic arrears.feedback.lekstede --topic arrears.feedback.mitros --topic arrears.feedback.portaal --topic arrears.feedback.provides --topic arrears.feedback.vitens --topic arrears.feedback.viveste --topic arrears.feedback.wbv-lopik --topic arrears.feedback.wil --topic arrears.feedback.zilveren-kruis --topic arrears.signals.eneco.dlq --topic arrears.signals.jutphaas.dlq --topic arrears.signals.lekstede.dlq --topic arrears.signals.mitros.dlq --topic arrears.signals.portaal.dlq --topic arrears.signals.provides.dlq --topic arrears.signals.vitens.dlq --topic arrears.signals.viveste.dlq --topic arrears.signals.wbv-lopik.dlq --topic arrears.signals.wil.dlq --topic arrears.signals.zilveren-kruis.dlq --resource-pattern-type literal
 acl --add --allow-principal User:eropaf-intake --operation Read --topic arrears.signals.eneco --topic arrears.signals.jutphaas --topic arrears.signals.lekstede --topic arrears.signals.mitros --topic arrears.signals.portaal --topic arrears.signals.provides --topic arrears.signals.vitens --topic arrears.signals.viveste --topic arrears.signals.wbv-lopik --topic arrears.signals.wil --topic arrears.signals.zilveren-kruis --resource-pattern-type literal
-acl --add --allow-principal User:eropaf-intake --operation Write --topic arrears.feedback.eneco --topic arrears.feedback.jutphaas --topic arrears.feedback.lekstede --topic arrears.feedback.mitros --topic arrears.feedback.portaal --topic arrears.feedback.provides --topic arrears.feedback.vitens --topic arrears.feedback.viveste --topic arrears.feedback.wbv-lopik --topic arrears.feedback.wil --topic arrears.feedback.zilveren-kruis --topic arrears.signals.eneco.dlq --topic arrears.signals.jutphaas.dlq --topic arrears.signals.lekstede.dlq --topic arrears.signals.mitros.dlq --topic arrears.signals.portaal.dlq --topic arrears.signals.provides.dlq --topic arrears.signals.vitens.dlq --topic arrears.signals.viveste.dlq --topic arrears.signals.wbv-lopik.dlq --topic arrears.signals.wil.dlq --topic arrears.signals.zilveren-kruis.dlq --resource-pattern-type literal
 acl --add --allow-principal User:partner.viveste --operation Write --topic arrears.signals.viveste --resource-pattern-type literal
 acl --add --allow-principal User:partner.viveste --operation Read --topic arrears.feedback.viveste --resource-pattern-type literal
 acl --add --allow-principal User:partner.viveste --operation Read --group partner.viveste. --resource-pattern-type prefixed

@@ -141,6 +141,7 @@ class BuiltService:
     settings_class: type[ServiceSettings]
     topics: list[str]
     subscriptions: list[Subscription] = field(default_factory=list)
+    epoch_topic: str = ""  # the outbox relay's broker marker
 
 
 def settings_class(service: str) -> type[ServiceSettings]:
@@ -188,6 +189,7 @@ def built_services() -> Iterator[dict[str, BuiltService]]:
             service = result[0] if isinstance(result, tuple) else result
             assert isinstance(service, Service)
             built[name].topics = list(service.topics)
+            built[name].epoch_topic = service.relay._epoch_topic()
     finally:
         Service.subscribe = original  # type: ignore[method-assign]
     yield built

@@ -276,6 +276,8 @@ def test_partner_topics_have_the_short_retention(init_topics: dict[str, str]) ->
             assert kind == "partner", topic
         elif topic.endswith(".dlq"):
             assert kind == "dlq", topic
+        elif topic.startswith("eropaf.epoch."):
+            assert kind == "epoch", topic
         else:
             assert kind == "internal", topic
     script = INIT_SCRIPT.read_text(encoding="utf-8")
@@ -320,7 +322,10 @@ def test_partner_acls_match_the_contract(init_acls: set[Any], region_partners: l
             and acl.name.startswith("arrears.feedback.")
             and acl.operation == "Read"
         ):
-            assert acl.principal == f"User:{kafka_admin.partner_user(acl.name.split('.')[-1])}"
+            assert acl.principal in (
+                f"User:{kafka_admin.partner_user(acl.name.split('.')[-1])}",
+                f"User:{kafka_admin.service_user('intake')}",  # reads back what it wrote
+            ), acl
         # No prefixed rights on topics: each right names its topic.
         if acl.resource == "topic":
             assert acl.pattern == "literal", acl
@@ -342,7 +347,10 @@ def test_onboarding_grants_the_contract_rights() -> None:
 
 
 def test_each_service_may_use_its_own_topics_and_groups(
-    built_services: dict[str, Any], init_acls: set[Any], region_partners: list[str]
+    built_services: dict[str, Any],
+    init_acls: set[Any],
+    init_topics: dict[str, str],
+    region_partners: list[str],
 ) -> None:
     def allowed(principal: str, operation: str, resource: str, name: str) -> bool:
         return any(
@@ -371,6 +379,14 @@ def test_each_service_may_use_its_own_topics_and_groups(
             assert allowed(principal, "Read", "topic", topic) or allowed(
                 principal, "Write", "topic", topic
             ), (name, topic)
+        # The outbox relay keeps its broker marker on a topic of its own and reads back the
+        # end of every topic it writes (OutboxRelay._event_ids_at_end).
+        assert init_topics.get(service.epoch_topic) == "epoch", (name, service.epoch_topic)
+        assert allowed(principal, "Read", "topic", service.epoch_topic), name
+        assert allowed(principal, "Write", "topic", service.epoch_topic), name
+        for acl in init_acls:
+            if acl.principal == principal and acl.operation == "Write":
+                assert allowed(principal, "Read", acl.resource, acl.name), acl
     # A service's rights name its own groups only.
     for acl in init_acls:
         if acl.principal.startswith("User:eropaf-") and acl.resource == "group":

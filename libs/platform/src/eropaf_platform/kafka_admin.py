@@ -143,7 +143,7 @@ class TopicSpec:
     """A topic the init job creates: ``kind`` picks its retention class."""
 
     name: str
-    kind: str  # "partner", "internal" or "dlq"
+    kind: str  # "partner", "internal", "dlq" or "epoch"
 
 
 # -- who is who -------------------------------------------------------------------------------
@@ -186,6 +186,7 @@ def stack_topics(partner_codes: Iterable[str]) -> list[TopicSpec]:
     """Every topic of the stack: internal ones, their dead-letter topics, the partners'."""
     specs = [TopicSpec(t, "internal") for t in INTERNAL_TOPICS]
     specs += [TopicSpec(dlq_topic(t), "dlq") for t in INTERNAL_TOPICS]
+    specs += [TopicSpec(epoch_topic(service), "epoch") for service in SERVICES]
     for code in partner_codes:
         specs += partner_topics(code)
     return specs
@@ -224,18 +225,32 @@ def _group_prefix(principal: str, prefix: str) -> AclBinding:
     return AclBinding(principal, ResourceType.GROUP, prefix, PatternType.PREFIXED, Operation.READ)
 
 
+def epoch_topic(service: str) -> str:
+    """The outbox relay's marker of the broker it published to (``OutboxRelay._epoch_topic``):
+    one partition, kept forever; the service reads and writes it."""
+    return f"eropaf.epoch.{service}"
+
+
+def _read_write(principal: str, topic: str) -> set[AclBinding]:
+    # A service reads back the end of what it writes: after a crash the outbox relay looks
+    # there for the events it may have published already (OutboxRelay._event_ids_at_end).
+    return {_topic(principal, topic, Operation.WRITE), _topic(principal, topic, Operation.READ)}
+
+
 def service_acls(service: str) -> list[AclBinding]:
-    """A service's rights on the internal topics: read what it consumes, write what it
-    publishes and the dead letters of what it consumes (READ and WRITE imply DESCRIBE, which
-    a service needs on each of its topics to check at start-up that it exists)."""
+    """A service's rights on the internal topics: read what it consumes; read and write what
+    it publishes, the dead letters of what it consumes and its outbox's epoch marker (READ and
+    WRITE imply DESCRIBE, which a service needs on each of its topics to check at start-up
+    that it exists)."""
     access = SERVICES[service]
     principal = f"User:{service_user(service)}"
     bindings = {_group_prefix(principal, service_group_prefix(service))}
+    bindings |= _read_write(principal, epoch_topic(service))
     for topic in access.reads:
         bindings.add(_topic(principal, topic, Operation.READ))
-        bindings.add(_topic(principal, dlq_topic(topic), Operation.WRITE))
+        bindings |= _read_write(principal, dlq_topic(topic))
     for topic in access.writes:
-        bindings.add(_topic(principal, topic, Operation.WRITE))
+        bindings |= _read_write(principal, topic)
     return sorted(bindings)
 
 
@@ -250,14 +265,15 @@ def partner_acls(code: str) -> list[AclBinding]:
 
 
 def intake_partner_acls(code: str) -> list[AclBinding]:
-    """Intake reads a partner's signals, writes its feedback and the signals' dead letters."""
+    """Intake reads a partner's signals, writes (and reads back) its feedback and the signals'
+    dead letters."""
     principal = f"User:{service_user('intake')}"
     signals = signals_topic(code)
-    return [
-        _topic(principal, signals, Operation.READ),
-        _topic(principal, feedback_topic(code), Operation.WRITE),
-        _topic(principal, dlq_topic(signals), Operation.WRITE),
-    ]
+    return sorted(
+        {_topic(principal, signals, Operation.READ)}
+        | _read_write(principal, feedback_topic(code))
+        | _read_write(principal, dlq_topic(signals))
+    )
 
 
 def onboard_acls(code: str) -> list[AclBinding]:
@@ -290,6 +306,7 @@ declare -A RETENTION=(
   [partner]="${KAFKA_PARTNER_RETENTION_MS:-%(partner)d}"
   [internal]="${KAFKA_INTERNAL_RETENTION_MS:-%(internal)d}"
   [dlq]="${KAFKA_DLQ_RETENTION_MS:-%(dlq)d}"
+  [epoch]=-1
 )
 
 existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" --list)"
@@ -297,6 +314,7 @@ existing="$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}
 topic() {  # topic NAME KIND: create it when missing (an existing topic keeps its settings)
   local partitions="$PARTITIONS"
   [[ "$2" == partner ]] && partitions="$PARTNER_PARTITIONS"
+  [[ "$2" == epoch ]] && partitions=1
   if ! grep -qxF -- "$1" <<<"$existing"; then
     "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${CONFIG[@]}" \\
       --create --if-not-exists --topic "$1" --partitions "$partitions" \\
