@@ -221,3 +221,102 @@ def test_init_script_stops_without_a_password(tmp_path: Path) -> None:
     env = {**_PASSWORDS, "KAFKA_MATCHING_PASSWORD": "has,comma-0123456789"}
     result = _run_init(tmp_path, bin_dir, **env)
     assert result.returncode != 0
+
+
+class _FakeAdmin:
+    """Stands in for AIOKafkaAdminClient: records what onboarding asks the broker."""
+
+    instances: list[_FakeAdmin] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        self.kwargs = kwargs
+        self.topics: list[object] = []
+        self.requests: list[object] = []
+        self.closed = False
+        _FakeAdmin.instances.append(self)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def list_topics(self) -> list[str]:
+        return ["arrears.feedback.newco"]  # one of the three exists already
+
+    async def create_topics(self, topics: list[object]) -> object:
+        self.topics += topics
+
+        class Response:
+            topic_errors = [(getattr(t, "name", ""), 0, None) for t in topics]
+
+        return Response()
+
+    async def _send_request(self, request: object) -> object:
+        self.requests.append(request)
+        if isinstance(request, kafka_admin.AlterUserScramCredentials):
+            return kafka_admin.AlterUserScramCredentialsResponse_v0(
+                0, [("partner.newco", 0, None, {})], {}
+            )
+
+        class AclResponse:
+            creation_responses = [(0, None)]
+
+        return AclResponse()
+
+
+async def test_onboard_partner_creates_topics_user_and_acls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aiokafka.admin
+
+    from eropaf_platform.settings import ServiceSettings
+
+    monkeypatch.setattr(aiokafka.admin, "AIOKafkaAdminClient", _FakeAdmin)
+    _FakeAdmin.instances.clear()
+    settings = ServiceSettings(
+        database_url="unused",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="eropaf-admin",
+        kafka_sasl_password="admin-password",  # type: ignore[arg-type]
+    )
+    connection = await kafka_admin.onboard_partner(
+        settings, "newco", partner_bootstrap_servers="kafka.example.org:9094"
+    )
+    (admin,) = _FakeAdmin.instances
+    assert admin.kwargs["sasl_plain_username"] == "eropaf-admin" and admin.closed
+    created = {t.name: t.topic_configs for t in admin.topics}  # type: ignore[attr-defined]
+    assert created == {
+        "arrears.signals.newco": {"retention.ms": str(kafka_admin.DEFAULT_RETENTION_MS["partner"])},
+        "arrears.signals.newco.dlq": {"retention.ms": str(kafka_admin.DEFAULT_RETENTION_MS["dlq"])},
+    }
+    scram = [r for r in admin.requests if isinstance(r, kafka_admin.AlterUserScramCredentials)]
+    assert len(scram) == 1
+    acls = [r for r in admin.requests if not isinstance(r, kafka_admin.AlterUserScramCredentials)]
+    assert len(acls) == len(kafka_admin.onboard_acls("newco"))
+    assert connection.username == "partner.newco"
+    assert len(connection.password) >= 32
+    assert connection.signals_topic == "arrears.signals.newco"
+
+
+async def test_onboard_partner_reports_a_refused_acl(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiokafka.admin
+
+    from eropaf_platform.settings import ServiceSettings
+
+    class Refusing(_FakeAdmin):
+        async def _send_request(self, request: object) -> object:
+            if isinstance(request, kafka_admin.AlterUserScramCredentials):
+                return await super()._send_request(request)
+
+            class AclResponse:
+                creation_responses = [(31, "Cluster authorization failed.")]
+
+            return AclResponse()
+
+    monkeypatch.setattr(aiokafka.admin, "AIOKafkaAdminClient", Refusing)
+    with pytest.raises(RuntimeError, match="error 31"):
+        await kafka_admin.onboard_partner(
+            ServiceSettings(database_url="unused"), "newco", partner_bootstrap_servers="h:9094"
+        )
