@@ -279,7 +279,7 @@ async def test_onboard_partner_creates_topics_user_and_acls(
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="eropaf-admin",
-        kafka_sasl_password="admin-password",  # type: ignore[arg-type]
+        kafka_sasl_password="admin-password",
     )
     connection = await kafka_admin.onboard_partner(
         settings, "newco", partner_bootstrap_servers="kafka.example.org:9094"
