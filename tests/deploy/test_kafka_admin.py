@@ -164,6 +164,11 @@ def test_partner_connection_properties() -> None:
     assert "sasl.mechanism=SCRAM-SHA-512" in text
     assert "security.protocol=SASL_SSL" in text
     assert "bootstrap.servers=kafka.example.org:9094" in text
+    jaas = (
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="partner.mitros" password="pw";'
+    )
+    assert jaas in text.splitlines()
 
 
 def _fake_tools(tmp_path: Path, existing: str = "") -> Path:

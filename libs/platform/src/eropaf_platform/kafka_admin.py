@@ -492,14 +492,21 @@ class PartnerConnection:
     group_prefix: str
 
     def client_properties(self) -> str:
-        """Kafka client properties (Java client names; librdkafka takes the same)."""
+        """Kafka client properties: as Java clients (and ``kafka-*.sh --command-config``)
+        take them, with the librdkafka names (confluent-kafka, kcat) as comments."""
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{self.username}" password="{self.password}";'
+        )
         return "\n".join(
             [
                 f"bootstrap.servers={self.bootstrap_servers}",
                 f"security.protocol={self.security_protocol}",
                 f"sasl.mechanism={SCRAM_MECHANISM}",
-                f"sasl.username={self.username}",
-                f"sasl.password={self.password}",
+                f"sasl.jaas.config={jaas}",
+                "# librdkafka clients take these instead of sasl.jaas.config:",
+                f"#   sasl.username={self.username}",
+                f"#   sasl.password={self.password}",
                 f"# produce to: {self.signals_topic}",
                 f"# consume from: {self.feedback_topic}",
                 f"# consumer group ids must start with: {self.group_prefix}",
