@@ -62,9 +62,11 @@ __all__ = [
     "SCRAM_ITERATIONS",
     "SCRAM_MECHANISM",
     "SERVICES",
+    "UNSEALERS",
     "AclBinding",
     "AlterUserScramCredentials",
     "AlterUserScramCredentialsResponse_v0",
+    "DeadLetter",
     "Operation",
     "PartnerConnection",
     "PatternType",
@@ -72,7 +74,10 @@ __all__ = [
     "ServiceAccess",
     "TopicSpec",
     "acl_commands",
+    "build_parser",
     "create_acl_request",
+    "epoch_topic",
+    "installed_unsealer",
     "intake_partner_acls",
     "onboard_acls",
     "onboard_partner",
@@ -80,7 +85,9 @@ __all__ = [
     "partner_group_prefix",
     "partner_topics",
     "partner_user",
+    "read_dead_letters",
     "render_init_script",
+    "replay_dead_letters",
     "salted_password",
     "scram_upsertion",
     "service_acls",
@@ -630,29 +637,25 @@ class DeadLetter:
         )
 
 
-def intake_unsealer() -> Callable[[DeadLetter], bytes]:
-    """Opens intake's sealed dead letters with the master keyring in ``EROPAF_MASTER_KEYS``
-    (run where intake's settings are: its container). Imported here, not at the top: only
-    the partner topics' dead letters are sealed, and only intake's image needs to open them."""
-    import os
+UNSEALERS = "eropaf.dlq_unseal"
 
-    from eropaf_intake.adapters.crypto import parse_keyring, unseal
-    from eropaf_intake.handlers import dead_letter_context
 
-    spec = os.environ.get("EROPAF_MASTER_KEYS")
-    if not spec:
-        raise SystemExit("--unseal needs EROPAF_MASTER_KEYS (run it in the intake container)")
-    keyring = parse_keyring(spec)
+def installed_unsealer() -> Callable[[DeadLetter], bytes]:
+    """The opener of sealed dead letters that a service declares in the entry-point group
+    ``eropaf.dlq_unseal`` (a factory, called without arguments, that reads its keys from the
+    environment). Intake seals its partner messages; only its image and settings can open
+    them, so run ``--unseal`` in intake's container. Found by entry point: the platform
+    imports no service."""
+    from importlib.metadata import entry_points
 
-    def open_letter(letter: DeadLetter) -> bytes:
-        context = dead_letter_context(
-            letter.header("dlq_original_topic"),
-            int(letter.header("dlq_original_partition")),
-            int(letter.header("dlq_original_offset")),
+    found = sorted(entry_points(group=UNSEALERS), key=lambda ep: ep.name)
+    if not found:
+        raise SystemExit(
+            f"--unseal: no service declares an unsealer (entry-point group {UNSEALERS})"
         )
-        return bytes(unseal(keyring, letter.value, context))
-
-    return open_letter
+    factory = found[0].load()
+    opener: Callable[[DeadLetter], bytes] = factory()
+    return opener
 
 
 async def read_dead_letters(settings: Any, dlq: str) -> list[DeadLetter]:
@@ -834,7 +837,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
             print(json.dumps(letter.summary(), ensure_ascii=False))
         print(f"{len(letters)} dead letter(s) in {args.topic}", file=sys.stderr)
         return 0
-    unseal = intake_unsealer() if args.unseal else None
+    unseal = installed_unsealer() if args.unseal else None
     if args.dlq_command == "show":
         if not args.offset:
             raise SystemExit("show needs --offset PARTITION:OFFSET")
@@ -906,7 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument(
                 "--unseal",
                 action="store_true",
-                help="open sealed partner messages (needs EROPAF_MASTER_KEYS: intake container)",
+                help="open sealed partner messages (in intake's container: it has the keys)",
             )
         if name == "replay":
             q.add_argument("--all", action="store_true", help="every dead letter of the topic")
