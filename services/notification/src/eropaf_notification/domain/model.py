@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict
 
 from eropaf_contracts.events import DeliveryChannel, StaffRole
