@@ -137,3 +137,20 @@ def test_digest_holds_new_cases_tomorrows_visits_and_overdue_attempts() -> None:
 
 def test_no_digest_when_nothing_to_say() -> None:
     assert rules.digest(member("ann", bericht="dagelijks"), date(2026, 11, 9), [], []) is None
+
+
+def test_an_invite_superseded_before_it_went_out_is_skipped() -> None:
+    from eropaf_notification.domain.delivery import obsolete
+
+    first = planned()
+    moved = rescheduled(first, day=date(2026, 11, 12))
+    old_invite = rules.visit_planned(first)[0]
+    new_invite = rules.visit_rescheduled(moved)[0]
+    current = rules.visit_of(moved)
+    assert obsolete(old_invite, current) == "superseded by SEQUENCE 1"
+    assert obsolete(new_invite, current) is None
+    reminder = rules.reminders(
+        [rules.visit_of(first)], datetime(2026, 11, 9, 9, tzinfo=AMS), time(8)
+    )[0]
+    assert obsolete(reminder, current) == "visit changed since the reminder was due"
+    assert obsolete(reminder, rules.visit_of(cancelled(first))) == "visit cancelled"

@@ -149,5 +149,5 @@ async def test_permanent_failure_and_exhausted_window_fail_with_a_reason() -> No
     decisions = await services.record_results(uow, results, NOW + timedelta(seconds=10), policy)
     assert [d.outcome for d in decisions] == [Outcome.FAILED, Outcome.FAILED]
     failed = [orjson.loads(m.value)["data"] for m in uow.published]
-    assert [f["reason"] for f in failed][0] == "SMTP 550: no such user"
+    assert failed[0]["reason"] == "SMTP 550: no such user"
     assert "SMTP 421" in failed[1]["reason"]

@@ -3,7 +3,8 @@
 Temporary failures (SMTP 4xx, a refused connection, a timeout, a recipient not yet known)
 are retried with exponential backoff until the retry window since the message was owed is
 over; permanent ones (SMTP 5xx, a webhook 4xx, a recipient removed from the roster) fail at
-once with their reason. A reminder for a visit no longer planned as it was is skipped.
+once with their reason. A message no longer owed when its turn comes is skipped (see
+:func:`obsolete`).
 """
 
 from __future__ import annotations
@@ -89,14 +90,24 @@ def decide(
     return Decision(Outcome.RETRY, next_attempt_at=retry_at, reason=result.reason)
 
 
+_CALENDAR_KINDS = {MessageKind.VISIT_REQUEST, MessageKind.VISIT_LEFT, MessageKind.VISIT_CANCELLED}
+
+
 def obsolete(intent: Intent, visit: Visit | None) -> str | None:
-    """Why a reminder is no longer owed (its visit was cancelled, done or moved), else None."""
-    if intent.kind is not MessageKind.REMINDER:
-        return None
-    if visit is None:
-        return "visit unknown"
-    if visit.status is not VisitStatus.PLANNED:
-        return f"visit {visit.status.value}"
-    if visit.sequence != intent.version:
-        return "visit changed since the reminder was due"
+    """Why a message is no longer owed, else None.
+
+    A reminder is not owed for a visit cancelled, done or moved since. An invite or cancel
+    that a newer version of the visit superseded before it went out is not sent either: the
+    newer version owes every member of the old and the new duo its own message, and an older
+    invite arriving after a newer cancel would put the visit back in a calendar.
+    """
+    if intent.kind is MessageKind.REMINDER:
+        if visit is None:
+            return "visit unknown"
+        if visit.status is not VisitStatus.PLANNED:
+            return f"visit {visit.status.value}"
+        if visit.sequence != intent.version:
+            return "visit changed since the reminder was due"
+    elif intent.kind in _CALENDAR_KINDS and visit is not None and visit.sequence > intent.version:
+        return f"superseded by SEQUENCE {visit.sequence}"
     return None
