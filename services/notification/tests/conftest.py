@@ -63,7 +63,14 @@ class SmtpServer:
         return "250 OK"
 
     def start(self) -> SmtpServer:
-        self._controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
+        # A fixed server name: aiosmtpd otherwise resolves the host's FQDN per connection.
+        self._controller = Controller(
+            self,
+            hostname=self.host,
+            port=self.port,
+            ready_timeout=10,
+            server_hostname="smtp.test",
+        )
         self._controller.start()
         return self
 
