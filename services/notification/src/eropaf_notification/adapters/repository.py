@@ -151,7 +151,7 @@ class SqlVisitRepository(VisitRepository):
             sa.select(_V).where(
                 _V.c.status == VisitStatus.PLANNED.value,
                 _V.c.datum <= last,
-                _V.c.staff.any(staff_code),
+                _V.c.staff.contains([staff_code]),
             )
         )
         return [_visit(r) for r in rows]
