@@ -54,7 +54,7 @@ class NotificationSettings(ServiceSettings):
     retry_first_s: float = Field(default=30.0, gt=0)
     retry_longest_s: float = Field(default=3600.0, gt=0)
     retry_window_s: float = Field(default=24 * 3600.0, gt=0)
-    delivery_batch_size: int = Field(default=200, ge=1)
+    delivery_batch_size: int = Field(default=100, ge=1)
     delivery_lease_s: float = Field(default=120.0, gt=0)
     delivery_poll_interval_s: float = Field(default=0.1, gt=0)
 
@@ -120,6 +120,7 @@ def build(settings: NotificationSettings | None = None) -> Service:
         ),
         service=settings.service_name,
         batch_size=settings.delivery_batch_size,
+        concurrency=settings.smtp_pool_size,
         lease_s=settings.delivery_lease_s,
         on_commit=service.relay.wake,
     )

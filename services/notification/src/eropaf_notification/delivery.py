@@ -46,7 +46,8 @@ class DeliveryLoop:
         *,
         policy: RetryPolicy,
         service: str = "notification",
-        batch_size: int = 200,
+        batch_size: int = 100,
+        concurrency: int = 4,
         lease_s: float = 120.0,
         on_commit: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -56,6 +57,9 @@ class DeliveryLoop:
         self.policy = policy
         self.service = service
         self.batch_size = batch_size
+        # Rendering is CPU work between awaits: as many at a time as there are connections,
+        # so that the consumer's transactions get their turns in between.
+        self._slots = asyncio.Semaphore(concurrency)
         self.lease_s = lease_s
         self.on_commit = on_commit
         self.clock = clock
@@ -99,6 +103,13 @@ class DeliveryLoop:
     async def _attempt(
         self, job: services.Job, now: datetime
     ) -> tuple[services.Job, SendResult, str]:
+        async with self._slots:
+            return await self._attempt_one(job, now)
+
+    async def _attempt_one(
+        self, job: services.Job, now: datetime
+    ) -> tuple[services.Job, SendResult, str]:
+        await asyncio.sleep(0)  # let others run before this message's rendering
         started = time.perf_counter()
         try:
             result = await self.dispatcher.send(job, now)

@@ -71,34 +71,23 @@ class NotificationEvents:
         self.clock = clock
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
-        owed = 0
+        events: list[services.Fact] = []
         for message in messages:
             envelope = message.envelope()  # PoisonMessage when it is no envelope at all
             model = _MODELS.get(envelope.type)
             if model is None:
                 continue
             try:
-                event = envelope.payload(model)
+                events.append(envelope.payload(model))  # type: ignore[arg-type]
             except ValidationError as exc:
                 raise PoisonMessage(describe_error(exc)) from exc
-            owed += await self.handle(SqlNotificationUnitOfWork(session), event)
-        if owed:
-            metrics.NOTIFICATIONS.labels(self.service, "all", "queued").inc(owed)
-
-    async def handle(self, uow: services.NotificationUnitOfWork, event: BaseModel) -> int:
-        now = self.clock()
-        added: list[str] = []
-        if isinstance(event, StaffChanged):
-            await services.on_staff_changed(uow, event)
-        elif isinstance(event, VisitPlanned | VisitRescheduled | VisitCancelled):
-            added = await services.on_visit_event(uow, event, now, self.routing)
-        elif isinstance(event, OutreachDecided):
-            added = await services.on_outreach_decided(uow, event, now, self.routing)
-        elif isinstance(event, CaseUnplanned):
-            added = await services.on_case_unplanned(uow, event, now, self.routing)
-        elif isinstance(event, VisitCompleted | ContactAttemptRecorded):
-            await services.on_visit_completed(uow, event)
-        return len(added)
+        if not events:
+            return
+        added = await services.on_events(
+            SqlNotificationUnitOfWork(session), events, self.clock(), self.routing
+        )
+        if added:
+            metrics.NOTIFICATIONS.labels(self.service, "all", "queued").inc(len(added))
 
 
 def register(

@@ -10,6 +10,7 @@ from eropaf_notification.domain.delivery import Outcome
 from eropaf_notification.domain.model import Intent, StaffMember, Visit, VisitStatus
 from eropaf_notification.service_layer.unit_of_work import (
     Claimed,
+    Finished,
     IntentRepository,
     NotificationUnitOfWork,
     StaffRepository,
@@ -43,8 +44,9 @@ class FakeVisits(VisitRepository):
     async def get_many(self, visit_ids: Collection[str]) -> dict[str, Visit]:
         return {v: self.rows[v] for v in visit_ids if v in self.rows}
 
-    async def save(self, visit: Visit) -> None:
-        self.rows[visit.visit_id] = visit
+    async def save_many(self, visits: Sequence[Visit]) -> None:
+        for visit in visits:
+            self.rows[visit.visit_id] = visit
 
     async def planned_between(self, first: date, last: date) -> list[Visit]:
         return [
@@ -98,24 +100,16 @@ class FakeIntents(IntentRepository):
             r.lease_until = now + timedelta(seconds=lease_s)
         return [Claimed(r.intent, r.attempts, r.created_at) for r in due]
 
-    async def finish(
-        self,
-        notification_id: str,
-        *,
-        outcome: Outcome,
-        attempts: int,
-        now: datetime,
-        next_attempt_at: datetime | None,
-        reason: str | None,
-    ) -> None:
-        row = self.rows[notification_id]
-        row.attempts, row.lease_until, row.reason = attempts, None, reason
-        row.log.append((attempts, outcome.value, reason))
-        if outcome is Outcome.RETRY:
-            assert next_attempt_at is not None
-            row.next_attempt_at = next_attempt_at
-        else:
-            row.status = outcome.value
+    async def finish(self, attempts: Sequence[Finished], now: datetime) -> None:
+        for f in attempts:
+            row = self.rows[f.notification_id]
+            row.attempts, row.lease_until, row.reason = f.attempts, None, f.reason
+            row.log.append((f.attempts, f.outcome.value, f.reason))
+            if f.outcome is Outcome.RETRY:
+                assert f.next_attempt_at is not None
+                row.next_attempt_at = f.next_attempt_at
+            else:
+                row.status = f.outcome.value
 
     async def held_for(self, recipient: str) -> list[Intent]:
         return [

@@ -8,9 +8,10 @@ naming only them (RFC 5546 §3.2.5); a cancelled visit a ``CANCEL`` with ``STATU
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -82,9 +83,18 @@ def build_invite(
         address.params["RSVP"] = icalendar.vText("FALSE")
         event.add("attendee", address, encode=False)
     cal.add_component(event)
-    local = start.astimezone(AMSTERDAM).date()
-    cal.add_missing_timezones(
-        first_date=date(local.year, 1, 1), last_date=date(local.year, 1, 1) + timedelta(days=730)
-    )
     data: bytes = cal.to_ical()
+    # The VTIMEZONE goes before the event it defines the TZID of; it is the same for every
+    # invite of a year, so it is made (by icalendar, from the zoneinfo rules) once per year.
+    marker = b"BEGIN:VEVENT\r\n"
+    return data.replace(marker, vtimezone(start.astimezone(AMSTERDAM).year) + marker, 1)
+
+
+@functools.lru_cache(maxsize=16)
+def vtimezone(year: int) -> bytes:
+    """``VTIMEZONE`` of Europe/Amsterdam covering ``year`` and the next, serialised."""
+    component = icalendar.Timezone.from_tzinfo(
+        AMSTERDAM, first_date=date(year, 1, 1), last_date=date(year + 2, 1, 1)
+    )
+    data: bytes = component.to_ical()
     return data

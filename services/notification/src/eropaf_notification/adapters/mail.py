@@ -20,7 +20,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 from eropaf_notification.adapters.calendar import Attendee, CalendarMethod, build_invite, visit_uid
-from eropaf_notification.adapters.rendering import Recipient, Rendered, Renderer
+from eropaf_notification.adapters.rendering import Recipient, Renderer
 from eropaf_notification.domain.model import MessageFacts, MessageKind
 
 __all__ = ["MailIdentity", "compose", "message_id"]
@@ -29,6 +29,10 @@ _CALENDAR: dict[MessageKind, CalendarMethod] = {
     MessageKind.VISIT_REQUEST: CalendarMethod.REQUEST,
     MessageKind.VISIT_LEFT: CalendarMethod.CANCEL,
     MessageKind.VISIT_CANCELLED: CalendarMethod.CANCEL,
+}
+_DESCRIPTION = {
+    "nl": "Huisbezoek Vroeg Eropaf, casus {case_ref}, {gemeente}. Details in de applicatie.",
+    "en": "Vroeg Eropaf home visit, case {case_ref}, {gemeente}. Details in the application.",
 }
 _SUMMARY = {"nl": "Huisbezoek Vroeg Eropaf, casus {}", "en": "Vroeg Eropaf home visit, case {}"}
 
@@ -65,9 +69,7 @@ def compose(
     body.attach(MIMEText(rendered.html, "html", "utf-8"))
     message: MIMEMultipart = body
     if method is not None:
-        ics = _calendar(
-            kind, method, facts, recipient, attendees, identity, renderer, rendered, now
-        )
+        ics = _calendar(kind, method, facts, recipient, attendees, identity, renderer, now)
         part = MIMEText(ics.decode(), "calendar", "utf-8")
         part.set_param("method", method.value, requote=False)
         body.attach(part)
@@ -78,6 +80,11 @@ def compose(
         message = MIMEMultipart("mixed")
         message.attach(body)
         message.attach(attachment)
+    # Boundaries of our own ("=_" never occurs in base64 bodies): the generator would
+    # otherwise make a random one per part and compile a regex to check it (measured: a
+    # tenth of the time to send a message).
+    for n, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_eropaf_{n}_{notification_id}")
     message["Subject"] = rendered.subject
     message["From"] = formataddr((identity.name, identity.sender))
     message["To"] = formataddr((recipient.naam, recipient.email))
@@ -96,7 +103,6 @@ def _calendar(
     attendees: Sequence[Recipient],
     identity: MailIdentity,
     renderer: Renderer,
-    rendered: Rendered,
     now: datetime,
 ) -> bytes:
     if facts.visit_id is None or facts.start is None or facts.end is None:
@@ -112,7 +118,9 @@ def _calendar(
         start=facts.start,
         end=facts.end,
         summary=_SUMMARY.get(recipient.taal, _SUMMARY["nl"]).format(facts.case_ref),
-        description=rendered.text,
+        description=_DESCRIPTION.get(recipient.taal, _DESCRIPTION["nl"]).format(
+            case_ref=facts.case_ref, gemeente=renderer.municipality(facts.gemeentecode)
+        ),
         location=renderer.municipality(facts.gemeentecode),
         organizer=Attendee(identity.organizer, identity.name),
         attendees=[Attendee(a.email, a.naam) for a in named],

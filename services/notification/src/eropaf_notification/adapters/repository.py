@@ -23,6 +23,7 @@ from eropaf_notification.domain.model import (
 )
 from eropaf_notification.service_layer.unit_of_work import (
     Claimed,
+    Finished,
     IntentRepository,
     StaffRepository,
     VisitRepository,
@@ -102,6 +103,26 @@ def _visit(row: Any) -> Visit:
     )
 
 
+_VISIT_COLUMNS = (
+    "visit_id",
+    "case_ref",
+    "gemeentecode",
+    "team",
+    "datum",
+    "dagdeel",
+    "starts_at",
+    "ends_at",
+    "staff",
+    "sequence",
+    "attempt",
+    "deadline",
+    "status",
+)
+_SAVE_VISITS = bulk.json_insert(
+    _V, _VISIT_COLUMNS, conflict=["visit_id"], update=_VISIT_COLUMNS[1:]
+)
+
+
 class SqlVisitRepository(VisitRepository):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -114,29 +135,28 @@ class SqlVisitRepository(VisitRepository):
         )
         return {r.visit_id: _visit(r) for r in rows}
 
-    async def save(self, visit: Visit) -> None:
-        values = {
-            "visit_id": visit.visit_id,
-            "case_ref": visit.case_ref,
-            "gemeentecode": visit.gemeentecode,
-            "team": visit.team,
-            "datum": visit.datum,
-            "dagdeel": visit.dagdeel,
-            "starts_at": visit.start,
-            "ends_at": visit.end,
-            "staff": list(visit.staff),
-            "sequence": visit.sequence,
-            "attempt": visit.attempt,
-            "deadline": visit.deadline,
-            "status": visit.status.value,
-        }
-        stmt = pg_insert(_V).values(values)
-        await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[_V.c.visit_id],
-                set_={k: stmt.excluded[k] for k in values if k != "visit_id"},
-            )
-        )
+    async def save_many(self, visits: Sequence[Visit]) -> None:
+        if not visits:
+            return
+        rows = [
+            {
+                "visit_id": v.visit_id,
+                "case_ref": v.case_ref,
+                "gemeentecode": v.gemeentecode,
+                "team": v.team,
+                "datum": v.datum,
+                "dagdeel": v.dagdeel,
+                "starts_at": v.start,
+                "ends_at": v.end,
+                "staff": list(v.staff),
+                "sequence": v.sequence,
+                "attempt": v.attempt,
+                "deadline": v.deadline,
+                "status": v.status.value,
+            }
+            for v in visits
+        ]
+        await self.session.execute(_SAVE_VISITS, {"rows": bulk.rows_json(rows)})
 
     async def planned_between(self, first: date, last: date) -> list[Visit]:
         rows = await self.session.execute(
@@ -195,6 +215,25 @@ _CLAIM = sa.text(
 )
 
 
+# One statement per round: a retry gets its next time, any other outcome is final.
+_FINISH = sa.text(
+    """
+    UPDATE notification_intent i SET
+        attempts = u.attempt,
+        lease_until = NULL,
+        last_error = u.detail,
+        next_attempt_at = COALESCE(u.next_attempt_at, i.next_attempt_at),
+        status = COALESCE(u.status, i.status),
+        finished_at = CASE WHEN u.status IS NULL THEN NULL ELSE CAST(:now AS timestamptz) END
+    FROM json_to_recordset(CAST(:rows AS json)) AS u(
+        notification_id text, attempt int, detail text, next_attempt_at timestamptz, status text
+    )
+    WHERE i.notification_id = u.notification_id
+    """
+)
+_ADD_ATTEMPTS = bulk.json_insert(_A, ("notification_id", "attempt", "at", "outcome", "detail"))
+
+
 def _intent(row: Any, routine: bool = False) -> Intent:
     return Intent(
         fact=row.fact,
@@ -242,34 +281,24 @@ class SqlIntentRepository(IntentRepository):
             Claimed(intent=_intent(r), attempts=r.attempts, owed_since=r.created_at) for r in rows
         ]
 
-    async def finish(
-        self,
-        notification_id: str,
-        *,
-        outcome: Outcome,
-        attempts: int,
-        now: datetime,
-        next_attempt_at: datetime | None,
-        reason: str | None,
-    ) -> None:
-        values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": reason}
-        if outcome is Outcome.RETRY:
-            values["next_attempt_at"] = next_attempt_at
-        else:
-            values["status"] = outcome.value
-            values["finished_at"] = now
-        await self.session.execute(
-            sa.update(_I).where(_I.c.notification_id == notification_id).values(values)
-        )
-        await self.session.execute(
-            sa.insert(_A).values(
-                notification_id=notification_id,
-                attempt=attempts,
-                at=now,
-                outcome=outcome.value,
-                detail=reason,
-            )
-        )
+    async def finish(self, attempts: Sequence[Finished], now: datetime) -> None:
+        if not attempts:
+            return
+        rows = [
+            {
+                "notification_id": f.notification_id,
+                "attempt": f.attempts,
+                "at": now,
+                "outcome": f.outcome.value,
+                "detail": f.reason,
+                "next_attempt_at": f.next_attempt_at,
+                "status": None if f.outcome is Outcome.RETRY else f.outcome.value,
+            }
+            for f in attempts
+        ]
+        payload = {"rows": bulk.rows_json(rows), "now": now}
+        await self.session.execute(_FINISH, payload)
+        await self.session.execute(_ADD_ATTEMPTS, {"rows": payload["rows"]})
 
     async def held_for(self, recipient: str) -> list[Intent]:
         rows = await self.session.execute(

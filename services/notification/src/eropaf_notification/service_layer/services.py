@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from eropaf_contracts.envelope import Envelope
@@ -36,7 +36,11 @@ from eropaf_notification.domain.delivery import (
     decide,
 )
 from eropaf_notification.domain.model import Intent, StaffMember, Visit, VisitStatus
-from eropaf_notification.service_layer.unit_of_work import Claimed, NotificationUnitOfWork
+from eropaf_notification.service_layer.unit_of_work import (
+    Claimed,
+    Finished,
+    NotificationUnitOfWork,
+)
 
 __all__ = [
     "HELD",
@@ -47,6 +51,7 @@ __all__ = [
     "create_digests",
     "create_reminders",
     "on_case_unplanned",
+    "on_events",
     "on_outreach_decided",
     "on_staff_changed",
     "on_visit_completed",
@@ -81,8 +86,10 @@ async def _owe(
     digest, the rest is due now. Returns the ids newly recorded."""
     if not intents:
         return []
-    if roster is None:
-        roster = await uow.staff.get_many({i.recipient for i in intents if i.routine})
+    routine = {i.recipient for i in intents if i.routine}
+    if roster is None and routine:
+        roster = await uow.staff.get_many(routine)
+    roster = roster or {}
     rows = []
     for intent in intents:
         member = roster.get(intent.recipient)
@@ -96,8 +103,76 @@ async def _owe(
     return await uow.intents.add(rows, now)
 
 
-async def on_staff_changed(uow: NotificationUnitOfWork, event: StaffChanged) -> bool:
-    member = StaffMember(
+Fact = (
+    StaffChanged
+    | OutreachDecided
+    | CaseUnplanned
+    | VisitPlanned
+    | VisitRescheduled
+    | VisitCancelled
+    | VisitCompleted
+    | ContactAttemptRecorded
+)
+
+
+async def on_events(
+    uow: NotificationUnitOfWork, events: Sequence[Fact], now: datetime, routing: Routing
+) -> list[str]:
+    """Take in a batch of consumed facts, in order: keep the roster and the copies of the
+    visits, and record the messages the facts owe. A few statements per batch, whatever its
+    size. Returns the ids of the messages newly owed."""
+    visit_ids = {
+        e.visit_id
+        for e in events
+        if not isinstance(e, StaffChanged | OutreachDecided | CaseUnplanned) and e.visit_id
+    }
+    visits = await uow.visits.get_many(visit_ids) if visit_ids else {}
+    changed: dict[str, Visit] = {}
+    roster: dict[str, StaffMember] | None = None
+    intents: list[Intent] = []
+    for event in events:
+        if isinstance(event, StaffChanged):
+            await uow.staff.save(_member_of(event), event.changed_at)
+            roster = None  # read again if a later fact needs it
+        elif isinstance(event, OutreachDecided | CaseUnplanned):
+            if roster is None:
+                roster = {m.code: m for m in await uow.staff.active()}
+            if isinstance(event, OutreachDecided):
+                owed = rules.case_opened(event, roster.values())
+            else:
+                owed = rules.case_unplanned(event, roster.values())
+            intents.extend(
+                routing.route(owed, team=event.team if isinstance(event, OutreachDecided) else None)
+            )
+        elif isinstance(event, VisitPlanned | VisitRescheduled | VisitCancelled):
+            # A version older than the one held changes the copy not; its messages are
+            # still owed once each (and skipped at sending if superseded by then).
+            known = visits.get(event.visit_id)
+            if known is None or known.sequence <= event.sequence:
+                visits[event.visit_id] = changed[event.visit_id] = rules.visit_of(event)
+            if isinstance(event, VisitPlanned):
+                owed = rules.visit_planned(event)
+            elif isinstance(event, VisitRescheduled):
+                owed = rules.visit_rescheduled(event)
+            else:
+                owed = rules.visit_cancelled(event)
+            intents.extend(routing.route(owed))
+        elif event.visit_id is not None:  # VisitCompleted | ContactAttemptRecorded
+            known = visits.get(event.visit_id)
+            if known is not None and known.status is VisitStatus.PLANNED:
+                visits[event.visit_id] = changed[event.visit_id] = replace(
+                    known, status=VisitStatus.DONE
+                )
+    if changed:
+        await uow.visits.save_many(list(changed.values()))
+    unique = list({i.notification_id: i for i in intents}.values())
+    added = await _owe(uow, unique, now, roster)
+    await uow.commit()
+    return added
+
+
+def _member_of(event: StaffChanged) -> StaffMember:
+    return StaffMember(
         code=event.code,
         naam=event.naam,
         email=event.email,
@@ -108,29 +183,22 @@ async def on_staff_changed(uow: NotificationUnitOfWork, event: StaffChanged) -> 
         bericht=event.bericht,
         active=event.active,
     )
-    stored = await uow.staff.save(member, event.changed_at)
-    await uow.commit()
-    return stored
+
+
+async def on_staff_changed(uow: NotificationUnitOfWork, event: StaffChanged) -> list[str]:
+    return await on_events(uow, [event], event.changed_at, NO_WEBHOOKS)
 
 
 async def on_outreach_decided(
     uow: NotificationUnitOfWork, event: OutreachDecided, now: datetime, routing: Routing
 ) -> list[str]:
-    roster = await uow.staff.active()
-    intents = routing.route(rules.case_opened(event, roster), team=event.team)
-    added = await _owe(uow, intents, now, {m.code: m for m in roster})
-    await uow.commit()
-    return added
+    return await on_events(uow, [event], now, routing)
 
 
 async def on_case_unplanned(
     uow: NotificationUnitOfWork, event: CaseUnplanned, now: datetime, routing: Routing
 ) -> list[str]:
-    roster = await uow.staff.active()
-    intents = routing.route(rules.case_unplanned(event, roster))
-    added = await _owe(uow, intents, now, {m.code: m for m in roster})
-    await uow.commit()
-    return added
+    return await on_events(uow, [event], now, routing)
 
 
 async def on_visit_event(
@@ -139,36 +207,14 @@ async def on_visit_event(
     now: datetime,
     routing: Routing,
 ) -> list[str]:
-    """Keep the copy of the visit (a version older than the one held changes nothing; the
-    message it owes is still owed once) and record the messages the change owes."""
-    known = (await uow.visits.get_many([event.visit_id])).get(event.visit_id)
-    if known is None or known.sequence <= event.sequence:
-        await uow.visits.save(rules.visit_of(event))
-    if isinstance(event, VisitPlanned):
-        intents = rules.visit_planned(event)
-    elif isinstance(event, VisitRescheduled):
-        intents = rules.visit_rescheduled(event)
-    else:
-        intents = rules.visit_cancelled(event)
-    added = await _owe(uow, routing.route(intents), now)
-    await uow.commit()
-    return added
+    return await on_events(uow, [event], now, routing)
 
 
 async def on_visit_completed(
     uow: NotificationUnitOfWork, event: VisitCompleted | ContactAttemptRecorded
-) -> None:
+) -> list[str]:
     """The attempt a visit served is recorded: no reminder, not overdue."""
-    if event.visit_id is None:
-        return
-    known = (await uow.visits.get_many([event.visit_id])).get(event.visit_id)
-    if known is not None and known.status is VisitStatus.PLANNED:
-        await uow.visits.save(_with_status(known, VisitStatus.DONE))
-    await uow.commit()
-
-
-def _with_status(visit: Visit, status: VisitStatus) -> Visit:
-    return replace(visit, status=status)
+    return await on_events(uow, [event], datetime.now(UTC), NO_WEBHOOKS)
 
 
 async def create_reminders(
@@ -260,19 +306,21 @@ async def record_results(
 ) -> list[Decision]:
     """Record each attempt (job, result, message id) and its event, in one transaction."""
     decisions = []
+    finished = []
     for job, result, message_id in results:
         attempts = job.claimed.attempts + 1
         decision = decide(
             result, attempts=attempts, owed_since=job.claimed.owed_since, now=now, policy=policy
         )
         intent = job.intent
-        await uow.intents.finish(
-            intent.notification_id,
-            outcome=decision.outcome,
-            attempts=attempts,
-            now=now,
-            next_attempt_at=decision.next_attempt_at,
-            reason=decision.reason,
+        finished.append(
+            Finished(
+                intent.notification_id,
+                decision.outcome,
+                attempts,
+                decision.next_attempt_at,
+                decision.reason,
+            )
         )
         common: dict[str, Any] = {
             "notification_id": intent.notification_id,
@@ -303,5 +351,6 @@ async def record_results(
             ),
         )
         decisions.append(decision)
+    await uow.intents.finish(finished, now)
     await uow.commit()
     return decisions

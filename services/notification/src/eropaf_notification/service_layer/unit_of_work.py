@@ -15,6 +15,7 @@ from eropaf_platform.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 
 __all__ = [
     "Claimed",
+    "Finished",
     "IntentRepository",
     "NotificationUnitOfWork",
     "SqlNotificationUnitOfWork",
@@ -30,6 +31,17 @@ class Claimed:
     intent: Intent
     attempts: int  # attempts made before this one
     owed_since: datetime
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One attempt's outcome."""
+
+    notification_id: str
+    outcome: Outcome
+    attempts: int  # attempts made, this one included
+    next_attempt_at: datetime | None = None
+    reason: str | None = None
 
 
 class StaffRepository(abc.ABC):
@@ -49,7 +61,8 @@ class VisitRepository(abc.ABC):
     async def get_many(self, visit_ids: Collection[str]) -> dict[str, Visit]: ...
 
     @abc.abstractmethod
-    async def save(self, visit: Visit) -> None: ...
+    async def save_many(self, visits: Sequence[Visit]) -> None:
+        """Store the visits (one per id), replacing what is stored."""
 
     @abc.abstractmethod
     async def planned_between(self, first: date, last: date) -> list[Visit]: ...
@@ -69,16 +82,9 @@ class IntentRepository(abc.ABC):
     async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]: ...
 
     @abc.abstractmethod
-    async def finish(
-        self,
-        notification_id: str,
-        *,
-        outcome: Outcome,
-        attempts: int,
-        now: datetime,
-        next_attempt_at: datetime | None,
-        reason: str | None,
-    ) -> None: ...
+    async def finish(self, attempts: Sequence[Finished], now: datetime) -> None:
+        """Record attempts and their outcomes: a retry is due again at its time, any other
+        outcome is the message's final status."""
 
     @abc.abstractmethod
     async def held_for(self, recipient: str) -> list[Intent]: ...
