@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from email.message import EmailMessage
+from typing import Any
 
 import icalendar
 
@@ -28,7 +29,7 @@ def all_text(message: EmailMessage) -> str:
     return "\n".join(chunks)
 
 
-def calendars(message: EmailMessage) -> list[tuple[str, icalendar.Calendar]]:
+def calendars(message: EmailMessage) -> list[tuple[str, Any]]:
     """(content type, parsed calendar) of every calendar part and attachment."""
     out = []
     for part in message.walk():
@@ -39,9 +40,17 @@ def calendars(message: EmailMessage) -> list[tuple[str, icalendar.Calendar]]:
     return out
 
 
-def event_of(cal: icalendar.Calendar) -> icalendar.Event:
+def event_of(cal: icalendar.Calendar) -> Any:
+    """The calendar's one VEVENT (typed loosely: its properties are many value types)."""
     events = list(cal.walk("VEVENT"))
     assert len(events) == 1
     event = events[0]
     assert isinstance(event, icalendar.Event)
     return event
+
+
+def parts(message: EmailMessage) -> list[Any]:
+    """The direct subparts of a multipart message."""
+    payload = message.get_payload()
+    assert isinstance(payload, list)
+    return payload

@@ -11,7 +11,7 @@ from eropaf_notification.domain import rules
 from eropaf_notification.domain.model import Intent, MessageKind
 
 from ..factories import cancelled, planned, rescheduled
-from ..mailparse import all_text, calendars, event_of, parse
+from ..mailparse import all_text, calendars, event_of, parse, parts
 
 pytestmark = pytest.mark.unit
 
@@ -46,14 +46,14 @@ def test_invite_structure_and_headers() -> None:
     message = parse(raw)
     assert b'Content-Type: text/calendar; charset="utf-8"; method=REQUEST' in raw
     assert message.get_content_type() == "multipart/mixed"
-    alt = message.get_payload()[0]
+    alt = parts(message)[0]
     assert alt.get_content_type() == "multipart/alternative"
-    kinds = [p.get_content_type() for p in alt.get_payload()]
+    kinds = [p.get_content_type() for p in parts(alt)]
     assert kinds == ["text/plain", "text/html", "text/calendar"]
-    cal_part = alt.get_payload()[2]
+    cal_part = parts(alt)[2]
     assert cal_part.get_param("method") == "REQUEST"
     assert cal_part.get_content_charset() == "utf-8"
-    attachment = message.get_payload()[1]
+    attachment = parts(message)[1]
     assert attachment.get_filename() == "invite.ics"
     assert message["Message-ID"] == f"<{intent.notification_id}@eropaf.test>"
     assert intent.facts.case_ref in message["Subject"]

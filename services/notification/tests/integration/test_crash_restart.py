@@ -121,7 +121,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_doubles_only_the_window(
 
             async def all_sent() -> bool:
                 async with engine.connect() as conn:
-                    counts = dict(
+                    counts: dict[str, int] = dict(
                         (
                             await conn.execute(
                                 sa.select(tables.intent.c.status, sa.func.count()).group_by(
