@@ -132,10 +132,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             attempt=1,
             deadline=day + timedelta(days=7),
         )
-        ids = [
-            f"<{notification_id(f'visit:{payload.visit_id}', c, 0, DeliveryChannel.EMAIL)}@{DOMAIN}>"
-            for c in duo
-        ]
+        fact = f"visit:{payload.visit_id}"
+        ids = [f"<{notification_id(fact, c, 0, DeliveryChannel.EMAIL)}@{DOMAIN}>" for c in duo]
         return Envelope.wrap(payload, key=payload.case_ref), ids
 
     async def send(topic: str, e: Envelope) -> Any:
