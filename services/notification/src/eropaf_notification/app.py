@@ -43,6 +43,8 @@ class NotificationSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     smtp_pool_size: int = Field(default=4, ge=1)
+    # Worker processes that render messages (0: in the service's own process).
+    render_workers: int = Field(default=0, ge=0)
 
     mail_from: str = "noreply@eropaf.local"
     # The invites' ORGANIZER: a system address, never one of the attendees.
@@ -109,6 +111,7 @@ def build(settings: NotificationSettings | None = None) -> Service:
         mailer=mailer,
         webhooks=webhooks,
         webhook_urls=settings.webhooks,
+        render_workers=settings.render_workers,
     )
     loop = DeliveryLoop(
         service.sessions,

@@ -139,3 +139,35 @@ def test_reminder_has_no_calendar_part() -> None:
     assert calendars(message) == []
     assert intent.facts.case_ref in message["Subject"]
     assert "Herinnering" in all_text(message)
+
+
+async def test_rendering_in_worker_processes_gives_the_same_message() -> None:
+    from eropaf_notification.adapters.dispatch import Dispatcher
+    from eropaf_notification.adapters.smtp import Mailer
+    from eropaf_notification.domain.delivery import SendResult
+    from eropaf_notification.domain.model import StaffMember
+    from eropaf_notification.service_layer.services import Job
+    from eropaf_notification.service_layer.unit_of_work import Claimed
+
+    from ..factories import member
+
+    class Keep(Mailer):
+        sent: list[bytes] = []
+
+        async def send(self, message: object, *, sender: str, recipients: object) -> SendResult:
+            assert isinstance(message, bytes)
+            self.sent.append(message)
+            return SendResult.sent()
+
+    intent = rules.visit_planned(planned(duo=("ann", "bob")))[0]
+    staff: dict[str, StaffMember] = {c: member(c) for c in ("ann", "bob")}
+    job = Job(Claimed(intent, 0, datetime(2026, 11, 2, tzinfo=UTC)), staff["ann"], staff, None)
+    dispatcher = Dispatcher(renderer=RENDERER, identity=IDENTITY, mailer=Keep(), render_workers=1)
+    try:
+        result = await dispatcher.send(job, datetime(2026, 11, 2, 8, tzinfo=UTC))
+    finally:
+        dispatcher.close()
+    assert result.status.value == "sent"
+    message = parse(Keep.sent[0])
+    assert message["Message-ID"] == f"<{intent.notification_id}@eropaf.test>"
+    assert str(calendars(message)[0][1]["METHOD"]) == "REQUEST"

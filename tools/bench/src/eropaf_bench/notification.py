@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -101,6 +102,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "EROPAF_SMTP_HOST": "127.0.0.1",
             "EROPAF_SMTP_PORT": str(smtp_port),
             "EROPAF_SMTP_POOL_SIZE": str(args.pool),
+            "EROPAF_RENDER_WORKERS": str(args.render_workers),
             "EROPAF_MAIL_DOMAIN": DOMAIN,
             "EROPAF_LOG_LEVEL": "WARNING",
         },
@@ -217,6 +219,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "latency_p99_s": round(p99, 3),
             "latency_mean_s": round(statistics.fmean(latencies), 3),
             "smtp_pool": args.pool,
+            "render_workers": args.render_workers,
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
             "floors": {"messages_per_s": FLOOR_MESSAGES_PER_S, "latency_p99_s": FLOOR_P99_S},
             "floors_met": throughput >= FLOOR_MESSAGES_PER_S and p99 < FLOOR_P99_S,
             "duplicates_accepted": sink.count - len(sink.accepted),
@@ -231,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="visits/s in the steady phase")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the steady phase")
     parser.add_argument("--pool", type=int, default=4, help="SMTP connections of the service")
+    parser.add_argument(
+        "--render-workers", type=int, default=0, help="the service's render worker processes"
+    )
     parser.add_argument("--output", type=Path, help="also write the figures (JSON) here")
     parser.add_argument("--profile", type=Path, help="profile the service (cProfile) to here")
     args = parser.parse_args(argv)

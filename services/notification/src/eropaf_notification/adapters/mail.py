@@ -83,8 +83,9 @@ def compose(
     # Boundaries of our own ("=_" never occurs in base64 bodies): the generator would
     # otherwise make a random one per part and compile a regex to check it (measured: a
     # tenth of the time to send a message).
-    for n, part in enumerate(p for p in message.walk() if p.is_multipart()):
-        part.set_boundary(f"=_eropaf_{n}_{notification_id}")
+    containers = [m for m in message.walk() if m.is_multipart()]
+    for n, container in enumerate(containers):
+        container.set_boundary(f"=_eropaf_{n}_{notification_id}")
     message["Subject"] = rendered.subject
     message["From"] = formataddr((identity.name, identity.sender))
     message["To"] = formataddr((recipient.naam, recipient.email))

@@ -24,7 +24,10 @@ log = get_logger(__name__)
 class Mailer:
     """Port: hand one message to the mail system."""
 
-    async def send(self, message: Message, *, sender: str, recipients: Sequence[str]) -> SendResult:
+    async def send(
+        self, message: Message | bytes, *, sender: str, recipients: Sequence[str]
+    ) -> SendResult:
+        """``message``: a message, or one already serialised."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -86,13 +89,18 @@ class SmtpMailer(Mailer):
         await client.connect()
         return client
 
-    async def send(self, message: Message, *, sender: str, recipients: Sequence[str]) -> SendResult:
+    async def send(
+        self, message: Message | bytes, *, sender: str, recipients: Sequence[str]
+    ) -> SendResult:
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                await client.send_message(message, sender=sender, recipients=list(recipients))
+                if isinstance(message, bytes):
+                    await client.sendmail(sender, list(recipients), message)
+                else:
+                    await client.send_message(message, sender=sender, recipients=list(recipients))
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await _close(client)
                 return classify_smtp_error(exc)
