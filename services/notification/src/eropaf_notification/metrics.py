@@ -1,16 +1,11 @@
 """The notification service's own metrics (beside the platform's)."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 NOTIFICATIONS = Counter(
     "eropaf_notifications_total",
     "Messages by what became of them: queued (owed), sent, retried, failed, skipped",
     ["service", "channel", "status"],
-)
-DELIVERY_BACKLOG = Gauge(
-    "eropaf_notification_pending",
-    "Messages owed and not yet delivered (incl. retries)",
-    ["service"],
 )
 SEND_SECONDS = Histogram(
     "eropaf_notification_send_seconds",
