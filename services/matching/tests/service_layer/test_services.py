@@ -101,7 +101,7 @@ def closure_told(uow: FakeMatchingUnitOfWork, case_id: str) -> CaseClosed:
     event = payload(downstream)
     assert payload(for_intake) == event
     assert downstream.key == for_intake.key == event.household_ref
-    return event  # type: ignore[no-any-return]
+    return event
 
 
 def ids(messages: Sequence[OutgoingMessage]) -> list[str]:
@@ -287,27 +287,33 @@ async def test_a_stale_revision_changes_nothing_and_tells_nothing(
     assert uow.published == told
 
 
-async def test_a_new_creditor_in_a_picked_up_case_tells_the_decision_again(
+async def test_the_decision_is_told_again_when_its_creditors_change(
     uow: FakeMatchingUnitOfWork, h: Household
 ) -> None:
-    await signals(uow, h.accepted("rent", bedrag=1500, bsn="n"))
-    await signals(uow, h.accepted("rent-2", bedrag=1500, datum=D + timedelta(days=1), bsn="n"))
-    case = case_of(uow, h.ref("rent"))
-    decided = [payload(m) for m in events(uow, containing="outreach-decided:")]
+    """Scheduling picks the duo's employee by the creditors (``partner_codes``)."""
+    await signals(uow, h.accepted("rent", bedrag=1200, bsn="n"))
     await signals(
         uow,
         h.accepted(
-            "water",
-            partner="vitens",
-            type=Signaalpartner.WATER,
-            datum=D + timedelta(days=2),
+            "energy",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bedrag=300,
+            datum=D + timedelta(days=1),
             bsn="n",
         ),
     )
-    again = [payload(m) for m in events(uow, containing="outreach-decided:")]
-    assert decided and decided[-1].partner_codes == ["mitros"]
-    assert again[-1].partner_codes == ["mitros", "vitens"]
-    assert len(set(ids(events(uow, containing=f"outreach-decided:{case.case_id}")))) == len(again)
+    # The same creditor again with the same debt (a repeat): no new decision, same creditors.
+    await signals(uow, h.accepted("rent-2", bedrag=1200, datum=D + timedelta(days=2), bsn="n"))
+    case = case_of(uow, h.ref("rent"))
+    decided = events(uow, containing=f"outreach-decided:{case.case_id}:")
+    assert [payload(m).partner_codes for m in decided] == [["mitros"], ["eneco", "mitros"]]
+    # The energy debt is cleared: the decision stands, its creditors do not.
+    await signals(uow, h.resolved("energy", D + timedelta(days=3)))
+    decided = events(uow, containing=f"outreach-decided:{case.case_id}:")
+    assert [payload(m).partner_codes for m in decided][-1] == ["mitros"]
+    assert len(set(ids(decided))) == len(decided) == 3
+    assert payload(decided[-1]).priority == payload(decided[-2]).priority
 
 
 async def test_resolution_before_contact_closes_the_case_as_self_resolved(
