@@ -175,3 +175,9 @@ def test_a_report_matching_reads_that_does_not_validate_is_poison() -> None:
     message = Incoming(VISITS_TOPIC, 0, 0, bad.key.encode(), bad.to_bytes(), {}, 0)
     with pytest.raises(PoisonMessage, match="planned_on"):
         handlers.parse([message], handlers.VISIT_EVENTS)
+
+
+def test_a_message_that_is_no_envelope_is_poison() -> None:
+    message = Incoming(VISITS_TOPIC, 0, 0, b"k", b"{not json", {}, 0)
+    with pytest.raises(PoisonMessage):
+        handlers.parse([message], handlers.VISIT_EVENTS)

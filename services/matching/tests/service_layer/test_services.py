@@ -260,6 +260,81 @@ async def test_twins_at_one_address_are_two_persons_in_one_household(
     assert case_of(uow, h.ref("twin-a")) == case_of(uow, h.ref("twin-b"))
 
 
+async def test_different_bsns_at_different_addresses_stay_apart(
+    uow: FakeMatchingUnitOfWork, h: Household
+) -> None:
+    await signals(
+        uow,
+        h.accepted("one", bsn="x1", surname="de-vries-1990", address="street-1"),
+        h.accepted("two", bsn="x2", surname="de-vries-1990", address="street-2"),
+    )
+    assert case_of(uow, h.ref("one")).case_id != case_of(uow, h.ref("two")).case_id
+    links = uow.matching.links.assignments
+    assert links[h.ref("one")] != links[h.ref("two")]
+
+
+async def test_a_new_tenant_two_years_later_is_another_household_and_case(
+    uow: FakeMatchingUnitOfWork, h: Household
+) -> None:
+    await signals(
+        uow,
+        h.accepted("former", bedrag=900, datum=D - timedelta(days=730), bsn="f", address="9"),
+    )
+    former = case_of(uow, h.ref("former"))
+    await signals(
+        uow,
+        h.accepted("tenant", bedrag=700, datum=D, bsn="tenant", address="9"),
+        h.accepted(
+            "housemate",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            bedrag=300,
+            datum=D + timedelta(days=200),
+            bsn="housemate",
+            address="9",
+        ),
+    )
+    tenant = case_of(uow, h.ref("tenant"))
+    assert set(tenant.signals) == {h.ref("tenant"), h.ref("housemate")}
+    assert tenant.household_id != former.household_id
+    assert case_of(uow, h.ref("former")) == former
+    assert not any(
+        h.ref("former") in m.value.decode() for m in events(uow, containing=tenant.case_id)
+    )
+
+
+async def test_a_mover_keeps_the_open_case_beyond_the_address_window(
+    uow: FakeMatchingUnitOfWork, h: Household
+) -> None:
+    await signals(uow, h.accepted("old-flat", bedrag=1500, datum=D, bsn="mover", address="10"))
+    before = case_of(uow, h.ref("old-flat"))
+    later = D + timedelta(days=400)
+    await signals(
+        uow,
+        h.accepted(
+            "new-flat",
+            partner="vitens",
+            type=Signaalpartner.WATER,
+            bedrag=200,
+            datum=later,
+            bsn="mover",
+            address="11",
+        ),
+        h.accepted(
+            "successor",
+            partner="eneco",
+            type=Signaalpartner.ENERGIE,
+            datum=later,
+            bsn="successor",
+            address="10",
+        ),
+    )
+    case = case_of(uow, h.ref("old-flat"))
+    assert case.case_id == before.case_id and case.is_open
+    assert set(case.signals) == {h.ref("old-flat"), h.ref("new-flat")}
+    assert case_of(uow, h.ref("successor")).case_id != case.case_id
+
+
 async def test_a_repeat_signal_is_not_picked_up_again(
     uow: FakeMatchingUnitOfWork, h: Household
 ) -> None:
