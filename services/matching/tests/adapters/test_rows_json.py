@@ -1,6 +1,6 @@
-"""The repository writes its bulk rows as JSON text from templates; these tests hold each
-writer to what ``json.dumps`` gives for the dict version of the row (what was written before),
-and the alias update to what one UPDATE per alias does."""
+"""The repository writes its bulk rows with one encoder (``case_rows.encode``, orjson); these
+tests hold it to what ``json.dumps`` gives for the dict version of the row (what was written
+before), and the alias update to what one UPDATE per alias does."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
 from eropaf_contracts.region import load_region
-from eropaf_matching.adapters import repository
+from eropaf_matching.adapters import case_rows, repository
 from eropaf_matching.domain.cases import (
     Case,
     ContactAttempt,
@@ -50,9 +50,15 @@ def _signal(ref: str, day: int, **more: object) -> SignalFacts:
     return SignalFacts(**facts)  # type: ignore[arg-type]
 
 
+def _json_default(value: object) -> str:
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def _dumped(row: object) -> object:
     # What the dict rows went through before: json.dumps with dates as ISO text.
-    return json.loads(json.dumps(row, default=repository._json_default))
+    return json.loads(json.dumps(row, default=_json_default))
 
 
 SIGNALS = [
@@ -76,7 +82,7 @@ SIGNALS = [
 
 @pytest.mark.parametrize("signal", SIGNALS, ids=["plain", "unknowns", "escapes"])
 def test_facts_json_is_the_facts_dict(signal: SignalFacts) -> None:
-    text = repository._facts_json(signal)
+    text = case_rows.encode(case_rows.facts_to_json(signal))
     assert json.loads(text) == _dumped(repository.facts_to_json(signal))
     assert repository.facts_from_json(json.loads(text)) == signal
 
@@ -97,14 +103,15 @@ def _cases() -> list[Case]:
 @pytest.mark.parametrize("index", range(4))
 def test_case_row_json_is_the_case_row(index: int) -> None:
     case = _cases()[index]
-    assert json.loads(repository._case_row_json(case)) == _dumped(repository._case_row(case))
+    text = case_rows.encode(case_rows.case_row(case))
+    assert json.loads(text) == _dumped(case_rows.case_row(case))
 
 
 def test_signal_row_json_is_the_match_signal_row() -> None:
     for signal in SIGNALS:
         link = LinkInput.of(signal)
         assignment = Assignment("3" * 32, "4" * 32)
-        row = json.loads(repository._signal_row_json(link, assignment))
+        row = json.loads(case_rows.encode(case_rows.signal_row(link, assignment)))
         assert row == {
             "signal_ref": signal.signal_ref,
             "datum": signal.datum.isoformat(),
@@ -143,7 +150,7 @@ def test_followed_aliases_do_what_one_update_per_alias_does(aliases: dict[str, s
     [[], [""], ["a" * 32], ["bsn", "address"], ['say "hi"', "back\\slash", "", "x,y", "{z}"]],
 )
 def test_text_array_literals_read_back_as_the_values(values: list[str]) -> None:
-    literal = repository._text_array(iter(values))
+    literal = case_rows.text_array(iter(values))
     assert _parse_pg_text_array(literal) == values
 
 

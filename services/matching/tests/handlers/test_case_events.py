@@ -1,5 +1,5 @@
-"""Matching writes its events' JSON itself (``eropaf_matching.case_events``); these tests hold
-it to what the contract models give: the same bytes, headers and ids as
+"""Matching encodes its events itself (``eropaf_matching.case_events``, orjson); these tests
+hold it to what the contract models give: the same bytes, headers and ids as
 ``Envelope.follow(payload)`` + ``outbox.envelope_message``, and payloads that validate."""
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ from eropaf_contracts.events import (
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import CASES_TOPIC, CREDITOR_FEEDBACK_TOPIC
 from eropaf_matching import case_events
-from eropaf_matching.domain.cases import Case, close_case, evaluate, resolve_signal
+from eropaf_matching.domain.cases import (
+    Case,
+    close_case,
+    creditor_status,
+    evaluate,
+    resolve_signal,
+)
 from eropaf_matching.domain.signals import SignalFacts
 from eropaf_matching.policy import load_policy
 from eropaf_platform import outbox
@@ -190,8 +196,12 @@ def test_case_events_are_what_the_contract_models_give(name: str, cause: Envelop
     assert intake_envelope.pop("id") != downstream_envelope.pop("id")
     assert intake_envelope == downstream_envelope
 
-    feedback = case_events.creditor_feedback(cause, closed_case, closed_case.signals)
-    statuses = {ref: case_events.creditor_status(closed_case, ref) for ref in closed_case.signals}
+    statuses = {ref: creditor_status(closed_case, ref) for ref in closed_case.signals}
+    feedback = [
+        case_events.creditor_feedback(cause, closed_case.household_id, ref, status)
+        for ref, status in sorted(statuses.items())
+        if status is not None
+    ]
     assert [m.event_id for m in feedback] == [
         f"creditor-feedback:{ref}:{status.value}"
         for ref, status in sorted(statuses.items())
@@ -240,5 +250,6 @@ def test_one_instant_in_two_zones_is_written_in_each_zone() -> None:
 
 def test_now_is_written_as_pydantic_writes_it() -> None:
     for _ in range(3):
-        text = case_events._now()
+        message = case_events.case_opened(CAUSE, CASES["one signal"](), AT)
+        text = json.loads(message.value)["time"]
         assert case_events.timestamp(datetime.fromisoformat(text)) == text

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eropaf_matching.adapters.case_rows import load_cases
 from eropaf_matching.adapters.held_copy import HeldCopy
 from eropaf_matching.adapters.tables import match_case_generation
 from eropaf_matching.domain.cases import Case
@@ -81,8 +82,6 @@ class CaseCache(HeldCopy[CaseStore, CaseChanges]):
         CASES_HELD.set(len(state))
 
     async def _load(self, session: AsyncSession) -> CaseStore:
-        from eropaf_matching.adapters.repository import load_cases  # it imports this module
-
         started = time.perf_counter()
         store = CaseStore({c.case_id: c for c in await load_cases(session)})
         log.info("cases loaded", cases=len(store), seconds=round(time.perf_counter() - started, 3))

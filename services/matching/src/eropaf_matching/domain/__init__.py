@@ -8,5 +8,8 @@
 * ``routing``    -- municipality and team(s) for a case.
 * ``ddas_export``-- one DDAS v0.9 delivery for a municipality and period.
 * ``monitoring`` -- evaluation figures per municipality and month.
-* ``matcher``    -- in-memory reference of the whole flow (tests; spec for the handler).
+* ``matcher``    -- the flow over a batch's slice of the state; its ``take_*`` operations
+  return the outcomes to tell.
+* ``outcomes``   -- what happened (case opened/changed/closed, decision changed, creditor
+  status changed, stale revision dropped, ...), for the service layer to turn into events.
 """

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalstatus
+from eropaf_contracts.events import CaseChange, CreditorStatus
 from eropaf_contracts.region import Region
 from eropaf_matching.domain.routing import Routing, route
 from eropaf_matching.domain.signals import SignalFacts, computed_once
@@ -39,16 +40,22 @@ __all__ = [
     "HELP_ACCEPTED",
     "Case",
     "CaseError",
+    "CaseResult",
     "CaseState",
     "ContactAttempt",
     "Evaluation",
     "IllegalTransition",
+    "OutreachPlannedOn",
     "Placement",
     "PlacementKind",
+    "Report",
     "UnknownSignal",
+    "apply_report",
+    "case_change",
     "case_id_for",
     "close_case",
     "close_not_picked_up",
+    "creditor_status",
     "evaluate",
     "herhaalde_meldingen",
     "not_picked_up_cutoff",
@@ -150,6 +157,11 @@ class Case:
         )
 
     @computed_once
+    def creditors(self) -> tuple[str, ...]:
+        """Partner codes of the creditors with an open signal in the case, sorted."""
+        return tuple(sorted({s.partner_code for s in self.open_signals}))
+
+    @computed_once
     def earliest_key(self) -> tuple[date, str]:
         return min(s.key for s in self.signals.values())
 
@@ -180,7 +192,7 @@ _CASE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Case))
 
 
 # Values computed from the signals (and which are resolved) alone.
-_FROM_SIGNALS = ("open_signals", "earliest_key")
+_FROM_SIGNALS = ("open_signals", "creditors", "earliest_key")
 
 
 def _evolve(case: Case, **changes: Any) -> Case:
@@ -506,3 +518,73 @@ def not_picked_up_cutoff(policy: RegionPolicy, today: date) -> date:
         p.niet_opgepakt_sluiten_na_dagen for p in (policy.defaults, *policy.gemeenten.values())
     )
     return today - timedelta(days=days)
+
+
+def creditor_status(case: Case, signal_ref: str) -> CreditorStatus | None:
+    """What the creditor of a signal may hear: picked up, definitively not, or nothing yet."""
+    if signal_ref in case.herhaalde_meldingen:
+        return CreditorStatus.NOT_PICKED_UP
+    if case.opgepakt_on is not None:
+        return CreditorStatus.PICKED_UP
+    if not case.is_open:  # closed without ever being picked up
+        return CreditorStatus.NOT_PICKED_UP
+    return None  # still "nog niet opgepakt": a further signal may tip the balance
+
+
+def case_change(kind: PlacementKind, placed: Case, evaluated: Case) -> CaseChange:
+    """How a placement changed an existing case (not for an opened one).
+
+    A merge first: whoever holds the absorbed cases must fold them into this one (the event
+    carries the current routing, so a new team is visible either way); then a new
+    municipality or team (e.g. the household moved); a rename alone is no change of its own
+    (it shows in the previous case refs).
+    """
+    if kind is PlacementKind.MERGED:
+        return CaseChange.MERGED
+    if _rerouted(placed, evaluated):
+        return CaseChange.REROUTED
+    if kind is PlacementKind.UPDATED:
+        return CaseChange.SIGNAL_UPDATED
+    return CaseChange.SIGNAL_ADDED
+
+
+def _rerouted(before: Case, after: Case) -> bool:
+    old, new = before.routing, after.routing
+    if old is None or new is None:
+        return False
+    return (old.gemeentecode, old.team) != (new.gemeentecode, new.team)
+
+
+# --- what scheduling reports --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutreachPlannedOn:
+    """Scheduling planned the first contact (or a follow-up) on this date."""
+
+    on: date
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outreach ended with a DDAS end result."""
+
+    resultaat: Eindresultaat
+    on: date
+
+
+Report = OutreachPlannedOn | ContactAttempt | CaseResult
+
+
+def apply_report(case: Case, report: Report) -> Case:
+    """A report of scheduling's on a case. A follow-up plan of a case already in contact and
+    the same attempt reported twice change nothing (the DDAS record needs the attempts)."""
+    if isinstance(report, OutreachPlannedOn):
+        if case.state is CaseState.CONTACTED:
+            return case
+        return plan_outreach(case, report.on)
+    if isinstance(report, ContactAttempt):
+        if report in case.contactpogingen:
+            return case
+        return record_contact_attempt(case, report)
+    return close_case(case, report.resultaat, report.on)

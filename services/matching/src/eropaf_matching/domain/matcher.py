@@ -1,8 +1,10 @@
-"""In-memory reference of the matching flow: link -> place in a case -> route and triage.
+"""The matching flow over the slice of state a batch works on: link -> place in a case ->
+route and triage, and the reports and sweeps that move cases on.
 
-The service does the same per message against PostgreSQL (load the cluster and the
-household's cases, call these pure functions, persist the result and the outbox events in
-one transaction). Tests use this class to check whole scenarios and replay determinism.
+The service layer loads the clusters and cases a batch touches into a :class:`Matcher`,
+calls its ``take_*`` operations -- each returns the outcomes to tell
+(:mod:`~eropaf_matching.domain.outcomes`) -- and saves what changed. Tests use the same
+class to check whole scenarios and replay determinism.
 """
 
 from __future__ import annotations
@@ -13,25 +15,36 @@ from datetime import date
 from typing import Any
 
 from eropaf_contracts.ddas import Eindresultaat
+from eropaf_contracts.events import CaseChange, CreditorStatus
 from eropaf_contracts.region import Region
+from eropaf_matching.domain import outcomes
 from eropaf_matching.domain.cases import (
     Case,
+    CaseError,
     ContactAttempt,
     Evaluation,
     Placement,
+    PlacementKind,
+    Report,
     UnknownSignal,
+    apply_report,
+    case_change,
     close_case,
+    close_not_picked_up,
+    creditor_status,
     evaluate,
+    not_picked_up_due,
     place_signal,
     plan_outreach,
     record_contact_attempt,
     resolve_signal,
 )
 from eropaf_matching.domain.linking import LinkIndex, LinkInput, LinkOutcome
+from eropaf_matching.domain.outcomes import Outcome
 from eropaf_matching.domain.signals import SignalFacts
 from eropaf_matching.domain.triage import RegionPolicy
 
-__all__ = ["CaseStore", "Matcher", "SignalOutcome"]
+__all__ = ["CaseStore", "Matcher", "SignalOutcome", "UnknownCase"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,10 @@ class SignalOutcome:
         if self.evaluation is not None:
             return self.evaluation.case
         raise ValueError("no case change for this signal")
+
+
+class UnknownCase(CaseError):
+    """No case has (or had) this id."""
 
 
 class CaseStore(dict[str, Case]):
@@ -142,6 +159,124 @@ class Matcher:
         evaluation = evaluate(placement.case, history, self.policy, self.region, today)
         self.cases[evaluation.case.case_id] = evaluation.case
         return SignalOutcome(link, placement, evaluation)
+
+    # --- operations that say what happened ------------------------------------------------
+
+    def take_signal(self, signal: SignalFacts) -> list[Outcome]:
+        """A new or revised signal from intake, on the day intake received it. A revision no
+        newer than the one held changes nothing; a late correction of a closed case keeps the
+        facts and tells nothing. Raises ``RoutingError`` for an address the region does not
+        serve."""
+        ref = signal.signal_ref
+        if ref in self.links.signals and self._held_revision(ref) >= signal.revision:
+            return [outcomes.StaleRevisionDropped(ref, signal.revision)]
+        scope = self.links.scope(ref, signal.match_tokens.items())
+        held = self.cases.holding(scope)
+        before = self._creditor_statuses(held)
+        outcome = self.accept(signal, today=signal.received_at.date(), scope=scope)
+        placement, evaluation = outcome.placement, outcome.evaluation
+        if placement is None or evaluation is None:
+            return []
+        case = evaluation.case
+        # The creditors of the case(s) it was made of: scheduling picks the duo by them.
+        was = {case.case_id, *placement.previous_case_ids}
+        creditors = {p for c in held if c.case_id in was and c.is_open for p in c.creditors}
+        told: list[Outcome] = []
+        if placement.kind is PlacementKind.OPENED:
+            told.append(outcomes.CaseOpened(case))
+        else:
+            told.append(
+                outcomes.CaseChanged(
+                    case,
+                    case_change(placement.kind, placement.case, case),
+                    about=f"{ref}:r{signal.revision}",
+                    previous_case_refs=placement.previous_case_ids,
+                )
+            )
+        if evaluation.decision_changed or (
+            placement.kind is not PlacementKind.OPENED and set(case.creditors) != creditors
+        ):
+            told.append(outcomes.DecisionChanged(case))
+        # Only where the status changed: an unchanged one was told when it came about.
+        for other in sorted(case.signals):
+            status = creditor_status(case, other)
+            if status is not None and status != before.get(other):
+                told.append(outcomes.CreditorStatusChanged(case, other, status))
+        return told
+
+    def take_resolution(self, signal_ref: str, on: date) -> list[Outcome]:
+        """The creditor reports the arrears of a signal cleared; the case closes when it
+        was the last open signal before contact (:func:`resolve_signal`)."""
+        before = self.cases.of_signal(signal_ref)
+        if before is None:
+            return [outcomes.UnknownSignalResolution(signal_ref)]
+        if signal_ref in before.resolved_on:
+            return []
+        case = self.resolve(signal_ref, on)
+        if before.is_open and not case.is_open:
+            return [outcomes.CaseClosed(case), *self._statuses(case, case.signals)]
+        if case.is_open:
+            told: list[Outcome] = [
+                outcomes.CaseChanged(case, CaseChange.SIGNAL_RESOLVED, about=signal_ref)
+            ]
+            if case.creditors != before.creditors:  # that creditor has no open signal left
+                told.append(outcomes.DecisionChanged(case))
+            return told
+        return []
+
+    def take_report(self, case_id: str, report: Report) -> list[Outcome]:
+        """A report of scheduling's (planned, a contact attempt, the end result). Raises
+        :class:`UnknownCase`, or a :class:`CaseError` the report contradicts an open case
+        with; a report on a case closed already is ignored."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(f"no case {case_id!r}")
+        try:
+            updated = apply_report(case, report)
+        except CaseError as exc:
+            if case.is_open:
+                raise
+            return [outcomes.ReportOnClosedCaseIgnored(case_id, str(exc))]
+        self.cases[case_id] = updated
+        if case.is_open and not updated.is_open:
+            return [outcomes.CaseClosed(updated)]
+        return []
+
+    def take_not_picked_up(self, today: date) -> list[Outcome]:
+        """Close the held cases never picked up whose wait is over on ``today``
+        (:func:`not_picked_up_due`), in case id order; creditors hear where their status
+        changed (a repeat was told "not picked up" when it came)."""
+        told: list[Outcome] = []
+        for case in not_picked_up_due(list(self.cases.values()), self.policy, today):
+            closed = self._store(close_not_picked_up(case, today))
+            told.append(outcomes.CaseClosed(closed))
+            changed = [
+                r for r in closed.signals if creditor_status(closed, r) != creditor_status(case, r)
+            ]
+            told += self._statuses(closed, changed)
+        return told
+
+    def _held_revision(self, signal_ref: str) -> int:
+        case = self.cases.of_signal(signal_ref)
+        return case.signals[signal_ref].revision if case is not None else 0
+
+    @staticmethod
+    def _creditor_statuses(cases: Iterable[Case]) -> dict[str, CreditorStatus | None]:
+        """The creditor status of every signal in the cases that accepting a signal may
+        change: those holding a signal of its scope (:meth:`LinkIndex.scope`: a household
+        never reaches beyond its cluster)."""
+        return {ref: creditor_status(case, ref) for case in cases for ref in case.signals}
+
+    @staticmethod
+    def _statuses(case: Case, refs: Iterable[str]) -> list[Outcome]:
+        told: list[Outcome] = []
+        for ref in sorted(refs):
+            status = creditor_status(case, ref)
+            if status is not None:
+                told.append(outcomes.CreditorStatusChanged(case, ref, status))
+        return told
+
+    # --- single steps -----------------------------------------------------------------------
 
     def case_of(self, signal_ref: str) -> Case:
         case = self.cases.of_signal(signal_ref)

@@ -6,7 +6,7 @@ this, so that the rules here do not depend on the transport models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -20,6 +20,7 @@ __all__ = [
     "MatchTokenKind",
     "SignalFacts",
     "SignalKey",
+    "canonical_order",
     "computed_once",
     "token_kind",
 ]
@@ -94,3 +95,35 @@ class SignalFacts:
     @computed_once
     def key(self) -> SignalKey:
         return (self.datum, self.signal_ref)
+
+
+Item = TypeVar("Item")
+
+
+def canonical_order(items: Sequence[Item], key: Callable[[Item], SignalKey | None]) -> list[Item]:
+    """Within each run of new or revised signals (between resolutions, whose ``key`` is
+    None), the signals by business date rather than by arrival.
+
+    Signals of one household are keyed by their own refs, so they arrive over different
+    partitions in no particular order; applying the earliest first means a case is opened
+    with the id it keeps (ids derive from the earliest signal) instead of being renamed
+    within the same batch. Each signal's own items keep their order (by the first one's
+    key), and resolutions stay where they were.
+    """
+    out: list[Item] = []
+    run: dict[str, list[tuple[SignalKey, Item]]] = {}
+
+    def flush() -> None:
+        for keyed in sorted(run.values(), key=lambda entries: entries[0][0]):
+            out.extend(item for _, item in keyed)
+        run.clear()
+
+    for item in items:
+        signal_key = key(item)
+        if signal_key is None:
+            flush()
+            out.append(item)
+        else:
+            run.setdefault(signal_key[1], []).append((signal_key, item))
+    flush()
+    return out
