@@ -21,7 +21,7 @@ from eropaf_notification.domain.model import (
     Visit,
     VisitStatus,
 )
-from eropaf_notification.service_layer.unit_of_work import (
+from eropaf_notification.service_layer.repositories import (
     Claimed,
     Finished,
     IntentRepository,
