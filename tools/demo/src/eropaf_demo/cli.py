@@ -6,7 +6,6 @@ Only the standard library at the top: `eropaf` loads this module for every comma
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date
 
 
@@ -35,8 +34,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
             report_dir=args.report,
             keep=args.keep,
             replay_seconds=args.replay_seconds,
+            quiet=args.quiet,
         )
     )
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--signals", type=int, default=700, help="partner messages in the month")
+    p.add_argument("--report", default="demo-report", help="report folder (default demo-report)")
+    p.add_argument("--keep", action="store_true", help="leave the stack running at the end")
+    p.add_argument(
+        "--replay-seconds", type=float, default=20.0, help="wall-clock time of the month's replay"
+    )
+    p.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    """`python -m eropaf_demo` (what `make demo` runs)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m eropaf_demo",
+        description="Start the stack and replay a simulated month of the region.",
+    )
+    add_demo_arguments(parser)
+    return cmd_demo(parser.parse_args(argv))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,15 +79,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "demo", help="start the stack and replay a simulated month of the region (make demo)"
     )
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--signals", type=int, default=700)
-    p.add_argument("--report", default="demo-report", help="report folder (default demo-report)")
-    p.add_argument("--keep", action="store_true", help="leave the stack running at the end")
-    p.add_argument(
-        "--replay-seconds", type=float, default=20.0, help="wall-clock time of the month's replay"
-    )
+    add_demo_arguments(p)
     p.set_defaults(handler=cmd_demo)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: eropaf simulate ...")

@@ -534,16 +534,19 @@ def simulate_month(
         by_ref[ref].signal_ids.append((partner, body["ID"]))
         messages.append((day, partner, "signal", "accepted", body, "accepted", None, ref))
 
-    # Resolutions (paid or a payment arrangement), Kafka partners only.
+    # Resolutions (paid or a payment arrangement), Kafka partners only; each after the
+    # household's last signal (a signal after a fully resolved, closed case opens a new one).
+    last_day: dict[str, date] = {}
+    for day, _, ref, _ in planned:
+        last_day[ref] = max(day, last_day.get(ref, day))
     kafka_signals = [m for m in messages if m[1] != HTTP_PARTNER]
     for m in rng.sample(kafka_signals, k=round(len(planned) * resolution_share)):
         day, partner, _, _, body, _, _, ref = m
-        paid = min(
-            today, date.fromisoformat(body["signaaldatum"]) + timedelta(rng.randrange(3, 20))
-        )
+        assert ref is not None
+        signaaldatum = date.fromisoformat(body["signaaldatum"])
+        paid = min(today, max(last_day[ref], signaaldatum + timedelta(rng.randrange(3, 20))))
         resolution = {"ID": body["ID"], "datumOpgelost": paid.isoformat()}
         messages.append((paid, partner, "resolution", "", resolution, "accepted", None, ref))
-        assert ref is not None
         by_ref[ref].resolved.append((partner, body["ID"]))
     # A partner's system sends the same signal again: a duplicate, answered as such.
     for m in rng.sample(kafka_signals, k=max(1, round(len(planned) * duplicate_share))):

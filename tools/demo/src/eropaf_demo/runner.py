@@ -1,0 +1,298 @@
+"""`make demo`: one simulated month of the region against the local stack.
+
+Start `eropaf up` on a fresh data dir, onboard the region's partners (`eropaf partner
+onboard-region`), import the demo roster, replay the month (signed Kafka messages; one
+corporation's weekly CSV over HTTP) compressed into `replay_seconds`, wait until every message
+has its feedback and every household its case, let simulated staff work the visits, then print
+the summary, write the report folder and stop the stack (or leave it with `keep`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from eropaf_demo.replay import (
+    Observed,
+    PartnerAccess,
+    Publisher,
+    Watcher,
+    publish_day,
+    signal_refs_of,
+)
+from eropaf_demo.simulate import Month, simulate_month
+from eropaf_demo.stack import DemoError, Stack, eropaf
+from eropaf_demo.staff import StaffResult, import_roster, read_roster, roster_path, simulate_staff
+from eropaf_demo.summary import Summary, build_summary, render
+
+__all__ = ["DemoOptions", "run", "run_month"]
+
+
+@dataclass
+class DemoOptions:
+    seed: int = 1
+    signals: int = 700
+    report_dir: str | Path = "demo-report"
+    keep: bool = False
+    replay_seconds: float = 20.0
+    data_dir: Path | None = None  # default: a new temporary directory
+    today: date | None = None
+    quiet: bool = False  # no live display (tests, CI logs)
+    settle_timeout: float = 90.0
+
+
+class _Display:
+    """The live progress display (rich), or nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(stderr=False, quiet=quiet)
+        self.progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=quiet,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Display:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def task(self, name: str, total: float | None, note: str = "") -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total, note=note)
+
+    def update(
+        self,
+        name: str,
+        *,
+        completed: float | None = None,
+        note: str | None = None,
+        total: float | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {}
+        if note is not None:
+            fields["note"] = note
+        self.progress.update(self.tasks[name], completed=completed, total=total, **fields)
+
+    def log(self, text: str) -> None:
+        self.progress.console.log(text) if not self.progress.disable else None
+
+
+def _onboard(data_dir: Path) -> dict[str, PartnerAccess]:
+    result = eropaf("partner", "onboard-region", "--data-dir", str(data_dir), "--json")
+    if result.returncode != 0:
+        raise DemoError(f"onboarding failed: {result.stderr.strip()[:500]}")
+    done = json.loads(result.stdout)["onboarded"]
+    return {
+        d["code"]: PartnerAccess(d["code"], Path(d["private_key_file"]), d["token"]) for d in done
+    }
+
+
+async def _replay(
+    month: Month,
+    info: dict[str, Any],
+    partners: dict[str, PartnerAccess],
+    options: DemoOptions,
+    display: _Display,
+    staff_step: Callable[[Callable[[], set[str]], Callable[[str], None]], StaffResult],
+) -> tuple[dict[int, dict[str, Any]], Observed, StaffResult]:
+    publisher = Publisher(info["bootstrap_servers"], info["intake_url"], partners)
+    watcher = Watcher(info["bootstrap_servers"], sorted(partners), publisher)
+    await publisher.start()
+    await watcher.start()
+    total = len(month.messages)
+    display.task("replaying the month", total)
+    display.task("answered (feedback)", total)
+    display.task("cases", month.expected_cases)
+    households = month.expected_cases
+
+    def tick() -> None:
+        display.update("answered (feedback)", completed=len(watcher.all_feedback()))
+        observed = watcher.observed
+        display.update(
+            "cases",
+            completed=len(observed.open_cases()),
+            note=f"{len(observed.outreach)} outreach decided",
+        )
+
+    try:
+        days = (month.end - month.start).days + 1
+        pause = options.replay_seconds / days
+        http_buffer: list[Any] = []
+        for offset in range(days):
+            day = month.start + timedelta(days=offset)
+            due = day.weekday() == 4 or day == month.end
+            started = time.monotonic()
+            await publish_day(publisher, month, day, due, http_buffer)
+            display.update("replaying the month", completed=publisher.sent, note=f"{day:%a %d %b}")
+            tick()
+            await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+        display.update("replaying the month", completed=publisher.sent, note="done")
+
+        def settled() -> bool:
+            observed = watcher.observed
+            open_cases = observed.open_cases()
+            return (
+                len(watcher.all_feedback()) >= total
+                and len(open_cases) >= households
+                and all(ref in observed.outreach for ref in open_cases)
+            )
+
+        await watcher.wait(settled, options.settle_timeout, quiet=1.5, tick=tick)
+        tick()
+
+        def home_visit_cases() -> set[str]:
+            open_cases = watcher.observed.open_cases()
+            return {
+                ref
+                for ref, d in watcher.observed.outreach.items()
+                if d.get("outreach") == "home_visit" and ref in open_cases
+            }
+
+        display.task("staff", None, note="importing roster")
+
+        def status(text: str) -> None:
+            display.update("staff", note=text)
+
+        staff = await asyncio.to_thread(staff_step, home_visit_cases, status)
+        status(staff.note)
+        await asyncio.sleep(1.0)  # the last visit events
+        return watcher.all_feedback(), watcher.observed, staff
+    finally:
+        await watcher.stop()
+        await publisher.stop()
+
+
+def run_month(options: DemoOptions, stack: Stack, display: _Display) -> Summary:
+    """Everything between a started stack and the report: returns the summary."""
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    month = simulate_month(seed=options.seed, signals=options.signals, today=options.today)
+    display.task("stack", None, note="starting eropaf up")
+    info = stack.wait_ready()
+    timings["stack_ready"] = time.monotonic() - t0
+    display.update("stack", note=f"ready in {timings['stack_ready']:.0f}s", total=1, completed=1)
+    partners = _onboard(stack.data_dir)
+    display.log(f"onboarded {len(partners)} partners: {', '.join(sorted(partners))}")
+    roster_file = roster_path()
+    roster = read_roster(roster_file)
+    tokens, note = import_roster(stack.data_dir, roster_file)
+    display.log(f"roster {roster_file.name}: {note}")
+    timings["onboarded"] = time.monotonic() - t0
+
+    def staff_step(
+        home_visit_cases: Callable[[], set[str]], status: Callable[[str], None]
+    ) -> StaffResult:
+        return simulate_staff(
+            data_dir=stack.data_dir,
+            scheduling_url=info.get("scheduling_url"),
+            tokens=tokens,
+            roster=roster,
+            home_visit_cases=home_visit_cases,
+            seed=options.seed,
+            today=month.end,
+            status=status,
+        )
+
+    feedback, observed, staff = asyncio.run(
+        _replay(month, info, partners, options, display, staff_step)
+    )
+    timings["replayed"] = time.monotonic() - t0
+    secrets = json.loads((stack.data_dir / "secrets.json").read_text())
+    refs = signal_refs_of(month, secrets["pseudonym_key"])
+    report = Path(options.report_dir)
+    if report.exists():
+        shutil.rmtree(report)
+    report.mkdir(parents=True)
+    from eropaf_contracts.region import load_region
+    from eropaf_demo import report as reports
+
+    region = load_region(None)
+    mail_dir = Path(info["mail_dir"]) if info.get("mail_dir") else None
+    mails = reports.copy_mail(mail_dir, report / "mail")
+    names = {m.code: m.name for m in region.municipalities}
+    summary = build_summary(month, feedback, observed, refs, staff, mails, names)
+    ddas = reports.ddas_exports(
+        stack.data_dir, report / "ddas", list(names), month.start, month.end
+    )
+    from eropaf_demo.summary import Check
+
+    bad = {g: r for g, r in ddas.items() if not r.startswith("ok")}
+    summary.checks.append(
+        Check(
+            "DDAS export per municipality valid",
+            not bad,
+            "; ".join(f"{g} {r}" for g, r in (bad or ddas).items())[:400],
+        )
+    )
+    charts = reports.write_charts(summary, report / "charts")
+    timings["report"] = time.monotonic() - t0
+    summary.timings = timings
+    reports.write_summary_json(summary, report)
+    reports.write_html(summary, report, charts, region.name)
+    return summary
+
+
+def run(options: DemoOptions) -> int:
+    started = time.monotonic()
+    owned = options.data_dir is None
+    data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="eropaf-demo-")) / "data"
+    stack = Stack(data_dir, data_dir.parent / "up.log")
+    ok = True
+    summary: Summary | None = None
+    display = _Display(options.quiet)
+    try:
+        with display:
+            stack.start()
+            summary = run_month(options, stack, display)
+    except DemoError as error:
+        display.console.print(f"[red]demo failed:[/] {error}")
+        ok = False
+    except BaseException:  # a bug or ^C: never leave the stack behind
+        stack.stop()
+        raise
+    console = display.console
+    if summary is not None:
+        console.print(render(summary))
+        console.print(f"staff: {summary.staff_note}")
+        console.print(f"report: {Path(options.report_dir).resolve()}/index.html")
+        ok = summary.ok
+    if options.keep and stack.process is not None and stack.process.poll() is None:
+        console.print(
+            f"stack left running on {data_dir} (pid {stack.process.pid}); "
+            f"stop it with: eropaf down --data-dir {data_dir}"
+        )
+    else:
+        code = stack.stop()
+        if code == 0:
+            console.print("stack stopped cleanly")
+        else:
+            console.print(f"[red]stack did not stop cleanly[/] (exit code {code}):\n{stack.tail()}")
+            ok = False
+        if owned:
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
+    console.print(f"demo took {time.monotonic() - started:.0f}s")
+    return 0 if ok else 1
