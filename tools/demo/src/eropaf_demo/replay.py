@@ -158,12 +158,25 @@ class Publisher:
 
 
 async def publish_day(
-    publisher: Publisher, month: Month, day: date, http_due: bool, http_buffer: list[PartnerMessage]
+    publisher: Publisher,
+    month: Month,
+    day: date,
+    http_due: bool,
+    http_buffer: list[PartnerMessage],
+    held: list[PartnerMessage],
+    ready: Callable[[PartnerMessage], bool],
 ) -> None:
     """Send `day`'s messages: Kafka at once, the HTTP partner's rows collected into its weekly
-    export (posted when `http_due`)."""
+    export (posted when `http_due`). Resolutions wait in `held` until `ready`: the month is
+    compressed into seconds, and a payment must not overtake the signals of its household
+    that were days older in the month (the partners' topics are read in parallel)."""
     today = [m for m in month.messages if m.day == day]
-    await publisher.send_kafka([m for m in today if m.channel == "kafka"])
+    held.extend(m for m in today if m.kind == "resolution")
+    due = [m for m in held if ready(m)]
+    held[:] = [m for m in held if m not in due]
+    await publisher.send_kafka(
+        [m for m in today if m.channel == "kafka" and m.kind != "resolution"] + due
+    )
     http_buffer.extend(m for m in today if m.channel == "http")
     if http_due and http_buffer:
         by_partner: dict[str, list[PartnerMessage]] = defaultdict(list)
@@ -180,11 +193,20 @@ async def publish_day(
 class Watcher:
     """Reads feedback, case and visit events from the beginning into an `Observed`."""
 
-    def __init__(self, bootstrap: str, partner_codes: Sequence[str], publisher: Publisher) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        partner_codes: Sequence[str],
+        publisher: Publisher,
+        signal_refs: set[str] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        # Case events of other signals (a shared broker) are not this month's: ignored.
+        self.signal_refs = signal_refs
         self.partner_codes = list(partner_codes)
         self.publisher = publisher
         self.observed = Observed()
+        self.seen_refs: set[str] = set()  # signal refs that are in a case
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
         self.last_event = time.monotonic()
@@ -251,14 +273,19 @@ class Watcher:
         if not isinstance(ref, str):
             return
         if kind.endswith("case.opened") or kind.endswith("case.updated"):
+            if self.signal_refs is not None and not self.signal_refs.intersection(
+                data.get("signal_refs") or ()
+            ):
+                return
             o.cases[ref] = data
+            self.seen_refs.update(data.get("signal_refs") or ())
             o.merged_away.discard(ref)
             for previous in data.get("previous_case_refs") or []:
                 if previous != ref:
                     o.merged_away.add(previous)
-        elif kind.endswith("outreach.decided"):
+        elif kind.endswith("outreach.decided") and ref in o.cases:
             o.outreach[ref] = data
-        elif kind.endswith("case.closed"):
+        elif kind.endswith("case.closed") and ref in o.cases:
             o.closed[ref] = str(data.get("resultaat"))
 
     def _visit_event(self, event: dict[str, Any]) -> None:

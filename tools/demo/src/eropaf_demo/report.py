@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from eropaf_demo.stack import eropaf_start
+from eropaf_demo.stack import eropaf_here
 from eropaf_demo.summary import Summary
 
 __all__ = ["copy_mail", "ddas_exports", "write_charts", "write_html", "write_summary_json"]
@@ -99,7 +99,8 @@ padding: 2px 8px; font-size: 13px } th { background: #eef } td.n { text-align: r
 {{ households }} households. Staff: {{ staff_note }}.</p>
 <h2>Checks against the generator's ground truth</h2>
 <table><tr><th></th><th>check</th><th>detail</th></tr>
-{% for c in checks %}<tr><td class="{{ 'ok' if c.ok else 'fail' }}">{{ 'ok' if c.ok else 'FAIL' }}</td>
+{% for c in checks %}<tr>
+<td class="{{ 'ok' if c.ok else 'fail' }}">{{ 'ok' if c.ok else 'FAIL' }}</td>
 <td>{{ c.name }}</td><td>{{ c.detail }}</td></tr>{% endfor %}</table>
 <div class="charts">{% for name, data in charts %}
 <img alt="{{ name }}" src="data:image/png;base64,{{ data }}">{% endfor %}</div>
@@ -107,15 +108,16 @@ padding: 2px 8px; font-size: 13px } th { background: #eef } td.n { text-align: r
 <table><tr><th>partner</th><th>channel</th><th>sent</th><th>accepted</th><th>duplicate</th>
 <th>rejected</th><th>reasons</th><th>no answer</th><th>cases</th></tr>
 {% for p in partners %}<tr><td>{{ p.partner }}</td><td>{{ p.channel }}</td>
-<td class="n">{{ p.sent }}</td><td class="n">{{ p.accepted }}</td><td class="n">{{ p.duplicate }}</td>
+<td class="n">{{ p.sent }}</td><td class="n">{{ p.accepted }}</td>
+<td class="n">{{ p.duplicate }}</td>
 <td class="n">{{ p.rejected }}</td>
-<td>{% for k, v in p.reasons|dictsort %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td>{{ p.reasons_text }}</td>
 <td class="n">{{ p.unanswered }}</td><td class="n">{{ p.cases }}</td></tr>{% endfor %}</table>
 <h2>Per municipality</h2>
 <table><tr><th>gemeente</th><th>cases</th><th>outreach</th><th>visits</th><th>capacity/week</th>
 <th>backlog</th><th>reached</th><th>help accepted</th><th>e-mails</th></tr>
 {% for g in municipalities %}<tr><td>{{ g.gemeente }}</td><td class="n">{{ g.cases }}</td>
-<td>{% for k, v in g.outreach|dictsort %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td>{{ g.outreach_text }}</td>
 <td class="n">{{ g.visits }}</td><td class="n">{{ '%.0f' % g.capacity_week }}</td>
 <td class="n">{{ g.backlog }}</td><td class="n">{{ g.reached }}</td>
 <td class="n">{{ g.help_accepted }}</td><td class="n">{{ g.mails }}</td></tr>{% endfor %}</table>
@@ -143,13 +145,19 @@ def write_html(summary: Summary, report: Path, charts: Sequence[Path], region: s
         staff_note=summary.staff_note,
         checks=summary.checks,
         charts=[(p.stem, base64.b64encode(p.read_bytes()).decode()) for p in charts],
-        partners=summary.partners,
-        municipalities=summary.municipalities,
+        partners=[{**p, "reasons_text": _counts(p["reasons"])} for p in summary.partners],
+        municipalities=[
+            {**g, "outreach_text": _counts(g["outreach"])} for g in summary.municipalities
+        ],
         files=files,
     )
     path = report / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
 def write_summary_json(summary: Summary, report: Path) -> Path:
@@ -171,35 +179,21 @@ def write_summary_json(summary: Summary, report: Path) -> Path:
 def ddas_exports(
     data_dir: Path, out: Path, gemeenten: Sequence[str], start: date, end: date
 ) -> dict[str, str]:
-    """`eropaf ddas export` per municipality, in parallel; each file re-validated here.
-    Returns gemeente -> "ok: N vroegsignalen" or the problem."""
+    """`eropaf ddas export --no-personal-data` per municipality; each file re-validated here.
+    Returns gemeente -> "ok: N vroegsignalen, M vroegsignaalzaken" or the problem."""
     from eropaf_contracts.ddas import validate_uitwisselmodel
 
     out.mkdir(parents=True, exist_ok=True)
-    running = {
-        g: eropaf_start(
-            "ddas",
-            "export",
-            "--gemeente",
-            g,
-            "--from",
-            start.isoformat(),
-            "--to",
-            end.isoformat(),
-            "-o",
-            str(out / f"{g}.json"),
-            "--no-personal-data",
-            "--data-dir",
-            str(data_dir),
-        )  # fmt: skip
-        for g in gemeenten
-    }
     results = {}
-    for g, process in running.items():
-        _, stderr = process.communicate(timeout=180)
+    for g in gemeenten:
         path = out / f"{g}.json"
-        if process.returncode != 0 or not path.exists():
-            results[g] = f"export failed ({process.returncode}): {stderr.strip()[:200]}"
+        done = eropaf_here(
+            "ddas", "export", "--gemeente", g, "--from", start.isoformat(),
+            "--to", end.isoformat(), "-o", str(path), "--no-personal-data",
+            "--data-dir", str(data_dir),
+        )  # fmt: skip
+        if done.returncode != 0 or not path.exists():
+            results[g] = f"export failed ({done.returncode}): {done.stderr.strip()[:200]}"
             continue
         document = json.loads(path.read_text())
         problems = validate_uitwisselmodel(document)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from eropaf_demo.replay import (
     signal_refs_of,
 )
 from eropaf_demo.simulate import Month, simulate_month
-from eropaf_demo.stack import DemoError, Stack, eropaf
+from eropaf_demo.stack import DemoError, Stack, eropaf_here
 from eropaf_demo.staff import StaffResult, import_roster, read_roster, roster_path, simulate_staff
 from eropaf_demo.summary import Summary, build_summary, render
 
@@ -47,6 +48,7 @@ class DemoOptions:
     today: date | None = None
     quiet: bool = False  # no live display (tests, CI logs)
     settle_timeout: float = 90.0
+    up_args: tuple[str, ...] = ()  # e.g. ("--database-url", URL): an existing server
 
 
 class _Display:
@@ -62,7 +64,8 @@ class _Display:
             TimeElapsedColumn,
         )
 
-        self.console = Console(stderr=False, quiet=quiet)
+        # Bound to the real stdout: in-process commands redirect sys.stdout while they run.
+        self.console = Console(file=sys.stdout, quiet=quiet)
         self.progress = Progress(
             TextColumn("{task.description:<22}"),
             BarColumn(),
@@ -102,7 +105,7 @@ class _Display:
 
 
 def _onboard(data_dir: Path) -> dict[str, PartnerAccess]:
-    result = eropaf("partner", "onboard-region", "--data-dir", str(data_dir), "--json")
+    result = eropaf_here("partner", "onboard-region", "--data-dir", str(data_dir), "--json")
     if result.returncode != 0:
         raise DemoError(f"onboarding failed: {result.stderr.strip()[:500]}")
     done = json.loads(result.stdout)["onboarded"]
@@ -117,17 +120,18 @@ async def _replay(
     partners: dict[str, PartnerAccess],
     options: DemoOptions,
     display: _Display,
+    refs: dict[str, tuple[str, str]],
     staff_step: Callable[[Callable[[], set[str]], Callable[[str], None]], StaffResult],
 ) -> tuple[dict[int, dict[str, Any]], Observed, StaffResult]:
     publisher = Publisher(info["bootstrap_servers"], info["intake_url"], partners)
-    watcher = Watcher(info["bootstrap_servers"], sorted(partners), publisher)
+    watcher = Watcher(info["bootstrap_servers"], sorted(partners), publisher, set(refs))
     await publisher.start()
     await watcher.start()
     total = len(month.messages)
     display.task("replaying the month", total)
     display.task("answered (feedback)", total)
     display.task("cases", month.expected_cases)
-    households = month.expected_cases
+    expected_cases = month.expected_cases
 
     def tick() -> None:
         display.update("answered (feedback)", completed=len(watcher.all_feedback()))
@@ -142,14 +146,32 @@ async def _replay(
         days = (month.end - month.start).days + 1
         pause = options.replay_seconds / days
         http_buffer: list[Any] = []
+        held: list[Any] = []
+        ref_of = {pid: ref for ref, pid in refs.items()}
+        households = {h.ref: h for h in month.households}
+
+        def ready(m: Any) -> bool:
+            signals = households[m.household].signal_ids if m.household in households else []
+            return all(ref_of[s] in watcher.seen_refs for s in signals)
+
         for offset in range(days):
             day = month.start + timedelta(days=offset)
             due = day.weekday() == 4 or day == month.end
             started = time.monotonic()
-            await publish_day(publisher, month, day, due, http_buffer)
+            await publish_day(publisher, month, day, due, http_buffer, held, ready)
             display.update("replaying the month", completed=publisher.sent, note=f"{day:%a %d %b}")
             tick()
             await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+        deadline = time.monotonic() + options.settle_timeout
+        while held and time.monotonic() < deadline:
+            releasable = [m for m in held if ready(m)]
+            held[:] = [m for m in held if m not in releasable]
+            await publisher.send_kafka(releasable)
+            display.update("replaying the month", completed=publisher.sent, note="payments")
+            tick()
+            await asyncio.sleep(0.2)
+        if held:
+            await publisher.send_kafka(held)  # late: their households never showed up
         display.update("replaying the month", completed=publisher.sent, note="done")
 
         def settled() -> bool:
@@ -157,7 +179,7 @@ async def _replay(
             open_cases = observed.open_cases()
             return (
                 len(watcher.all_feedback()) >= total
-                and len(open_cases) >= households
+                and len(open_cases) >= expected_cases
                 and all(ref in observed.outreach for ref in open_cases)
             )
 
@@ -217,12 +239,12 @@ def run_month(options: DemoOptions, stack: Stack, display: _Display) -> Summary:
             status=status,
         )
 
-    feedback, observed, staff = asyncio.run(
-        _replay(month, info, partners, options, display, staff_step)
-    )
-    timings["replayed"] = time.monotonic() - t0
     secrets = json.loads((stack.data_dir / "secrets.json").read_text())
     refs = signal_refs_of(month, secrets["pseudonym_key"])
+    feedback, observed, staff = asyncio.run(
+        _replay(month, info, partners, options, display, refs, staff_step)
+    )
+    timings["replayed"] = time.monotonic() - t0
     report = Path(options.report_dir)
     if report.exists():
         shutil.rmtree(report)
@@ -260,7 +282,7 @@ def run(options: DemoOptions) -> int:
     started = time.monotonic()
     owned = options.data_dir is None
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="eropaf-demo-")) / "data"
-    stack = Stack(data_dir, data_dir.parent / "up.log")
+    stack = Stack(data_dir, data_dir.parent / "up.log", up_args=options.up_args)
     ok = True
     summary: Summary | None = None
     display = _Display(options.quiet)

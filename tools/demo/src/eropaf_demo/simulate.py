@@ -534,39 +534,48 @@ def simulate_month(
         by_ref[ref].signal_ids.append((partner, body["ID"]))
         messages.append((day, partner, "signal", "accepted", body, "accepted", None, ref))
 
-    # Resolutions (paid or a payment arrangement), Kafka partners only; each after the
-    # household's last signal (a signal after a fully resolved, closed case opens a new one).
+    # Resolutions (paid or a payment arrangement), Kafka partners only; each after the day of
+    # the household's last signal (a signal after a fully resolved, closed case opens a new one).
     last_day: dict[str, date] = {}
-    for day, _, ref, _ in planned:
-        last_day[ref] = max(day, last_day.get(ref, day))
+    for day, _, owner, _ in planned:
+        last_day[owner] = max(day, last_day.get(owner, day))
     kafka_signals = [m for m in messages if m[1] != HTTP_PARTNER]
-    for m in rng.sample(kafka_signals, k=round(len(planned) * resolution_share)):
-        day, partner, _, _, body, _, _, ref = m
-        assert ref is not None
+    resolutions = round(len(planned) * resolution_share)
+    for m in rng.sample(kafka_signals, k=len(kafka_signals)):
+        if resolutions == 0:
+            break
+        day, partner, _, _, body, _, _, household = m
+        assert household is not None
         signaaldatum = date.fromisoformat(body["signaaldatum"])
-        paid = min(today, max(last_day[ref], signaaldatum + timedelta(rng.randrange(3, 20))))
+        paid = max(
+            last_day[household] + timedelta(days=1),
+            signaaldatum + timedelta(rng.randrange(3, 20)),
+        )
+        if paid > today:
+            continue
         resolution = {"ID": body["ID"], "datumOpgelost": paid.isoformat()}
-        messages.append((paid, partner, "resolution", "", resolution, "accepted", None, ref))
-        by_ref[ref].resolved.append((partner, body["ID"]))
+        messages.append((paid, partner, "resolution", "", resolution, "accepted", None, household))
+        resolutions -= 1
+        by_ref[household].resolved.append((partner, body["ID"]))
     # A partner's system sends the same signal again: a duplicate, answered as such.
     for m in rng.sample(kafka_signals, k=max(1, round(len(planned) * duplicate_share))):
-        day, partner, _, _, body, _, _, ref = m
-        messages.append((day, partner, "signal", "", dict(body), "duplicate", None, ref))
+        day, partner, _, _, body, _, _, household = m
+        messages.append((day, partner, "signal", "", dict(body), "duplicate", None, household))
 
     bad_kinds = [list(BadKind)[i % len(BadKind)] for i in range(bad_count)]
     out: list[PartnerMessage] = []
-    for day, partner, kind, _, body, status, reason, ref in messages:
+    for day, partner, what, _, body, status, reason, owner_ref in messages:
         out.append(
             PartnerMessage(
                 seq=0,
                 day=day,
                 partner=partner,
                 channel="http" if partner == HTTP_PARTNER else "kafka",
-                kind=kind,
+                kind=what,
                 body=body,
                 expected_status=status,
                 expected_reason=reason,
-                household=ref,
+                household=owner_ref,
             )
         )
     out.extend(_bad_input(gen, bad_kinds, [m for m in out if m.kind == "signal"]))

@@ -33,6 +33,31 @@ def eropaf(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[st
     )
 
 
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def eropaf_here(*args: str) -> Done:
+    """Run `eropaf ARGS...` in this process (no interpreter start-up, which costs seconds on a
+    busy machine); output captured. An unknown command answers like argparse: code 2."""
+    import contextlib
+    import io
+
+    from eropaf_cli.main import build_parser
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            parsed = build_parser().parse_args(list(args))
+            code = int(parsed.handler(parsed) or 0)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return Done(code, out.getvalue(), err.getvalue())
+
+
 def eropaf_start(*args: str) -> subprocess.Popen[str]:
     """Start `eropaf ARGS...` without waiting (several operator commands at once)."""
     return subprocess.Popen(
@@ -43,7 +68,7 @@ def eropaf_start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def unknown_command(result: subprocess.CompletedProcess[str]) -> bool:
+def unknown_command(result: subprocess.CompletedProcess[str] | Done) -> bool:
     """argparse's answer to a command that is not installed (yet)."""
     return result.returncode == 2 and "invalid choice" in result.stderr
 
@@ -52,14 +77,16 @@ def unknown_command(result: subprocess.CompletedProcess[str]) -> bool:
 class Stack:
     data_dir: Path
     log: Path
+    up_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] | None = None
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
+            command = [sys.executable, "-m", "eropaf_cli", "up", "--data-dir", str(self.data_dir)]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "eropaf_cli", "up", "--data-dir", str(self.data_dir)],
+                [*command, *self.up_args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

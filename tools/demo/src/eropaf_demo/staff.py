@@ -25,7 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from eropaf_demo.stack import eropaf, unknown_command
+from eropaf_demo.stack import eropaf_here, unknown_command
 
 __all__ = ["OUTCOMES", "StaffResult", "roster_path", "simulate_staff", "weekly_capacity"]
 
@@ -67,13 +67,14 @@ def read_roster(path: Path) -> list[dict[str, str]]:
 def weekly_capacity(roster: list[dict[str, str]]) -> dict[str, float]:
     """Visits a week per municipality: each counsellor's `max_per_week` shared evenly over the
     municipalities they serve (a visit needs one counsellor of the team)."""
-    capacity: Counter[str] = Counter()
+    capacity: dict[str, float] = {}
     for row in roster:
         if row.get("rol") != "schuldhulpverlener":
             continue
         gemeenten = [g for g in (row.get("gemeenten") or "").split("|") if g]
         for g in gemeenten:
-            capacity[g] += int(row.get("max_per_week") or 0) / len(gemeenten)
+            share = int(row.get("max_per_week") or 0) / len(gemeenten)
+            capacity[g] = capacity.get(g, 0.0) + share
     return dict(capacity)
 
 
@@ -120,7 +121,7 @@ class _Api:
 
 def import_roster(data_dir: Path, path: Path) -> tuple[dict[str, str] | None, str]:
     """`eropaf staff import`: the staff API tokens by staff code, or None and why not."""
-    result = eropaf("staff", "import", str(path), "--data-dir", str(data_dir))
+    result = eropaf_here("staff", "import", str(path), "--data-dir", str(data_dir))
     if unknown_command(result):
         return None, "scheduling not available (no `eropaf staff import`)"
     if result.returncode != 0:
@@ -223,7 +224,7 @@ def _fall_ill(
     first = theirs[len(theirs) // 2]
     last = first + timedelta(days=6)
     status(f"{code} falls ill {first}..{last}")
-    done = eropaf(
+    done = eropaf_here(
         "staff", "absent", code, "--from", first.isoformat(), "--to", last.isoformat(),
         "--data-dir", str(data_dir),
     )  # fmt: skip

@@ -83,8 +83,8 @@ def build_summary(
     by_signal = {s: h.ref for h in month.households for s in h.signal_ids}
     household_of = {ref: by_signal.get(pid) for ref, pid in refs.items()}
     cases = observed.open_cases()
-    case_households = {
-        ref: {household_of.get(s) for s in c.get("signal_refs", [])} - {None}
+    case_households: dict[str, set[str]] = {
+        ref: {h for s in c.get("signal_refs", []) if (h := household_of.get(s)) is not None}
         for ref, c in cases.items()
     }
     case_partners = {
