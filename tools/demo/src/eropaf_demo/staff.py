@@ -94,12 +94,12 @@ class StaffResult:
 
 
 class _Api:
-    def __init__(self, base_url: str, tokens: dict[str, str]) -> None:
+    def __init__(self, base_url: str, tokens: dict[str, str], transport: Any = None) -> None:
         import httpx
 
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
-        self.client = httpx.Client(base_url=self.base_url, timeout=30)
+        self.client = httpx.Client(base_url=self.base_url, timeout=30, transport=transport)
 
     def get(self, path: str, token: str, **params: str) -> Any:
         response = self.client.get(
@@ -145,6 +145,7 @@ def simulate_staff(
     today: date,
     status: Callable[[str], None] = lambda _: None,
     timeout: float = 45.0,
+    transport: Any = None,
 ) -> StaffResult:
     """Plan, fall ill, visit: see the module docstring. Never raises for a missing scheduling."""
     result = StaffResult(capacity=weekly_capacity(roster))
@@ -157,7 +158,7 @@ def simulate_staff(
     if not scheduling_url or watcher is None:
         result.note = "scheduling not available (no staff API or no coordinator token)"
         return result
-    api = _Api(scheduling_url, tokens)
+    api = _Api(scheduling_url, tokens, transport)
     try:
         try:
             _visits(api, watcher, today)
