@@ -41,15 +41,40 @@ class Observed:
     feedback: dict[int, dict[str, Any]] = field(default_factory=dict)  # message seq -> feedback
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)  # case_ref -> latest facts
     merged_away: set[str] = field(default_factory=set)
-    outreach: dict[str, dict[str, Any]] = field(default_factory=dict)  # case_ref -> decision
-    closed: dict[str, str] = field(default_factory=dict)  # case_ref -> resultaat
+    renamed_into: dict[str, str] = field(default_factory=dict)  # old case_ref -> new one
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # case_ref -> latest
+    closures: dict[str, str] = field(default_factory=dict)  # case_ref -> resultaat
     visits: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit_id -> latest
     unplanned: dict[str, str] = field(default_factory=dict)  # case_ref -> backlog reason
     outcomes: dict[str, str] = field(default_factory=dict)  # case_ref -> resultaat (scheduling)
     case_events: int = 0
 
     def open_cases(self) -> dict[str, dict[str, Any]]:
+        """The cases as they are now: absorbed and renamed ones left out."""
         return {ref: c for ref, c in self.cases.items() if ref not in self.merged_away}
+
+    def final_ref(self, ref: str) -> str:
+        """What a case reference became (a merge or a rename changes it)."""
+        seen = set()
+        while ref in self.renamed_into and ref not in seen:
+            seen.add(ref)
+            ref = self.renamed_into[ref]
+        return ref
+
+    @property
+    def outreach(self) -> dict[str, dict[str, Any]]:
+        """The latest outreach decision per current case (a renamed case keeps its decision:
+        matching decides again only when the decision changes)."""
+        out: dict[str, dict[str, Any]] = {}
+        for ref, data in self.decisions.items():
+            final = self.final_ref(ref)
+            if final not in out or str(data.get("decided_at")) > str(out[final].get("decided_at")):
+                out[final] = data
+        return out
+
+    @property
+    def closed(self) -> dict[str, str]:
+        return {self.final_ref(ref): result for ref, result in self.closures.items()}
 
 
 def signal_refs_of(month: Month, pseudonym_key: str) -> dict[str, tuple[str, str]]:
@@ -277,16 +302,18 @@ class Watcher:
                 data.get("signal_refs") or ()
             ):
                 return
+            # Partitions are read in any order: an absorbed case's own late events never
+            # bring it back.
             o.cases[ref] = data
             self.seen_refs.update(data.get("signal_refs") or ())
-            o.merged_away.discard(ref)
             for previous in data.get("previous_case_refs") or []:
                 if previous != ref:
                     o.merged_away.add(previous)
-        elif kind.endswith("outreach.decided") and ref in o.cases:
-            o.outreach[ref] = data
-        elif kind.endswith("case.closed") and ref in o.cases:
-            o.closed[ref] = str(data.get("resultaat"))
+                    o.renamed_into[previous] = ref
+        elif kind.endswith("outreach.decided"):
+            o.decisions[ref] = data
+        elif kind.endswith("case.closed"):
+            o.closures[ref] = str(data.get("resultaat"))
 
     def _visit_event(self, event: dict[str, Any]) -> None:
         kind, data = str(event.get("type", "")), event.get("data") or {}

@@ -43,7 +43,7 @@ class DemoOptions:
     signals: int = 700
     report_dir: str | Path = "demo-report"
     keep: bool = False
-    replay_seconds: float = 20.0
+    replay_seconds: float = 15.0
     data_dir: Path | None = None  # default: a new temporary directory
     today: date | None = None
     quiet: bool = False  # no live display (tests, CI logs)
@@ -180,7 +180,7 @@ async def _replay(
             return (
                 len(watcher.all_feedback()) >= total
                 and len(open_cases) >= expected_cases
-                and all(ref in observed.outreach for ref in open_cases)
+                and open_cases.keys() <= observed.outreach.keys()
             )
 
         await watcher.wait(settled, options.settle_timeout, quiet=1.5, tick=tick)

@@ -83,6 +83,7 @@ def build_summary(
     by_signal = {s: h.ref for h in month.households for s in h.signal_ids}
     household_of = {ref: by_signal.get(pid) for ref, pid in refs.items()}
     cases = observed.open_cases()
+    outreach, closed = observed.outreach, observed.closed
     case_households: dict[str, set[str]] = {
         ref: {h for s in c.get("signal_refs", []) if (h := household_of.get(s)) is not None}
         for ref, c in cases.items()
@@ -130,9 +131,7 @@ def build_summary(
     municipalities = []
     for code, name in municipality_names.items():
         in_gemeente = {r for r, c in cases.items() if c.get("gemeentecode") == code}
-        kinds = Counter(
-            str(observed.outreach[r].get("outreach")) for r in in_gemeente if r in observed.outreach
-        )
+        kinds = Counter(str(outreach[r].get("outreach")) for r in in_gemeente if r in outreach)
         outcomes = {r: o for r, o in staff.case_outcome.items() if r in in_gemeente}
         municipalities.append(
             {
@@ -146,7 +145,7 @@ def build_summary(
                 "reached": len(outcomes),
                 "help_accepted": sum(1 for o in outcomes.values() if o in HELP_ACCEPTED),
                 "mails": sum(mail_by_case[r] for r in in_gemeente),
-                "closed": sum(1 for r in in_gemeente if r in observed.closed),
+                "closed": sum(1 for r in in_gemeente if r in closed),
             }
         )
 
@@ -191,12 +190,10 @@ def build_summary(
             ),
         )
     )
-    home = {
-        r for r, d in observed.outreach.items() if d.get("outreach") == "home_visit" and r in cases
-    }
+    home = {r for r, d in outreach.items() if d.get("outreach") == "home_visit" and r in cases}
     if staff.available:
         with_visit = {v["case_ref"] for v in staff.visits}
-        ended = set(staff.case_outcome) | set(observed.closed)
+        ended = set(staff.case_outcome) | set(closed)
         lacking = sorted(home - with_visit - set(backlog) - ended)
         checks.append(
             Check(
@@ -226,7 +223,7 @@ def build_summary(
         ("messages sent", len(month.messages)),
         ("signals accepted", accepted_signals),
         ("cases (households)", len(cases)),
-        ("outreach decided", sum(1 for r in observed.outreach if r in cases)),
+        ("outreach decided", sum(1 for r in outreach if r in cases)),
         ("home visits", len(home)),
         ("visit planned", len({v["case_ref"] for v in visits} & home) if visits else 0),
         ("reached", len(staff.case_outcome)),
