@@ -51,9 +51,10 @@ def write_charts(summary: Summary, out: Path) -> list[Path]:
     weeks = sorted({w for counts in summary.signals_per_week.values() for w in counts})
     fig, ax = plt.subplots(figsize=(9, 4.5))
     bottom = [0] * len(weeks)
-    for partner, counts in sorted(summary.signals_per_week.items()):
+    colours = plt.get_cmap("tab20")
+    for index, (partner, counts) in enumerate(sorted(summary.signals_per_week.items())):
         heights = [counts.get(w, 0) for w in weeks]
-        ax.bar(weeks, heights, bottom=bottom, label=partner)
+        ax.bar(weeks, heights, bottom=bottom, label=partner, color=colours(index % 20))
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_title("Signals per partner per week")
     ax.set_ylabel("signals")

@@ -64,9 +64,9 @@ RENT = "rent"  # placeholder in household kinds: the corporation of the househol
 
 # Household kinds: the creditors that signal a household this month, and their weight.
 HOUSEHOLD_KINDS: tuple[tuple[tuple[str, ...], float], ...] = (
-    ((RENT,), 0.33),
-    ((ENERGY,), 0.13),
-    ((HEALTH,), 0.13),
+    ((RENT,), 0.37),
+    ((ENERGY,), 0.10),
+    ((HEALTH,), 0.11),
     ((WATER,), 0.04),
     ((RENT, ENERGY), 0.10),
     ((RENT, HEALTH), 0.06),
