@@ -165,3 +165,17 @@ def test_write_files_per_partner_and_ground_truth(tmp_path: Path) -> None:
     assert truth["expected_cases"] == month.expected_cases
     mitros = json.loads((tmp_path / "mitros.json").read_text())
     assert all(s["signaalpartner"]["type"] == "Huur" for s in mitros)
+
+
+def test_eropaf_simulate_command_writes_the_files(tmp_path: Path) -> None:
+    from eropaf_demo.stack import eropaf_here
+
+    done = eropaf_here(
+        "simulate", "--seed", "3", "--signals", "100", "--today", TODAY.isoformat(),
+        "-o", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    month = simulate_month(seed=3, signals=100, today=TODAY)
+    assert f"{len(month.messages)} messages" in done.stdout
+    truth = json.loads((tmp_path / "ground-truth.json").read_text())
+    assert truth == json.loads(json.dumps(month.ground_truth()))

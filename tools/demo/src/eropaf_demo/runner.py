@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +105,16 @@ class _Display:
         self.progress.console.log(text) if not self.progress.disable else None
 
 
-def _onboard(data_dir: Path) -> dict[str, PartnerAccess]:
+def _onboard(data_dir: Path, info: dict[str, Any]) -> dict[str, PartnerAccess]:
+    """Every partner of the region file, with a generated key pair and an HTTP token.
+
+    What `eropaf partner onboard-region` does, through intake's partner library in one
+    transaction and one topic creation (the command connects anew per partner: tens of
+    seconds on a busy machine); the command is the fallback."""
+    try:
+        return asyncio.run(_onboard_at_once(data_dir, info))
+    except Exception as exc:  # e.g. a masked database password in stack.json
+        print(f"onboarding through the library failed ({exc}); using the command")
     result = eropaf_here("partner", "onboard-region", "--data-dir", str(data_dir), "--json")
     if result.returncode != 0:
         raise DemoError(f"onboarding failed: {result.stderr.strip()[:500]}")
@@ -112,6 +122,40 @@ def _onboard(data_dir: Path) -> dict[str, PartnerAccess]:
     return {
         d["code"]: PartnerAccess(d["code"], Path(d["private_key_file"]), d["token"]) for d in done
     }
+
+
+async def _onboard_at_once(data_dir: Path, info: dict[str, Any]) -> dict[str, PartnerAccess]:
+    from eropaf_contracts.region import load_region
+    from eropaf_intake import partners as intake_partners
+    from eropaf_intake.cli import write_private_key
+    from eropaf_platform import db
+    from eropaf_platform.broker import ensure_topics
+    from eropaf_platform.settings import ServiceSettings
+
+    region = load_region(None)
+    keys = data_dir / "partner-keys"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = db.make_engine(info["database_urls"]["intake"], pool_size=1)
+    try:
+        async with db.transaction(db.make_sessions(engine)) as session:
+            done = [
+                await intake_partners.onboard(session, p.code, p.name, [t.value for t in p.types])
+                for p in region.partners
+            ]
+            settings = ServiceSettings(
+                service_name="demo-onboarding",
+                database_url="unused",
+                kafka_bootstrap_servers=info["bootstrap_servers"],
+            )
+            await ensure_topics(settings, [t for d in done for t in d.topics])
+            access = {}
+            for d in done:
+                assert d.private_key_pem is not None
+                write_private_key(keys / f"{d.code}.pem", d.private_key_pem)
+                access[d.code] = PartnerAccess(d.code, keys / f"{d.code}.pem", d.token)
+            return access
+    finally:
+        await engine.dispose()
 
 
 async def _replay(
@@ -208,8 +252,14 @@ async def _replay(
         await publisher.stop()
 
 
-def run_month(options: DemoOptions, stack: Stack, display: _Display) -> Summary:
-    """Everything between a started stack and the report: returns the summary."""
+def run_month(
+    options: DemoOptions,
+    stack: Stack,
+    display: _Display,
+    release: Callable[[], None] = lambda: None,
+) -> Summary:
+    """Everything between a started stack and the report: returns the summary. `release` is
+    called once the stack is no longer needed (the charts are drawn while it stops)."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     month = simulate_month(seed=options.seed, signals=options.signals, today=options.today)
@@ -217,7 +267,7 @@ def run_month(options: DemoOptions, stack: Stack, display: _Display) -> Summary:
     info = stack.wait_ready()
     timings["stack_ready"] = time.monotonic() - t0
     display.update("stack", note=f"ready in {timings['stack_ready']:.0f}s", total=1, completed=1)
-    partners = _onboard(stack.data_dir)
+    partners = _onboard(stack.data_dir, info)
     display.log(f"onboarded {len(partners)} partners: {', '.join(sorted(partners))}")
     roster_file = roster_path()
     roster = read_roster(roster_file)
@@ -270,6 +320,7 @@ def run_month(options: DemoOptions, stack: Stack, display: _Display) -> Summary:
             "; ".join(f"{g} {r}" for g, r in (bad or ddas).items())[:400],
         )
     )
+    release()
     charts = reports.write_charts(summary, report / "charts")
     timings["report"] = time.monotonic() - t0
     summary.timings = timings
@@ -286,10 +337,17 @@ def run(options: DemoOptions) -> int:
     ok = True
     summary: Summary | None = None
     display = _Display(options.quiet)
+    stopping: list[threading.Thread] = []
+
+    def release() -> None:
+        if not options.keep:
+            stopping.append(threading.Thread(target=stack.stop, daemon=True))
+            stopping[0].start()
+
     try:
         with display:
             stack.start()
-            summary = run_month(options, stack, display)
+            summary = run_month(options, stack, display, release)
     except DemoError as error:
         display.console.print(f"[red]demo failed:[/] {error}")
         ok = False
@@ -308,7 +366,9 @@ def run(options: DemoOptions) -> int:
             f"stop it with: eropaf down --data-dir {data_dir}"
         )
     else:
-        code = stack.stop()
+        for thread in stopping:  # the stop begun by `release`
+            thread.join()
+        code = stack.stop()  # its exit code (or the stop, when it was not begun)
         if code == 0:
             console.print("stack stopped cleanly")
         else:

@@ -558,7 +558,11 @@ def simulate_month(
         resolutions -= 1
         by_ref[household].resolved.append((partner, body["ID"]))
     # A partner's system sends the same signal again: a duplicate, answered as such.
-    for m in rng.sample(kafka_signals, k=max(1, round(len(planned) * duplicate_share))):
+    # (As many as make the total the number asked for, when the households left room.)
+    duplicates = max(
+        1, min(round(len(planned) * duplicate_share * 3), signals - bad_count - len(messages))
+    )
+    for m in rng.sample(kafka_signals, k=duplicates):
         day, partner, _, _, body, _, _, household = m
         messages.append((day, partner, "signal", "", dict(body), "duplicate", None, household))
 
