@@ -103,7 +103,7 @@ def _run(fake: FakeScheduling, tokens: dict[str, str] | None = TOKENS) -> staff.
         home_visit_cases=lambda: {v["case_ref"] for v in fake.visits.values()},
         seed=3,
         today=TODAY,
-        timeout=5,
+        timeout=10,
         transport=httpx.MockTransport(fake.handle),
     )
 

@@ -33,7 +33,7 @@ from eropaf_demo.replay import (
 from eropaf_demo.simulate import Month, simulate_month
 from eropaf_demo.stack import DemoError, Stack, eropaf_here
 from eropaf_demo.staff import StaffResult, import_roster, read_roster, roster_path, simulate_staff
-from eropaf_demo.summary import Summary, build_summary, render
+from eropaf_demo.summary import Check, Summary, build_summary, render
 
 __all__ = ["DemoOptions", "run", "run_month"]
 
@@ -307,10 +307,11 @@ def run_month(
     mails = reports.copy_mail(mail_dir, report / "mail")
     names = {m.code: m.name for m in region.municipalities}
     summary = build_summary(month, feedback, observed, refs, staff, mails, names)
+    timings["summarised"] = time.monotonic() - t0
     ddas = reports.ddas_exports(
         stack.data_dir, report / "ddas", list(names), month.start, month.end
     )
-    from eropaf_demo.summary import Check
+    timings["ddas_exported"] = time.monotonic() - t0
 
     bad = {g: r for g, r in ddas.items() if not r.startswith("ok")}
     summary.checks.append(

@@ -144,10 +144,12 @@ def simulate_staff(
     seed: int,
     today: date,
     status: Callable[[str], None] = lambda _: None,
-    timeout: float = 45.0,
+    timeout: float = 60.0,
     transport: Any = None,
 ) -> StaffResult:
-    """Plan, fall ill, visit: see the module docstring. Never raises for a missing scheduling."""
+    """Plan, fall ill, visit: see the module docstring. Never raises for a missing scheduling.
+    `timeout` bounds the whole step (the demo has a time budget); what is not done by then is
+    left planned."""
     result = StaffResult(capacity=weekly_capacity(roster))
     if tokens is None:
         result.note = "scheduling not available"
@@ -167,9 +169,14 @@ def simulate_staff(
             return result
         result.available = True
         status("waiting for the planner")
-        _wait_planned(api, watcher, today, home_visit_cases, timeout)
-        _fall_ill(api, watcher, data_dir, today, roster, result, status, timeout)
-        _doorstep(api, watcher, today, seed, result, status, timeout)
+        end = time.monotonic() + timeout
+
+        def left(share: float) -> float:
+            return max(1.0, (end - time.monotonic()) * share)
+
+        _wait_planned(api, watcher, today, home_visit_cases, left(0.4))
+        _fall_ill(api, watcher, data_dir, today, roster, result, status, left(0.3))
+        _doorstep(api, watcher, today, seed, result, status, left(1.0))
         result.visits = _visits(api, watcher, today)
         result.backlog = list(api.get("/v1/backlog", watcher).get("cases", []))
         result.note = (
