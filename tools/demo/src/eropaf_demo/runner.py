@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -267,11 +268,13 @@ def run_month(
     info = stack.wait_ready()
     timings["stack_ready"] = time.monotonic() - t0
     display.update("stack", note=f"ready in {timings['stack_ready']:.0f}s", total=1, completed=1)
-    partners = _onboard(stack.data_dir, info)
-    display.log(f"onboarded {len(partners)} partners: {', '.join(sorted(partners))}")
     roster_file = roster_path()
     roster = read_roster(roster_file)
-    tokens, note = import_roster(stack.data_dir, roster_file)
+    with ThreadPoolExecutor(1) as pool:  # the roster goes in while the partners are onboarded
+        importing = pool.submit(import_roster, stack.data_dir, roster_file)
+        partners = _onboard(stack.data_dir, info)
+        display.log(f"onboarded {len(partners)} partners: {', '.join(sorted(partners))}")
+        tokens, note = importing.result()
     display.log(f"roster {roster_file.name}: {note}")
     timings["onboarded"] = time.monotonic() - t0
 

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from eropaf_cli.stack import read_stack_info
 
 READY_TIMEOUT_S = 150.0
+_IN_PROCESS = threading.Lock()
 STOP_TIMEOUT_S = 60.0
 
 
@@ -49,7 +51,8 @@ def eropaf_here(*args: str) -> Done:
     from eropaf_cli.main import build_parser
 
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    # sys.stdout is global: one in-process command at a time.
+    with _IN_PROCESS, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             parsed = build_parser().parse_args(list(args))
             code = int(parsed.handler(parsed) or 0)
