@@ -166,7 +166,10 @@ async def _replay(
     options: DemoOptions,
     display: _Display,
     refs: dict[str, tuple[str, str]],
-    staff_step: Callable[[Callable[[], set[str]], Callable[[str], None]], StaffResult],
+    staff_step: Callable[
+        [Callable[[], set[str]], Callable[[str], None], Callable[[], dict[str, dict[str, Any]]]],
+        StaffResult,
+    ],
 ) -> tuple[dict[int, dict[str, Any]], Observed, StaffResult]:
     publisher = Publisher(info["bootstrap_servers"], info["intake_url"], partners)
     watcher = Watcher(info["bootstrap_servers"], sorted(partners), publisher, set(refs))
@@ -244,7 +247,9 @@ async def _replay(
         def status(text: str) -> None:
             display.update("staff", note=text)
 
-        staff = await asyncio.to_thread(staff_step, home_visit_cases, status)
+        staff = await asyncio.to_thread(
+            staff_step, home_visit_cases, status, watcher.observed.open_cases
+        )
         status(staff.note)
         await asyncio.sleep(1.0)  # the last visit events
         return watcher.all_feedback(), watcher.observed, staff
@@ -278,9 +283,20 @@ def run_month(
     display.log(f"roster {roster_file.name}: {note}")
     timings["onboarded"] = time.monotonic() - t0
 
+    secrets = json.loads((stack.data_dir / "secrets.json").read_text())
+    refs = signal_refs_of(month, secrets["pseudonym_key"])
+    by_signal = {pid: h.ref for h in month.households for pid in h.signal_ids}
+    household_of = {ref: by_signal[pid] for ref, pid in refs.items() if pid in by_signal}
+
     def staff_step(
-        home_visit_cases: Callable[[], set[str]], status: Callable[[str], None]
+        home_visit_cases: Callable[[], set[str]],
+        status: Callable[[str], None],
+        cases: Callable[[], dict[str, dict[str, Any]]],
     ) -> StaffResult:
+        def stable_key(case_ref: str) -> str:
+            signal_refs = sorted(cases().get(case_ref, {}).get("signal_refs", []))
+            return next((household_of[s] for s in signal_refs if s in household_of), case_ref)
+
         return simulate_staff(
             data_dir=stack.data_dir,
             scheduling_url=info.get("scheduling_url"),
@@ -290,10 +306,9 @@ def run_month(
             seed=options.seed,
             today=month.end,
             status=status,
+            stable_key=stable_key,
         )
 
-    secrets = json.loads((stack.data_dir / "secrets.json").read_text())
-    refs = signal_refs_of(month, secrets["pseudonym_key"])
     feedback, observed, staff = asyncio.run(
         _replay(month, info, partners, options, display, refs, staff_step)
     )

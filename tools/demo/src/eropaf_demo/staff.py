@@ -146,10 +146,12 @@ def simulate_staff(
     status: Callable[[str], None] = lambda _: None,
     timeout: float = 60.0,
     transport: Any = None,
+    stable_key: Callable[[str], str] = lambda case_ref: case_ref,
 ) -> StaffResult:
     """Plan, fall ill, visit: see the module docstring. Never raises for a missing scheduling.
     `timeout` bounds the whole step (the demo has a time budget); what is not done by then is
-    left planned."""
+    left planned. What staff find at a door is drawn from the seed and `stable_key(case_ref)`
+    (case references derive from the stack's own secret key, so they differ per run)."""
     result = StaffResult(capacity=weekly_capacity(roster))
     if tokens is None:
         result.note = "scheduling not available"
@@ -176,7 +178,7 @@ def simulate_staff(
 
         _wait_planned(api, watcher, today, home_visit_cases, left(0.4))
         _fall_ill(api, watcher, data_dir, today, roster, result, status, left(0.3))
-        _doorstep(api, watcher, today, seed, result, status, left(1.0))
+        _doorstep(api, watcher, today, seed, result, status, left(1.0), stable_key)
         result.visits = _visits(api, watcher, today)
         result.backlog = list(api.get("/v1/backlog", watcher).get("cases", []))
         result.note = (
@@ -278,6 +280,7 @@ def _doorstep(
     result: StaffResult,
     status: Callable[[str], None],
     timeout: float,
+    stable_key: Callable[[str], str],
 ) -> None:
     """Every planned visit in date order gets its contact attempt; unanswered doors get the
     next attempt that scheduling plans, until no planned visit is left (or the deadline)."""
@@ -298,7 +301,7 @@ def _doorstep(
             continue
         for visit in todo:
             handled.add(visit["visit_id"])
-            _visit(api, visit, seed, result)
+            _visit(api, visit, seed, result, stable_key(visit["case_ref"]))
         status(f"{sum(result.attempts.values())} contact attempts recorded")
 
 
@@ -312,8 +315,8 @@ def _wait_new_visits(api: _Api, token: str, today: date, handled: set[str], seco
     return False
 
 
-def _visit(api: _Api, visit: dict[str, Any], seed: int, result: StaffResult) -> None:
-    rng = random.Random(f"{seed}/{visit['case_ref']}/{visit.get('attempt', 1)}")
+def _visit(api: _Api, visit: dict[str, Any], seed: int, result: StaffResult, key: str) -> None:
+    rng = random.Random(f"{seed}/{key}/{visit.get('attempt', 1)}")
     outcome = rng.choices(list(_WEIGHTS), weights=list(_WEIGHTS.values()))[0]
     token = next((api.tokens[c] for c in visit.get("staff", []) if c in api.tokens), None)
     if token is None:
