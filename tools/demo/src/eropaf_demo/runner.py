@@ -258,6 +258,27 @@ async def _replay(
         await publisher.stop()
 
 
+def _preload() -> None:
+    """Import what the later steps need while the stack starts: on a busy machine these
+    imports take tens of seconds, and waiting for the stack leaves this process idle."""
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for module in (
+        "eropaf_intake.partners", "eropaf_intake.client", "eropaf_intake.cli",
+        "eropaf_platform.broker", "eropaf_platform.db", "eropaf_cli.main",
+        "eropaf_matching.cli", "eropaf_matching.domain.ddas_export",
+        "eropaf_matching.adapters.repository", "aiokafka", "httpx", "jinja2",
+        "matplotlib.pyplot",
+    ):  # fmt: skip
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the step that needs it reports it
+
+
 def run_month(
     options: DemoOptions,
     stack: Stack,
@@ -270,7 +291,10 @@ def run_month(
     t0 = time.monotonic()
     month = simulate_month(seed=options.seed, signals=options.signals, today=options.today)
     display.task("stack", None, note="starting eropaf up")
+    preloading = threading.Thread(target=_preload, daemon=True)
+    preloading.start()
     info = stack.wait_ready()
+    preloading.join()
     timings["stack_ready"] = time.monotonic() - t0
     display.update("stack", note=f"ready in {timings['stack_ready']:.0f}s", total=1, completed=1)
     roster_file = roster_path()
