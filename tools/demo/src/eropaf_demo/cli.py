@@ -45,7 +45,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="demo-report", help="report folder (default demo-report)")
     p.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     p.add_argument(
-        "--replay-seconds", type=float, default=15.0, help="wall-clock time of the month's replay"
+        "--replay-seconds", type=float, default=12.0, help="wall-clock time of the month's replay"
     )
     p.add_argument("--quiet", action="store_true", help="no live progress display")
 

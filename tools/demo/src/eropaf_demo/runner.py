@@ -45,7 +45,7 @@ class DemoOptions:
     signals: int = 700
     report_dir: str | Path = "demo-report"
     keep: bool = False
-    replay_seconds: float = 15.0
+    replay_seconds: float = 12.0
     data_dir: Path | None = None  # default: a new temporary directory
     today: date | None = None
     quiet: bool = False  # no live display (tests, CI logs)
