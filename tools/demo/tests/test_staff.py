@@ -147,3 +147,19 @@ def test_no_scheduling_is_reported_not_raised(fake: FakeScheduling) -> None:
 
 def test_capacity_is_shared_over_the_municipalities_served() -> None:
     assert weekly_capacity(ROSTER) == {"0356": 14.0, "0321": 4.0}
+
+
+def test_without_a_coordinator_the_counsellors_tokens_watch(fake: FakeScheduling) -> None:
+    result = simulate_staff(
+        data_dir=Path("/nonexistent"),
+        scheduling_url="http://scheduling.test",
+        tokens={k: v for k, v in TOKENS.items() if k != "boss"},
+        roster=[r for r in ROSTER if r["rol"] != "coordinator"],
+        home_visit_cases=lambda: {v["case_ref"] for v in fake.visits.values()},
+        seed=3,
+        today=TODAY,
+        timeout=10,
+        transport=httpx.MockTransport(fake.handle),
+    )
+    assert result.available
+    assert sum(result.attempts.values()) >= 12

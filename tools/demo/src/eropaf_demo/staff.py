@@ -18,7 +18,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib.resources import files
@@ -158,9 +158,14 @@ def simulate_staff(
         return result
     result.imported = len(tokens)
     coordinators = [r["code"] for r in roster if r.get("rol") == "coordinator"]
-    watcher = next((tokens[c] for c in coordinators if c in tokens), None)
-    if not scheduling_url or watcher is None:
-        result.note = "scheduling not available (no staff API or no coordinator token)"
+    # A coordinator sees every case of their municipalities; without one, the counsellors
+    # together see their team's cases.
+    counsellors = [r["code"] for r in roster if r.get("rol") == "schuldhulpverlener"]
+    watcher = tuple(tokens[c] for c in coordinators if c in tokens) or tuple(
+        tokens[c] for c in counsellors if c in tokens
+    )
+    if not scheduling_url or not watcher:
+        result.note = "scheduling not available (no staff API or no staff token)"
         return result
     api = _Api(scheduling_url, tokens, transport)
     try:
@@ -180,7 +185,7 @@ def simulate_staff(
         _fall_ill(api, watcher, data_dir, today, roster, result, status, left(0.3))
         _doorstep(api, watcher, today, seed, result, status, left(1.0), stable_key)
         result.visits = _visits(api, watcher, today)
-        result.backlog = list(api.get("/v1/backlog", watcher).get("cases", []))
+        result.backlog = _backlog(api, watcher)
         result.note = (
             f"{len(result.visits)} visits, {sum(result.attempts.values())} contact attempts"
         )
@@ -189,21 +194,37 @@ def simulate_staff(
     return result
 
 
-def _visits(api: _Api, token: str, today: date) -> list[dict[str, Any]]:
+def _visits(api: _Api, tokens: Sequence[str], today: date) -> list[dict[str, Any]]:
+    """Every visit the given staff see (by visit id), planned ones in the whole horizon."""
     start, end = today - timedelta(days=60), today + timedelta(days=VISIT_HORIZON_DAYS)
-    data = api.get("/v1/visits", token, **{"from": start.isoformat(), "to": end.isoformat()})
-    visits: list[dict[str, Any]] = data.get("visits", [])
-    return visits
+    seen: dict[str, dict[str, Any]] = {}
+    for token in tokens:
+        data = api.get("/v1/visits", token, **{"from": start.isoformat(), "to": end.isoformat()})
+        for visit in data.get("visits", []):
+            seen.setdefault(visit["visit_id"], visit)
+    return list(seen.values())
+
+
+def _backlog(api: _Api, tokens: Sequence[str]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for token in tokens:
+        for case in api.get("/v1/backlog", token).get("cases", []):
+            seen.setdefault(case["case_ref"], case)
+    return list(seen.values())
 
 
 def _wait_planned(
-    api: _Api, token: str, today: date, home_visit_cases: Callable[[], set[str]], timeout: float
+    api: _Api,
+    token: Sequence[str],
+    today: date,
+    home_visit_cases: Callable[[], set[str]],
+    timeout: float,
 ) -> None:
     """Until every home-visit case has a visit or is in the backlog and that stays so 2 s."""
     deadline, stable_since, last = time.monotonic() + timeout, time.monotonic(), -1
     while time.monotonic() < deadline:
         visits = _visits(api, token, today)
-        backlog = api.get("/v1/backlog", token).get("cases", [])
+        backlog = _backlog(api, token)
         covered = {v["case_ref"] for v in visits} | {c["case_ref"] for c in backlog}
         count = len(visits) + len(backlog)
         if count != last:
@@ -215,7 +236,7 @@ def _wait_planned(
 
 def _fall_ill(
     api: _Api,
-    token: str,
+    token: Sequence[str],
     data_dir: Path,
     today: date,
     roster: list[dict[str, str]],
@@ -274,7 +295,7 @@ def _fall_ill(
 
 def _doorstep(
     api: _Api,
-    watcher: str,
+    watcher: Sequence[str],
     today: date,
     seed: int,
     result: StaffResult,
@@ -305,7 +326,9 @@ def _doorstep(
         status(f"{sum(result.attempts.values())} contact attempts recorded")
 
 
-def _wait_new_visits(api: _Api, token: str, today: date, handled: set[str], seconds: float) -> bool:
+def _wait_new_visits(
+    api: _Api, token: Sequence[str], today: date, handled: set[str], seconds: float
+) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         visits = _visits(api, token, today)
