@@ -1,0 +1,540 @@
+"""The planner on OR-Tools CP-SAT.
+
+The model is built from the pure :class:`PlanningProblem` only. Per case it chooses at most
+one slot (date and part of day) and a duo: one member from the employee side (a signalling
+corporation's employee, or a second counsellor) and one counsellor of the team, each
+available then. Hard: availability, no double booking (per visit window), max_per_dag,
+max_per_week, only nearby municipalities for one person in one part of day, pinned visits
+fixed while they stay valid. Objective (lexicographic by weights): cases planned on time
+(crisis before high before normal, then priority), early for urgent cases, few previous
+visits changed (an explicit term), little travel, a fair spread.
+
+Deterministic: one worker, a fixed seed and a deterministic time limit. Independent parts
+(cases whose candidate staff do not overlap, e.g. per team and municipality group) are
+solved one after another in a fixed order. Each model starts from a greedy plan (also the
+answer when the solver finds nothing better in its budget).
+"""
+
+from __future__ import annotations
+
+import time as wallclock
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from ortools.sat.python import cp_model
+
+from eropaf_contracts.events import BacklogReason, Urgency
+from eropaf_scheduling.domain.model import (
+    Assignment,
+    BacklogEntry,
+    Plan,
+    PlanningCase,
+    PlanningProblem,
+    StaffMember,
+)
+from eropaf_scheduling.domain.planning import (
+    counsellor_candidates,
+    employee_candidates,
+    is_moved,
+    planning_slots,
+    slot_capacity,
+)
+from eropaf_scheduling.domain.time import PartOfDay, Slot, visit_windows
+
+__all__ = ["CpSatPlanner"]
+
+_REWARD = {Urgency.CRISIS: 10_000_000, Urgency.HIGH: 1_000_000, Urgency.NORMAL: 100_000}
+_PER_PRIORITY = 100  # priority (<= ~900) never outweighs one urgency level
+_PER_SLOT_LATER = {Urgency.CRISIS: 1_000, Urgency.HIGH: 100, Urgency.NORMAL: 10}
+_LATE_SHARE = 10  # a visit after the deadline earns a tenth of an on-time one
+_KEEP_SLOT = 20_000  # previous visit kept in its slot
+_KEEP_MEMBER = 10_000  # per duo member kept
+_TRAVEL = 500  # per extra municipality one person visits in one part of day
+_FAIR = 200  # per visit of the most loaded person of an organisation
+
+
+@dataclass
+class _CaseVars:
+    case: PlanningCase
+    side_a: list[str]
+    side_b: list[str]
+    slots: list[Slot]
+    y: dict[Slot, cp_model.IntVar] = field(default_factory=dict)
+    a: dict[tuple[str, Slot], cp_model.IntVar] = field(default_factory=dict)
+    b: dict[tuple[str, Slot], cp_model.IntVar] = field(default_factory=dict)
+
+
+class CpSatPlanner:
+    """``Planner`` on CP-SAT; see the module docstring for the model."""
+
+    def __init__(
+        self,
+        *,
+        max_deterministic_time: float = 20.0,
+        seed: int = 0,
+        max_candidates: int = 6,
+    ) -> None:
+        self.max_deterministic_time = max_deterministic_time
+        self.seed = seed
+        self.max_candidates = max_candidates
+
+    # --- problem preparation ------------------------------------------------------------
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        started = wallclock.perf_counter()
+        staff = {m.code: m for m in problem.staff}
+        slots = planning_slots(problem)
+        available: dict[str, set[Slot]] = {
+            m.code: {s for s in slots if m.available(s, problem.absences)} for m in problem.staff
+        }
+        cases = sorted(problem.cases, key=PlanningCase.order_key)
+        previous = {a.case_ref: a for a in problem.previous}
+        reasons: dict[str, BacklogReason] = {}
+        prepared: list[_CaseVars] = []
+        group_index: dict[tuple[str, ...], int] = defaultdict(int)
+        for case in cases:
+            side_a_all = [m.code for m in employee_candidates(problem, case)]
+            side_b_all = [m.code for m in counsellor_candidates(problem, case)]
+            open_slots = [
+                s
+                for s in slots
+                if s.datum >= max(problem.first_day, case.not_before or problem.first_day)
+                and (s.part not in case.avoid_parts or len(case.avoid_parts) >= len(PartOfDay))
+            ]
+            reason = _reason_before_solving(
+                case, problem, side_a_all, side_b_all, open_slots, available
+            )
+            if reason is not None:
+                reasons[case.case_ref] = reason
+            prev = previous.get(case.case_ref)
+            key = (case.gemeentecode, case.team, *case.corporations)
+            index = group_index[key]
+            group_index[key] += 1
+            side_a = _pick(side_a_all, index, self.max_candidates, prev.staff[0] if prev else None)
+            side_b = _pick(side_b_all, index, self.max_candidates, prev.staff[1] if prev else None)
+            usable = [
+                s
+                for s in open_slots
+                if any(s in available[p] for p in side_a)
+                and any(s in available[p] for p in side_b)
+                and len({p for p in side_a + side_b if s in available[p]}) >= 2
+            ]
+            prepared.append(_CaseVars(case, side_a, side_b, usable))
+
+        assignments: list[Assignment] = []
+        status_names: list[str] = []
+        for component in _components(prepared):
+            chosen, status = self._solve(problem, component, staff, available, previous)
+            assignments += chosen
+            status_names.append(status)
+        assignments, dropped = _assign_windows(problem, assignments, previous, self.seed)
+        for ref in dropped:
+            reasons.setdefault(ref, BacklogReason.CAPACITY_EXHAUSTED)
+
+        by_case = {a.case_ref: a for a in assignments}
+        backlog: list[BacklogEntry] = []
+        for case in cases:
+            got = by_case.get(case.case_ref)
+            if got is not None and got.slot.datum <= case.deadline:
+                continue
+            reason = reasons.get(case.case_ref, BacklogReason.CAPACITY_EXHAUSTED)
+            backlog.append(
+                BacklogEntry(
+                    case_ref=case.case_ref,
+                    gemeentecode=case.gemeentecode,
+                    team=case.team,
+                    deadline=case.deadline,
+                    attempt=case.attempt,
+                    reason=reason,
+                    planned_late=got.slot if got else None,
+                )
+            )
+        open_refs = {c.case_ref for c in cases}
+        moved = sum(
+            1
+            for before in problem.previous
+            if before.case_ref in open_refs and is_moved(before, by_case.get(before.case_ref))
+        )
+        status = (
+            "OPTIMAL"
+            if all(s == "OPTIMAL" for s in status_names)
+            else ("FEASIBLE" if status_names else "EMPTY")
+        )
+        return Plan(
+            assignments=tuple(
+                sorted(assignments, key=lambda a: (a.slot.sort_key(), a.window, a.case_ref))
+            ),
+            backlog=tuple(backlog),
+            moved=moved,
+            solve_seconds=wallclock.perf_counter() - started,
+            status=status,
+            stats={"components": len(status_names), "cases": len(cases)},
+        )
+
+    # --- one independent part -----------------------------------------------------------
+
+    def _solve(
+        self,
+        problem: PlanningProblem,
+        component: list[_CaseVars],
+        staff: dict[str, StaffMember],
+        available: dict[str, set[Slot]],
+        previous: dict[str, Assignment],
+    ) -> tuple[list[Assignment], str]:
+        model = cp_model.CpModel()
+        slot_index = {s: i for i, s in enumerate(planning_slots(problem))}
+        load_slot: dict[tuple[str, Slot], list[cp_model.IntVar]] = defaultdict(list)
+        muni_slot: dict[tuple[str, Slot, str], list[cp_model.IntVar]] = defaultdict(list)
+        objective: list[cp_model.LinearExprT] = []
+        greedy = _greedy(problem, component, staff, available, previous)
+        hints: dict[str, Assignment] = {a.case_ref: a for a in greedy}
+
+        for cv in component:
+            case = cv.case
+            prev = previous.get(case.case_ref)
+            counsellors_only = set(cv.side_a) <= set(cv.side_b)
+            for s in cv.slots:
+                y = model.new_bool_var("")
+                cv.y[s] = y
+                on_time = s.datum <= case.deadline
+                reward = _REWARD[case.urgency] + _PER_PRIORITY * min(case.priority, 900)
+                if not on_time:
+                    reward //= _LATE_SHARE
+                reward -= _PER_SLOT_LATER[case.urgency] * slot_index[s]
+                objective.append(reward * y)
+                for p in cv.side_a:
+                    if s in available[p]:
+                        cv.a[(p, s)] = model.new_bool_var("")
+                for p in cv.side_b:
+                    if s in available[p]:
+                        cv.b[(p, s)] = model.new_bool_var("")
+                model.add(sum(v for (p, t), v in cv.a.items() if t == s) == y)
+                model.add(sum(v for (p, t), v in cv.b.items() if t == s) == y)
+                if counsellors_only:
+                    for p in cv.side_a:
+                        if (p, s) in cv.a and (p, s) in cv.b:
+                            model.add(cv.a[(p, s)] + cv.b[(p, s)] <= 1)
+            model.add(sum(cv.y.values()) <= 1)
+            for (p, s), v in list(cv.a.items()) + list(cv.b.items()):
+                load_slot[(p, s)].append(v)
+                muni_slot[(p, s, case.gemeentecode)].append(v)
+            if prev is not None:
+                fixed = prev.pinned and _still_valid(prev, cv, available)
+                keep_y = cv.y.get(prev.slot)
+                keep_a = cv.a.get((prev.staff[0], prev.slot))
+                keep_b = cv.b.get((prev.staff[1], prev.slot))
+                if fixed and keep_a is not None and keep_b is not None:
+                    model.add(keep_a == 1)
+                    model.add(keep_b == 1)
+                else:
+                    if keep_y is not None:
+                        objective.append(_KEEP_SLOT * keep_y)
+                    if keep_a is not None:
+                        objective.append(_KEEP_MEMBER * keep_a)
+                    if keep_b is not None:
+                        objective.append(_KEEP_MEMBER * keep_b)
+            hint = hints.get(case.case_ref)
+            for s, y in cv.y.items():
+                model.add_hint(y, hint is not None and hint.slot == s)
+            for (p, s), v in cv.a.items():
+                model.add_hint(v, hint is not None and hint.slot == s and hint.staff[0] == p)
+            for (p, s), v in cv.b.items():
+                model.add_hint(v, hint is not None and hint.slot == s and hint.staff[1] == p)
+
+        # capacity: per part of day, per day, per ISO week
+        per_day: dict[tuple[str, date], list[cp_model.IntVar]] = defaultdict(list)
+        per_week: dict[tuple[str, tuple[int, int]], list[cp_model.IntVar]] = defaultdict(list)
+        for (p, s), vs in sorted(load_slot.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key())):
+            model.add(sum(vs) <= slot_capacity(problem, staff[p], s.part))
+            per_day[(p, s.datum)] += vs
+            per_week[(p, s.datum.isocalendar()[:2])] += vs
+        prior_week: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
+        for (code, day), n in problem.prior_load.items():
+            prior_week[(code, day.isocalendar()[:2])] += n
+        for (p, day), vs in per_day.items():
+            model.add(sum(vs) <= staff[p].max_per_dag - problem.prior_load.get((p, day), 0))
+        for (p, week), vs in per_week.items():
+            model.add(sum(vs) <= staff[p].max_per_week - prior_week[(p, week)])
+
+        # travel: one person's municipalities in one part of day must be near each other
+        munis: dict[tuple[str, Slot], dict[str, cp_model.IntVar]] = defaultdict(dict)
+        for (p, s, g), vs in sorted(
+            muni_slot.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key(), kv[0][2])
+        ):
+            munis[(p, s)][g] = model.new_bool_var("")
+            for v in vs:
+                model.add_implication(v, munis[(p, s)][g])
+        for by_muni in munis.values():
+            if len(by_muni) < 2:
+                continue
+            codes = sorted(by_muni)
+            for i, g in enumerate(codes):
+                for h in codes[i + 1 :]:
+                    if not problem.nearby(g, h):
+                        model.add(by_muni[g] + by_muni[h] <= 1)
+            objective.append(-_TRAVEL * (sum(by_muni.values()) - 1))
+
+        # fairness: the most loaded person of each organisation
+        totals: dict[str, list[cp_model.IntVar]] = defaultdict(list)
+        for (p, _), vs in load_slot.items():
+            totals[p] += vs
+        by_org: dict[str, list[str]] = defaultdict(list)
+        for p in sorted(totals):
+            by_org[staff[p].organisatie].append(p)
+        for org, people in sorted(by_org.items()):
+            top = model.new_int_var(0, 7 * 3 * 10, f"max_{org}")
+            for p in people:
+                model.add(sum(totals[p]) <= top)
+            objective.append(-_FAIR * top)
+
+        model.maximize(sum(objective))
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = self.seed
+        solver.parameters.max_deterministic_time = self.max_deterministic_time
+        solver.parameters.repair_hint = True
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return greedy, "GREEDY"
+        chosen: list[Assignment] = []
+        for cv in component:
+            prev = previous.get(cv.case.case_ref)
+            for s, y in cv.y.items():
+                if not solver.boolean_value(y):
+                    continue
+                first = next(
+                    p
+                    for (p, t), v in sorted(cv.a.items(), key=_by_code)
+                    if t == s and solver.boolean_value(v)
+                )
+                second = next(
+                    p
+                    for (p, t), v in sorted(cv.b.items(), key=_by_code)
+                    if t == s and solver.boolean_value(v)
+                )
+                pinned = (
+                    prev is not None
+                    and prev.pinned
+                    and prev.slot == s
+                    and prev.staff == (first, second)
+                )
+                chosen.append(Assignment(cv.case.case_ref, s, (first, second), pinned=pinned))
+        return chosen, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
+
+
+def _by_code(item: tuple[tuple[str, Slot], cp_model.IntVar]) -> tuple[str, tuple[date, int]]:
+    (p, s), _ = item
+    return (p, s.sort_key())
+
+
+def _pick(codes: list[str], index: int, limit: int, keep: str | None) -> list[str]:
+    """At most ``limit`` candidates, rotating through the eligible ones so that load spreads;
+    the member a previous visit had stays a candidate."""
+    if len(codes) <= limit:
+        return codes
+    start = (index * limit) % len(codes)
+    picked = [codes[(start + i) % len(codes)] for i in range(limit)]
+    if keep is not None and keep in codes and keep not in picked:
+        picked.append(keep)
+    return sorted(picked)
+
+
+def _still_valid(prev: Assignment, cv: _CaseVars, available: dict[str, set[Slot]]) -> bool:
+    return (
+        prev.slot in cv.slots
+        and prev.slot in available.get(prev.staff[0], set())
+        and prev.slot in available.get(prev.staff[1], set())
+        and prev.staff[0] in cv.side_a
+        and prev.staff[1] in cv.side_b
+    )
+
+
+def _reason_before_solving(
+    case: PlanningCase,
+    problem: PlanningProblem,
+    side_a: list[str],
+    side_b: list[str],
+    open_slots: list[Slot],
+    available: dict[str, set[Slot]],
+) -> BacklogReason | None:
+    """Why a case cannot have a visit by its deadline whatever else is planned, if so."""
+    if case.deadline < problem.first_day:
+        return BacklogReason.DEADLINE_PASSED
+    on_time = [s for s in open_slots if s.datum <= case.deadline]
+    counsellor = any(s in available[p] for p in side_b for s in on_time)
+    employee = any(s in available[p] for p in side_a for s in on_time)
+    if not counsellor:
+        return BacklogReason.NO_COUNSELLOR_AVAILABLE
+    if not employee:
+        corporation = bool(set(case.corporations) & problem.corporation_codes)
+        return (
+            BacklogReason.NO_EMPLOYEE_AVAILABLE
+            if corporation
+            else BacklogReason.NO_COUNSELLOR_AVAILABLE
+        )
+    together = any(
+        any(s in available[p] for p in side_a)
+        and any(s in available[p] for p in side_b)
+        and len({p for p in side_a + side_b if s in available[p]}) >= 2
+        for s in on_time
+    )
+    if not together:
+        return (
+            BacklogReason.NO_EMPLOYEE_AVAILABLE
+            if set(case.corporations) & problem.corporation_codes
+            else BacklogReason.NO_COUNSELLOR_AVAILABLE
+        )
+    return None
+
+
+def _components(prepared: list[_CaseVars]) -> list[list[_CaseVars]]:
+    """Cases that share no candidate staff member are planned independently."""
+    parent = list(range(len(prepared)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, cv in enumerate(prepared):
+        if not cv.slots:
+            continue
+        for p in cv.side_a + cv.side_b:
+            if p in owner:
+                parent[find(i)] = find(owner[p])
+            else:
+                owner[p] = i
+    groups: dict[int, list[_CaseVars]] = defaultdict(list)
+    for i, cv in enumerate(prepared):
+        if cv.slots:
+            groups[find(i)].append(cv)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _greedy(
+    problem: PlanningProblem,
+    component: list[_CaseVars],
+    staff: dict[str, StaffMember],
+    available: dict[str, set[Slot]],
+    previous: dict[str, Assignment],
+) -> list[Assignment]:
+    """Cases in order (urgency, deadline, priority): keep the previous visit when it still
+    fits, else the earliest slot with the least loaded free pair."""
+    per_slot: dict[tuple[str, Slot], int] = defaultdict(int)
+    per_day: dict[tuple[str, date], int] = defaultdict(int, problem.prior_load)
+    per_week: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
+    for (code, day), n in problem.prior_load.items():
+        per_week[(code, day.isocalendar()[:2])] += n
+    total: dict[str, int] = defaultdict(int)
+    munis: dict[tuple[str, Slot], set[str]] = defaultdict(set)
+
+    def free(p: str, s: Slot, g: str) -> bool:
+        m = staff[p]
+        return (
+            s in available[p]
+            and per_slot[(p, s)] < slot_capacity(problem, m, s.part)
+            and per_day[(p, s.datum)] < m.max_per_dag
+            and per_week[(p, s.datum.isocalendar()[:2])] < m.max_per_week
+            and all(problem.nearby(g, h) for h in munis[(p, s)])
+        )
+
+    def book(p: str, s: Slot, g: str) -> None:
+        per_slot[(p, s)] += 1
+        per_day[(p, s.datum)] += 1
+        per_week[(p, s.datum.isocalendar()[:2])] += 1
+        total[p] += 1
+        munis[(p, s)].add(g)
+
+    chosen: list[Assignment] = []
+    ordered = sorted(
+        component, key=lambda cv: (previous.get(cv.case.case_ref) is None, cv.case.order_key())
+    )
+    for cv in ordered:
+        g = cv.case.gemeentecode
+        prev = previous.get(cv.case.case_ref)
+        pick: tuple[Slot, str, str] | None = None
+        if (
+            prev is not None
+            and prev.slot in cv.slots
+            and prev.staff[0] in cv.side_a
+            and prev.staff[1] in cv.side_b
+            and free(prev.staff[0], prev.slot, g)
+            and free(prev.staff[1], prev.slot, g)
+        ):
+            pick = (prev.slot, prev.staff[0], prev.staff[1])
+        else:
+            for s in cv.slots:
+                firsts = sorted(
+                    (p for p in cv.side_a if free(p, s, g)), key=lambda p: (total[p], p)
+                )
+                seconds = sorted(
+                    (p for p in cv.side_b if free(p, s, g)), key=lambda p: (total[p], p)
+                )
+                pair = next(((x, y) for x in firsts for y in seconds if x != y), None)
+                if pair is not None:
+                    pick = (s, pair[0], pair[1])
+                    break
+        if pick is None:
+            continue
+        s, x, y = pick
+        book(x, s, g)
+        book(y, s, g)
+        chosen.append(Assignment(cv.case.case_ref, s, (x, y)))
+    return chosen
+
+
+def _assign_windows(
+    problem: PlanningProblem,
+    assignments: list[Assignment],
+    previous: dict[str, Assignment],
+    seed: int,
+) -> tuple[list[Assignment], list[str]]:
+    """Give each visit a window in its part of day so that nobody is in two places at once
+    (an edge colouring per part of day), keeping previous windows where possible. Visits
+    that cannot get one (rare: odd cycles of counsellor-only duos) are dropped."""
+    by_slot: dict[Slot, list[Assignment]] = defaultdict(list)
+    for a in assignments:
+        by_slot[a.slot].append(a)
+    result: list[Assignment] = []
+    dropped: list[str] = []
+    for slot in sorted(by_slot, key=Slot.sort_key):
+        visits = sorted(by_slot[slot], key=lambda a: a.case_ref)
+        n = len(visit_windows(slot.part, problem.visit_minutes, problem.travel_buffer))
+        model = cp_model.CpModel()
+        w = {(i, k): model.new_bool_var("") for i in range(len(visits)) for k in range(n)}
+        placed = []
+        for i, _ in enumerate(visits):
+            model.add(sum(w[(i, k)] for k in range(n)) <= 1)
+            placed.append(sum(w[(i, k)] for k in range(n)))
+        people: dict[str, list[int]] = defaultdict(list)
+        for i, a in enumerate(visits):
+            for p in a.staff:
+                people[p].append(i)
+        for _, idx in sorted(people.items()):
+            for k in range(n):
+                model.add(sum(w[(i, k)] for i in idx) <= 1)
+        keep = []
+        for i, a in enumerate(visits):
+            prev = previous.get(a.case_ref)
+            if prev is not None and prev.slot == slot and prev.window < n:
+                if a.pinned and prev.staff == a.staff:
+                    model.add(w[(i, prev.window)] == 1)
+                keep.append(w[(i, prev.window)])
+        model.maximize(1000 * sum(placed) + sum(keep))
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = seed
+        solver.parameters.max_deterministic_time = 5.0
+        solver.solve(model)
+        for i, a in enumerate(visits):
+            window = next((k for k in range(n) if solver.boolean_value(w[(i, k)])), None)
+            if window is None:
+                dropped.append(a.case_ref)
+                continue
+            prev = previous.get(a.case_ref)
+            pinned = a.pinned and prev is not None and prev.window == window
+            result.append(Assignment(a.case_ref, a.slot, a.staff, window=window, pinned=pinned))
+    return result, dropped
