@@ -52,6 +52,7 @@ _KEEP_SLOT = 20_000  # previous visit kept in its slot
 _KEEP_MEMBER = 10_000  # per duo member kept
 _TRAVEL = 500  # per extra municipality one person visits in one part of day
 _FAIR = 200  # per visit of the most loaded person of an organisation
+_GAP = 1_000  # stop once proven this close to the best: below any change that matters
 
 
 @dataclass
@@ -71,9 +72,9 @@ class CpSatPlanner:
     def __init__(
         self,
         *,
-        max_deterministic_time: float = 20.0,
+        max_deterministic_time: float = 5.0,
         seed: int = 0,
-        max_candidates: int = 6,
+        max_candidates: int = 4,
     ) -> None:
         self.max_deterministic_time = max_deterministic_time
         self.seed = seed
@@ -124,8 +125,14 @@ class CpSatPlanner:
 
         assignments: list[Assignment] = []
         status_names: list[str] = []
-        for component in _components(prepared):
-            chosen, status = self._solve(problem, component, staff, available, previous)
+        components = _components(prepared)
+        planned_cases = sum(len(c) for c in components) or 1
+        for component in components:
+            # the deterministic budget is shared by size (below ~0.1 CP-SAT may not search)
+            budget = max(0.2, self.max_deterministic_time * len(component) / planned_cases)
+            chosen, status = self._solve_part(
+                problem, component, staff, available, previous, budget, reasons
+            )
             assignments += chosen
             status_names.append(status)
         assignments, dropped = _assign_windows(problem, assignments, previous, self.seed)
@@ -174,6 +181,43 @@ class CpSatPlanner:
 
     # --- one independent part -----------------------------------------------------------
 
+    def _solve_part(
+        self,
+        problem: PlanningProblem,
+        component: list[_CaseVars],
+        staff: dict[str, StaffMember],
+        available: dict[str, set[Slot]],
+        previous: dict[str, Assignment],
+        budget: float,
+        reasons: dict[str, BacklogReason],
+    ) -> tuple[list[Assignment], str]:
+        """Minimal change first: keep every previous visit that is still valid and plan only
+        the rest. When that leaves a plannable case without a visit by its deadline, solve
+        again with previous visits free to move, at a cost per change (the explicit term)."""
+        keepable = [
+            cv
+            for cv in component
+            if (prev := previous.get(cv.case.case_ref)) is not None
+            and _still_valid(prev, cv, available)
+        ]
+        if not keepable:
+            return self._solve(problem, component, staff, available, previous, budget, None)
+        frozen = [
+            _CaseVars(cv.case, [prev.staff[0]], [prev.staff[1]], [prev.slot])
+            if (prev := previous.get(cv.case.case_ref)) is not None and cv in keepable
+            else _CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots)
+            for cv in component
+        ]
+        chosen, status = self._solve(problem, frozen, staff, available, previous, budget, None)
+        on_time = {a.case_ref for a in chosen if a.slot.datum <= _deadline(component, a.case_ref)}
+        if status != "GREEDY" and all(
+            cv.case.case_ref in on_time or cv.case.case_ref in reasons for cv in component
+        ):
+            return chosen, status
+        fresh = [_CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots) for cv in component]
+        hint = chosen if status != "GREEDY" else None
+        return self._solve(problem, fresh, staff, available, previous, budget, hint)
+
     def _solve(
         self,
         problem: PlanningProblem,
@@ -181,6 +225,8 @@ class CpSatPlanner:
         staff: dict[str, StaffMember],
         available: dict[str, set[Slot]],
         previous: dict[str, Assignment],
+        budget: float,
+        start: list[Assignment] | None,
     ) -> tuple[list[Assignment], str]:
         model = cp_model.CpModel()
         slot_index = {s: i for i, s in enumerate(planning_slots(problem))}
@@ -188,7 +234,7 @@ class CpSatPlanner:
         muni_slot: dict[tuple[str, Slot, str], list[cp_model.IntVar]] = defaultdict(list)
         objective: list[cp_model.LinearExprT] = []
         greedy = _greedy(problem, component, staff, available, previous)
-        hints: dict[str, Assignment] = {a.case_ref: a for a in greedy}
+        hints: dict[str, Assignment] = {a.case_ref: a for a in (start or greedy)}
 
         for cv in component:
             case = cv.case
@@ -257,12 +303,22 @@ class CpSatPlanner:
         for (p, week), vs in per_week.items():
             model.add(sum(vs) <= staff[p].max_per_week - prior_week[(p, week)])
 
+        # the hint is complete (every variable), so that the solver starts from it as is
+        gemeente = {cv.case.case_ref: cv.case.gemeentecode for cv in component}
+        hinted_at: set[tuple[str, Slot, str]] = set()
+        hinted_total: dict[str, int] = defaultdict(int)
+        for h in hints.values():
+            for p in h.staff:
+                hinted_at.add((p, h.slot, gemeente[h.case_ref]))
+                hinted_total[p] += 1
+
         # travel: one person's municipalities in one part of day must be near each other
         munis: dict[tuple[str, Slot], dict[str, cp_model.IntVar]] = defaultdict(dict)
         for (p, s, g), vs in sorted(
             muni_slot.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key(), kv[0][2])
         ):
             munis[(p, s)][g] = model.new_bool_var("")
+            model.add_hint(munis[(p, s)][g], (p, s, g) in hinted_at)
             for v in vs:
                 model.add_implication(v, munis[(p, s)][g])
         for by_muni in munis.values():
@@ -286,14 +342,17 @@ class CpSatPlanner:
             top = model.new_int_var(0, 7 * 3 * 10, f"max_{org}")
             for p in people:
                 model.add(sum(totals[p]) <= top)
+            model.add_hint(top, max(hinted_total[p] for p in people))
             objective.append(-_FAIR * top)
 
         model.maximize(sum(objective))
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = self.seed
-        solver.parameters.max_deterministic_time = self.max_deterministic_time
-        solver.parameters.repair_hint = True
+        solver.parameters.max_deterministic_time = budget
+        solver.parameters.absolute_gap_limit = _GAP
+        solver.parameters.repair_hint = False
+        solver.parameters.cp_model_presolve = False  # measured: presolve alone ate the budget
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return greedy, "GREEDY"
@@ -321,6 +380,10 @@ class CpSatPlanner:
                 )
                 chosen.append(Assignment(cv.case.case_ref, s, (first, second), pinned=pinned))
         return chosen, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
+
+
+def _deadline(component: list[_CaseVars], case_ref: str) -> date:
+    return next(cv.case.deadline for cv in component if cv.case.case_ref == case_ref)
 
 
 def _by_code(item: tuple[tuple[str, Slot], cp_model.IntVar]) -> tuple[str, tuple[date, int]]:
@@ -493,48 +556,110 @@ def _assign_windows(
     seed: int,
 ) -> tuple[list[Assignment], list[str]]:
     """Give each visit a window in its part of day so that nobody is in two places at once
-    (an edge colouring per part of day), keeping previous windows where possible. Visits
-    that cannot get one (rare: odd cycles of counsellor-only duos) are dropped."""
+    (an edge colouring of the visits of one part of day), keeping previous windows where
+    possible. Greedy first; a small exact model for a group of visits where greedy fails.
+    Visits that cannot get one (rare: odd cycles of counsellor-only duos) are dropped."""
     by_slot: dict[Slot, list[Assignment]] = defaultdict(list)
     for a in assignments:
         by_slot[a.slot].append(a)
     result: list[Assignment] = []
     dropped: list[str] = []
     for slot in sorted(by_slot, key=Slot.sort_key):
-        visits = sorted(by_slot[slot], key=lambda a: a.case_ref)
         n = len(visit_windows(slot.part, problem.visit_minutes, problem.travel_buffer))
-        model = cp_model.CpModel()
-        w = {(i, k): model.new_bool_var("") for i in range(len(visits)) for k in range(n)}
-        placed = []
-        for i, _ in enumerate(visits):
-            model.add(sum(w[(i, k)] for k in range(n)) <= 1)
-            placed.append(sum(w[(i, k)] for k in range(n)))
-        people: dict[str, list[int]] = defaultdict(list)
-        for i, a in enumerate(visits):
-            for p in a.staff:
-                people[p].append(i)
-        for _, idx in sorted(people.items()):
-            for k in range(n):
-                model.add(sum(w[(i, k)] for i in idx) <= 1)
-        keep = []
-        for i, a in enumerate(visits):
-            prev = previous.get(a.case_ref)
-            if prev is not None and prev.slot == slot and prev.window < n:
-                if a.pinned and prev.staff == a.staff:
-                    model.add(w[(i, prev.window)] == 1)
-                keep.append(w[(i, prev.window)])
-        model.maximize(1000 * sum(placed) + sum(keep))
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.random_seed = seed
-        solver.parameters.max_deterministic_time = 5.0
-        solver.solve(model)
-        for i, a in enumerate(visits):
-            window = next((k for k in range(n) if solver.boolean_value(w[(i, k)])), None)
-            if window is None:
-                dropped.append(a.case_ref)
-                continue
-            prev = previous.get(a.case_ref)
-            pinned = a.pinned and prev is not None and prev.window == window
-            result.append(Assignment(a.case_ref, a.slot, a.staff, window=window, pinned=pinned))
+        for group in _linked(by_slot[slot]):
+            windows = _greedy_windows(group, previous, n)
+            if windows is None:
+                windows = _exact_windows(group, previous, n, seed)
+            for a, window in zip(group, windows, strict=True):
+                if window is None:
+                    dropped.append(a.case_ref)
+                    continue
+                prev = previous.get(a.case_ref)
+                pinned = a.pinned and prev is not None and prev.window == window
+                result.append(Assignment(a.case_ref, a.slot, a.staff, window=window, pinned=pinned))
     return result, dropped
+
+
+def _linked(visits: list[Assignment]) -> list[list[Assignment]]:
+    """Visits of one part of day grouped by shared staff (each group is coloured alone)."""
+    ordered = sorted(visits, key=lambda a: a.case_ref)
+    parent = list(range(len(ordered)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, a in enumerate(ordered):
+        for p in a.staff:
+            if p in owner:
+                parent[find(i)] = find(owner[p])
+            else:
+                owner[p] = i
+    groups: dict[int, list[Assignment]] = defaultdict(list)
+    for i, a in enumerate(ordered):
+        groups[find(i)].append(a)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _greedy_windows(
+    group: list[Assignment], previous: dict[str, Assignment], n: int
+) -> list[int | None] | None:
+    busy: set[tuple[str, int]] = set()
+    windows: list[int | None] = [None] * len(group)
+
+    def wanted(i: int) -> int | None:
+        prev = previous.get(group[i].case_ref)
+        return prev.window if prev is not None and prev.slot == group[i].slot else None
+
+    order = sorted(range(len(group)), key=lambda i: (wanted(i) is None, group[i].case_ref))
+    for i in order:
+        first = wanted(i)
+        options = ([first] if first is not None and first < n else []) + list(range(n))
+        for k in options:
+            if all((p, k) not in busy for p in group[i].staff):
+                windows[i] = k
+                busy.update((p, k) for p in group[i].staff)
+                break
+        else:
+            return None
+    return windows
+
+
+def _exact_windows(
+    group: list[Assignment], previous: dict[str, Assignment], n: int, seed: int
+) -> list[int | None]:
+    model = cp_model.CpModel()
+    w = {(i, k): model.new_bool_var("") for i in range(len(group)) for k in range(n)}
+    placed = []
+    for i in range(len(group)):
+        model.add(sum(w[(i, k)] for k in range(n)) <= 1)
+        placed.append(sum(w[(i, k)] for k in range(n)))
+    people: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(group):
+        for p in a.staff:
+            people[p].append(i)
+    for _, idx in sorted(people.items()):
+        for k in range(n):
+            model.add(sum(w[(i, k)] for i in idx) <= 1)
+    keep = []
+    for i, a in enumerate(group):
+        prev = previous.get(a.case_ref)
+        if prev is not None and prev.slot == a.slot and prev.window < n:
+            if a.pinned and prev.staff == a.staff:
+                model.add(w[(i, prev.window)] == 1)
+            keep.append(w[(i, prev.window)])
+    model.maximize(1000 * sum(placed) + sum(keep))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.max_deterministic_time = 1.0
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return [None] * len(group)
+    return [
+        next((k for k in range(n) if solver.boolean_value(w[(i, k)])), None)
+        for i in range(len(group))
+    ]
