@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date
 from importlib.resources import files
 
 __all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run"]

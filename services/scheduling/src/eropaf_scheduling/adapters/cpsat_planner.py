@@ -325,10 +325,10 @@ class CpSatPlanner:
             if len(by_muni) < 2:
                 continue
             codes = sorted(by_muni)
-            for i, g in enumerate(codes):
-                for h in codes[i + 1 :]:
-                    if not problem.nearby(g, h):
-                        model.add(by_muni[g] + by_muni[h] <= 1)
+            for i, here in enumerate(codes):
+                for there in codes[i + 1 :]:
+                    if not problem.nearby(here, there):
+                        model.add(by_muni[here] + by_muni[there] <= 1)
             objective.append(-_TRAVEL * (sum(by_muni.values()) - 1))
 
         # fairness: the most loaded person of each organisation
