@@ -52,7 +52,7 @@ _KEEP_SLOT = 20_000  # previous visit kept in its slot
 _KEEP_MEMBER = 10_000  # per duo member kept
 _TRAVEL = 500  # per extra municipality one person visits in one part of day
 _FAIR = 200  # per visit of the most loaded person of an organisation
-_GAP = 1_000  # stop once proven this close to the best: below any change that matters
+_GAP = 15_000  # stop once proven this close to the best: less than a case or a moved slot
 
 
 @dataclass

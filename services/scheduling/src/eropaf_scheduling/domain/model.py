@@ -28,7 +28,7 @@ __all__ = [
 URGENCY_RANK = {Urgency.CRISIS: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Absence:
     """Leave or sickness, inclusive dates."""
 
