@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eropaf_cli.stack",
     "eropaf_intake.cli",
     "eropaf_matching.cli",
+    "eropaf_scheduling.cli",
 )
 
 

@@ -209,14 +209,24 @@ class CpSatPlanner:
             for cv in component
         ]
         chosen, status = self._solve(problem, frozen, staff, available, previous, budget, None)
-        on_time = {a.case_ref for a in chosen if a.slot.datum <= _deadline(component, a.case_ref)}
-        if status != "GREEDY" and all(
-            cv.case.case_ref in on_time or cv.case.case_ref in reasons for cv in component
-        ):
+        on_time = _on_time(component, chosen)
+        # Others' visits move only for a case that had a visit and lost it, or an urgent one.
+        left_out = [
+            cv
+            for cv in component
+            if cv.case.case_ref not in on_time
+            and cv.case.case_ref not in reasons
+            and (cv.case.case_ref in previous or cv.case.urgency is not Urgency.NORMAL)
+        ]
+        if not left_out:
             return chosen, status
         fresh = [_CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots) for cv in component]
-        hint = chosen if status != "GREEDY" else None
-        return self._solve(problem, fresh, staff, available, previous, budget, hint)
+        again, again_status = self._solve(
+            problem, fresh, staff, available, previous, budget, chosen
+        )
+        if len(_on_time(component, again)) < len(on_time):
+            return chosen, status  # the budget ran out before the solver did better
+        return again, again_status
 
     def _solve(
         self,
@@ -382,8 +392,9 @@ class CpSatPlanner:
         return chosen, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
 
 
-def _deadline(component: list[_CaseVars], case_ref: str) -> date:
-    return next(cv.case.deadline for cv in component if cv.case.case_ref == case_ref)
+def _on_time(component: list[_CaseVars], chosen: list[Assignment]) -> set[str]:
+    deadlines = {cv.case.case_ref: cv.case.deadline for cv in component}
+    return {a.case_ref for a in chosen if a.slot.datum <= deadlines[a.case_ref]}
 
 
 def _by_code(item: tuple[tuple[str, Slot], cp_model.IntVar]) -> tuple[str, tuple[date, int]]:
