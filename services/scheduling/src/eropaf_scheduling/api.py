@@ -127,7 +127,8 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
         return member
 
-    Staff = Annotated[StaffMember, Depends(current_staff)]
+    # a default, not an annotation: annotations are resolved in the module, and this is local
+    staff_member = Depends(current_staff)
 
     def visit_out(case: CaseRecord | None, v: VisitRecord) -> VisitOut:
         start, end = v.times(config.visit_minutes, config.travel_buffer)
@@ -169,9 +170,9 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
 
     @router.get("/visits", response_model=VisitsOut)
     async def visits(
-        member: Staff,
         first: Annotated[date, Query(alias="from")],
         last: Annotated[date, Query(alias="to")],
+        member: StaffMember = staff_member,
     ) -> VisitsOut:
         if last < first:
             raise HTTPException(400, "'to' is before 'from'")
@@ -189,7 +190,7 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
         return VisitsOut(visits=out)
 
     @router.get("/backlog", response_model=BacklogOut)
-    async def backlog(member: Staff) -> BacklogOut:
+    async def backlog(member: StaffMember = staff_member) -> BacklogOut:
         if member.rol is StaffRole.MEDEWERKER:
             raise HTTPException(403, "the backlog is for counsellors and coordinators")
         async with unit_of_work() as uow:
@@ -209,7 +210,7 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
         )
 
     @router.get("/cases/{case_ref}", response_model=CaseOut)
-    async def case(member: Staff, case_ref: str) -> CaseOut:
+    async def case(case_ref: str, member: StaffMember = staff_member) -> CaseOut:
         async with unit_of_work() as uow:
             record = await load_case(uow, member, case_ref)
             visits_ = await uow.repo.visits_of(record.case_ref)
@@ -229,7 +230,7 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
 
     @router.post("/cases/{case_ref}/contact-attempts", status_code=201, response_model=AttemptOut)
     async def contact_attempt(
-        member: Staff, case_ref: str, body: AttemptIn, request: Request
+        case_ref: str, body: AttemptIn, request: Request, member: StaffMember = staff_member
     ) -> AttemptOut:
         async with unit_of_work() as uow:
             record = await load_case(uow, member, case_ref)

@@ -60,15 +60,15 @@ class FakeRepository(SchedulingRepository):
         self.cases[case.case_ref] = case
 
     async def rekey_case(self, old_ref: str, new_ref: str) -> None:
-        for vid, v in list(self.visits.items()):
-            if v.case_ref == old_ref:
-                self.visits[vid] = replace(v, case_ref=new_ref)
+        for vid, visit in list(self.visits.items()):
+            if visit.case_ref == old_ref:
+                self.visits[vid] = replace(visit, case_ref=new_ref)
         self.attempts = [
             replace(a, case_ref=new_ref) if a.case_ref == old_ref else a for a in self.attempts
         ]
-        for k, v in list(self.aliases.items()):
-            if v == old_ref:
-                self.aliases[k] = new_ref
+        for alias, target in list(self.aliases.items()):
+            if target == old_ref:
+                self.aliases[alias] = new_ref
         self.aliases[old_ref] = new_ref
         self.cases.pop(old_ref, None)
 
@@ -123,7 +123,7 @@ class FakeSchedulingUnitOfWork(FakeUnitOfWork, SchedulingUnitOfWork):
     async def lock(self) -> None:
         self.locks += 1
 
-    def factory(self):  # type: ignore[no-untyped-def]
+    def factory(self):
         @asynccontextmanager
         async def opened() -> AsyncIterator[FakeSchedulingUnitOfWork]:
             async with self:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eropaf_contracts.ddas import Contactsoort, Eindresultaat
+from eropaf_contracts.ddas import Contactsoort, Eindresultaat, Signaalpartner
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     CaseClosed,
@@ -274,7 +274,7 @@ async def test_closed_case_cancels_its_visit_and_rekeyed_case_keeps_it(
         team="wil",
         postcode_area="3431",
         signal_refs=[ref("s1")],
-        partner_types=["Huur"],
+        partner_types=[Signaalpartner.HUUR],
         change="merged",
         updated_at=NOW,
         previous_case_refs=[ref("old")],

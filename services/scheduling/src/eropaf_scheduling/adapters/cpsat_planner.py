@@ -165,7 +165,7 @@ class CpSatPlanner:
         )
         status = (
             "OPTIMAL"
-            if all(s == "OPTIMAL" for s in status_names)
+            if all(s in ("OPTIMAL", "KEPT") for s in status_names)
             else ("FEASIBLE" if status_names else "EMPTY")
         )
         return Plan(
@@ -202,6 +202,9 @@ class CpSatPlanner:
         ]
         if not keepable:
             return self._solve(problem, component, staff, available, previous, budget, None)
+        if len(keepable) == len(component):
+            # nothing new and nothing invalid here: the plan stands as it is
+            return [previous[cv.case.case_ref] for cv in component], "KEPT"
         frozen = [
             _CaseVars(cv.case, [prev.staff[0]], [prev.staff[1]], [prev.slot])
             if (prev := previous.get(cv.case.case_ref)) is not None and cv in keepable
@@ -222,7 +225,7 @@ class CpSatPlanner:
             return chosen, status
         fresh = [_CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots) for cv in component]
         again, again_status = self._solve(
-            problem, fresh, staff, available, previous, budget, chosen
+            problem, fresh, staff, available, previous, 2 * budget, chosen
         )
         if len(_on_time(component, again)) < len(on_time):
             return chosen, status  # the budget ran out before the solver did better
