@@ -61,6 +61,11 @@ class _CaseVars:
     side_a: list[str]
     side_b: list[str]
     slots: list[Slot]
+    # every eligible person and their slots (the model uses the few picked above, except
+    # for the few cases planned around a kept plan: a small model can afford them all)
+    all_a: list[str] = field(default_factory=list)
+    all_b: list[str] = field(default_factory=list)
+    open_slots: list[Slot] = field(default_factory=list)
     y: dict[Slot, cp_model.IntVar] = field(default_factory=dict)
     a: dict[tuple[str, Slot], cp_model.IntVar] = field(default_factory=dict)
     b: dict[tuple[str, Slot], cp_model.IntVar] = field(default_factory=dict)
@@ -121,7 +126,9 @@ class CpSatPlanner:
                 and any(s in available[p] for p in side_b)
                 and len({p for p in side_a + side_b if s in available[p]}) >= 2
             ]
-            prepared.append(_CaseVars(case, side_a, side_b, usable))
+            prepared.append(
+                _CaseVars(case, side_a, side_b, usable, side_a_all, side_b_all, open_slots)
+            )
 
         assignments: list[Assignment] = []
         status_names: list[str] = []
@@ -205,10 +212,11 @@ class CpSatPlanner:
         if len(keepable) == len(component):
             # nothing new and nothing invalid here: the plan stands as it is
             return [previous[cv.case.case_ref] for cv in component], "KEPT"
+        people = {p for cv in component for p in cv.side_a + cv.side_b}
         frozen = [
             _CaseVars(cv.case, [prev.staff[0]], [prev.staff[1]], [prev.slot])
             if (prev := previous.get(cv.case.case_ref)) is not None and cv in keepable
-            else _CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots)
+            else _widened(cv, people, available)
             for cv in component
         ]
         chosen, status = self._solve(problem, frozen, staff, available, previous, budget, None)
@@ -223,9 +231,29 @@ class CpSatPlanner:
         ]
         if not left_out:
             return chosen, status
-        fresh = [_CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots) for cv in component]
+        # Free the visits of everyone who could take a left-out case (a neighbourhood), so
+        # they can make room; everything else stays as it was.
+        helpers = {p for cv in left_out for p in cv.side_a + cv.side_b}
+        free = {
+            cv.case.case_ref
+            for cv in component
+            if cv in left_out
+            or (prev := previous.get(cv.case.case_ref)) is None
+            or set(prev.staff) & helpers
+        }
+        opened = [
+            _CaseVars(cv.case, cv.side_a, cv.side_b, cv.slots)
+            if cv.case.case_ref in free or cv not in keepable
+            else _CaseVars(
+                cv.case,
+                [previous[cv.case.case_ref].staff[0]],
+                [previous[cv.case.case_ref].staff[1]],
+                [previous[cv.case.case_ref].slot],
+            )
+            for cv in component
+        ]
         again, again_status = self._solve(
-            problem, fresh, staff, available, previous, 2 * budget, chosen
+            problem, opened, staff, available, previous, 2 * budget, chosen
         )
         if len(_on_time(component, again)) < len(on_time):
             return chosen, status  # the budget ran out before the solver did better
@@ -393,6 +421,21 @@ class CpSatPlanner:
                 )
                 chosen.append(Assignment(cv.case.case_ref, s, (first, second), pinned=pinned))
         return chosen, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
+
+
+def _widened(cv: _CaseVars, people: set[str], available: dict[str, set[Slot]]) -> _CaseVars:
+    """The case with every eligible person of its part (never one of another part: the
+    parts are solved apart, so a person must stay in one)."""
+    side_a = [p for p in cv.all_a if p in people] or cv.side_a
+    side_b = [p for p in cv.all_b if p in people] or cv.side_b
+    slots = [
+        s
+        for s in cv.open_slots
+        if any(s in available[p] for p in side_a)
+        and any(s in available[p] for p in side_b)
+        and len({p for p in side_a + side_b if s in available[p]}) >= 2
+    ]
+    return _CaseVars(cv.case, side_a, side_b, slots, cv.all_a, cv.all_b, cv.open_slots)
 
 
 def _on_time(component: list[_CaseVars], chosen: list[Assignment]) -> set[str]:
