@@ -26,6 +26,7 @@ DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
 SERVICES = {
     "intake": "eropaf_intake.channels:CHANNELS",
     "matching": "eropaf_matching.channels:CHANNELS",
+    "scheduling": "eropaf_scheduling.channels:CHANNELS",
 }
 
 
