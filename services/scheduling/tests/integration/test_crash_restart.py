@@ -107,16 +107,9 @@ async def plan_rows(url: str) -> tuple[list[tuple[Any, ...]], dict[str, int], bo
         async with engine.connect() as conn:
             visits = (
                 await conn.execute(
-                    sa.select(
-                        VisitRow.case_ref,
-                        VisitRow.visit_id,
-                        VisitRow.datum,
-                        VisitRow.part,  # type: ignore[arg-type]
-                        VisitRow.window,
-                        VisitRow.staff,
-                        VisitRow.status,
-                        VisitRow.sequence,  # type: ignore[arg-type]
-                    ).order_by(VisitRow.case_ref)  # type: ignore[arg-type]
+                    sa.select(VisitRow.__table__).order_by(  # type: ignore[attr-defined]
+                        sa.text("case_ref")
+                    )
                 )
             ).all()
             planned: dict[str, int] = {}
