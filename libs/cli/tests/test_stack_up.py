@@ -93,6 +93,9 @@ def test_stack_json_within_budget_and_every_service_ready(running: RunningStack)
         assert info[key], key
     assert info["mail_dir"] == str(running.data_dir / "mail")
     assert info["intake_url"].startswith("http://127.0.0.1:")
+    if "scheduling" in info["services"]:  # the staff API (CONTRACT §4.2)
+        assert info["scheduling_url"] == info["services"]["scheduling"]["url"]
+        assert httpx.get(f"{info['scheduling_url']}/v1/backlog", timeout=10).status_code == 401
     for name, service in info["services"].items():
         assert ready_status(service["url"]) == 200, name
         assert (running.data_dir / "logs" / f"{name}.log").exists()

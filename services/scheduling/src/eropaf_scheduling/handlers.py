@@ -44,6 +44,6 @@ class CaseEventsHandler:
             if isinstance(event, OutreachDecided):
                 await services.outreach_decided(uow, event, envelope, self.config, now)
             elif isinstance(event, CaseUpdated):
-                await services.case_updated(uow, event, envelope, now)
+                await services.case_updated(uow, event, envelope, self.config, now)
             elif isinstance(event, CaseClosed):
                 await services.case_closed(uow, event, envelope, self.config)

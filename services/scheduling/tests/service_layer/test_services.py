@@ -279,7 +279,9 @@ async def test_closed_case_cancels_its_visit_and_rekeyed_case_keeps_it(
         updated_at=NOW,
         previous_case_refs=[ref("old")],
     )
-    await services.case_updated(uow, updated, Envelope.wrap(updated, key=updated.case_ref), NOW)
+    await services.case_updated(
+        uow, updated, Envelope.wrap(updated, key=updated.case_ref), CONFIG, NOW
+    )
     assert ref("old") not in uow.repo.cases and ref("new") in uow.repo.cases
     assert {v.case_ref for v in uow.repo.visits.values()} == {ref("new")}
     uow.published.clear()

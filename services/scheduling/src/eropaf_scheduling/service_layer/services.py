@@ -224,7 +224,11 @@ async def outreach_decided(
 
 
 async def case_updated(
-    uow: SchedulingUnitOfWork, event: CaseUpdated, cause: Envelope, now: datetime
+    uow: SchedulingUnitOfWork,
+    event: CaseUpdated,
+    cause: Envelope,
+    config: PlanningConfig,
+    now: datetime,
 ) -> None:
     """Re-key a case that was renamed or absorbed others, and take its new routing."""
     async with uow:
@@ -248,8 +252,8 @@ async def case_updated(
                                 existing,
                                 visit,
                                 VisitCancelReason.CASE_CLOSED,
-                                visit_minutes=60,
-                                travel_buffer=30,
+                                visit_minutes=config.visit_minutes,
+                                travel_buffer=config.travel_buffer,
                             ),
                             cause,
                         )
