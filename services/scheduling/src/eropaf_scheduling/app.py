@@ -18,8 +18,8 @@ from eropaf_platform.logging import get_logger
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
 from eropaf_scheduling.adapters import metrics
-from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 from eropaf_scheduling.api import staff_app
+from eropaf_scheduling.domain.planning import Planner
 from eropaf_scheduling.handlers import CaseEventsHandler
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
@@ -73,7 +73,15 @@ def build(
         handler=CaseEventsHandler(config),
         group_id=f"{prefix}-{CASES_CONSUMER}",
     )
-    planner = CpSatPlanner(max_deterministic_time=settings.solver_deterministic_time)
+    planners: list[Planner] = []
+
+    def planner() -> Planner:
+        # OR-Tools is imported on the first solve, not at start-up (readiness comes sooner)
+        if not planners:
+            from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+
+            planners.append(CpSatPlanner(max_deterministic_time=settings.solver_deterministic_time))
+        return planners[0]
 
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[SchedulingUnitOfWork]:
@@ -84,7 +92,7 @@ def build(
 
     async def replan_when_due() -> None:
         outcome = await services.replan(
-            unit_of_work, planner, config, datetime.now(UTC), quiet_s=settings.replan_quiet_s
+            unit_of_work, planner(), config, datetime.now(UTC), quiet_s=settings.replan_quiet_s
         )
         if outcome is None:
             return
