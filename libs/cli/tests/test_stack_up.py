@@ -94,8 +94,9 @@ def test_stack_json_within_budget_and_every_service_ready(running: RunningStack)
     assert info["mail_dir"] == str(running.data_dir / "mail")
     assert info["intake_url"].startswith("http://127.0.0.1:")
     assert info["scheduling_url"].startswith("http://127.0.0.1:")
-    if "scheduling" in info["services"]:
-        assert info["scheduling_url"] == info["services"]["scheduling"]["url"]
+    assert info["scheduling_url"] == info["services"]["scheduling"]["url"]
+    # the staff API (CONTRACT §4.2) answers, and only with a staff token
+    assert httpx.get(f"{info['scheduling_url']}/v1/backlog", timeout=10).status_code == 401
     for name, service in info["services"].items():
         assert ready_status(service["url"]) == 200, name
         assert (running.data_dir / "logs" / f"{name}.log").exists()

@@ -113,3 +113,22 @@ def test_unquoted_yaml_code_is_rejected(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValidationError):
         load_region(path)
+
+
+def test_scheduling_data_holidays_travel_and_corporations() -> None:
+    from datetime import date
+
+    assert date(2026, 12, 25) in LEKSTROOM.holidays
+    assert LEKSTROOM.travel_time("0321", "0356") == LEKSTROOM.travel_time("0356", "0321") == 15
+    assert LEKSTROOM.travel_time("0356", "0356") == LEKSTROOM.travel_within_municipality_minutes
+    assert LEKSTROOM.visit_minutes == 60
+    assert LEKSTROOM.is_corporation("mitros") and not LEKSTROOM.is_corporation("wil")
+
+
+def test_travel_time_names_known_municipalities() -> None:
+    data = yaml.safe_load(
+        (Path(__file__).parents[1] / "src/eropaf_contracts/regions/lekstroom.yaml").read_text()
+    )
+    data["travel_minutes"] = [{"between": ["0356", "9999"], "minutes": 10}]
+    with pytest.raises(ValidationError, match="unknown municipality"):
+        Region.model_validate(data)

@@ -293,7 +293,9 @@ class Stack:
             "started_at": (self.started_at or datetime.now(UTC)).isoformat(),
             "bootstrap_servers": self.ctx.bootstrap_servers,
             "intake_url": self.ctx.url("intake"),
-            "scheduling_url": self.ctx.url("scheduling"),  # the staff API (CONTRACT §4.2)
+            "scheduling_url": self.ctx.url("scheduling")
+            if "scheduling" in self.ctx.ports
+            else None,
             "mail_dir": str(self.mail_dir),
             "logs_dir": str(self.logs_dir),
             "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},

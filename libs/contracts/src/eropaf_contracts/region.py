@@ -7,6 +7,7 @@ another file. ``load_region(None)`` gives the packaged Lekstroom pilot region.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property
 from importlib.resources import files
 from itertools import pairwise
@@ -24,6 +25,7 @@ __all__ = [
     "Partner",
     "Region",
     "Team",
+    "TravelTime",
     "load_region",
     "postcode_area",
 ]
@@ -92,11 +94,24 @@ class Partner(_ConfigModel):
         return value
 
 
+class TravelTime(_ConfigModel):
+    """Travel time by car between two municipalities (either direction), in minutes."""
+
+    between: tuple[str, str]
+    minutes: int = Field(ge=0, le=600)
+
+
 class Region(_ConfigModel):
     name: str
     teams: list[Team] = Field(min_length=1)
     municipalities: list[Municipality] = Field(min_length=1)
     partners: list[Partner] = Field(default_factory=list)
+    # Public holidays: no visits are planned on them (scheduling).
+    holidays: list[date] = Field(default_factory=list)
+    # Travel times between municipalities; a pair not listed counts as far apart.
+    travel_minutes: list[TravelTime] = Field(default_factory=list)
+    travel_within_municipality_minutes: int = Field(default=15, ge=0, le=600)
+    visit_minutes: int = Field(default=60, ge=15, le=240)  # a home visit's fixed duration
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -107,6 +122,11 @@ class Region(_ConfigModel):
         for m in self.municipalities:
             if m.team not in team_codes:
                 raise ValueError(f"municipality {m.code} refers to unknown team {m.team!r}")
+        muni_codes = {m.code for m in self.municipalities}
+        for t in self.travel_minutes:
+            for code in t.between:
+                if code not in muni_codes:
+                    raise ValueError(f"travel time names unknown municipality {code!r}")
         # No PC4 may belong to two municipalities: routing must be unambiguous.
         ranges = sorted((first, last, m.code) for m in self.municipalities for first, last in m.pc4)
         for (_, last_a, code_a), (first_b, _, code_b) in pairwise(ranges):
@@ -141,6 +161,20 @@ class Region(_ConfigModel):
 
     def partner(self, code: str) -> Partner | None:
         return next((p for p in self.partners if p.code == code), None)
+
+    def is_corporation(self, code: str) -> bool:
+        """A housing corporation: a partner that signals rent arrears (``Huur``)."""
+        partner = self.partner(code)
+        return partner is not None and Signaalpartner.HUUR in partner.types
+
+    def travel_time(self, a: str, b: str) -> int | None:
+        """Minutes between two municipalities; None when the region lists no time for them."""
+        if a == b:
+            return self.travel_within_municipality_minutes
+        for t in self.travel_minutes:
+            if set(t.between) == {a, b}:
+                return t.minutes
+        return None
 
 
 def _unique(what: str, values: list[str]) -> None:

@@ -1,0 +1,282 @@
+"""The staff API (CONTRACT §4.2): visits, backlog, a case, and contact attempts.
+
+``Authorization: Bearer <staff token>``; tokens are stored only as hashes. A medewerker sees
+and records only on cases of their own visits; a schuldhulpverlener also on their team's
+cases in the municipalities they serve; a coordinator on every case in their
+municipalities. Errors are ``{"detail": ...}`` with 400/401/403/404/409/422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat
+from eropaf_contracts.events import BacklogReason, StaffRole
+from eropaf_scheduling.domain.model import StaffMember
+from eropaf_scheduling.domain.schedule import CaseRecord, ScheduleError, VisitRecord
+from eropaf_scheduling.domain.time import PartOfDay
+from eropaf_scheduling.service_layer import services
+from eropaf_scheduling.service_layer.services import PlanningConfig
+from eropaf_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
+
+__all__ = ["staff_app", "staff_router"]
+
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VisitOut(_Out):
+    visit_id: str
+    case_ref: str
+    gemeentecode: str
+    datum: date
+    dagdeel: Dagdeel
+    start: datetime
+    end: datetime
+    staff: list[str]
+    status: str
+    sequence: int
+    attempt: int
+
+
+class VisitsOut(_Out):
+    visits: list[VisitOut]
+
+
+class BacklogCaseOut(_Out):
+    case_ref: str
+    gemeentecode: str
+    deadline: date
+    reason: BacklogReason
+
+
+class BacklogOut(_Out):
+    cases: list[BacklogCaseOut]
+
+
+class AttemptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contactsoort: Contactsoort
+    datum: date
+    dagdeel: Dagdeel | None = None
+    bereikt: bool
+    eindresultaat: Eindresultaat | None = None
+    visit_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16,64}$")
+
+    @model_validator(mode="after")
+    def _result(self) -> AttemptIn:
+        if self.bereikt and self.eindresultaat is None:
+            raise ValueError("eindresultaat is required when bereikt is true")
+        if not self.bereikt and self.eindresultaat is not None:
+            raise ValueError("eindresultaat only when bereikt is true")
+        return self
+
+
+class AttemptOut(_Out):
+    case_ref: str
+    attempt: int
+    contactsoort: Contactsoort
+    datum: date
+    dagdeel: Dagdeel | None
+    bereikt: bool
+    eindresultaat: Eindresultaat | None
+    visit_id: str | None
+    recorded_by: str | None
+
+
+class CaseOut(_Out):
+    case_ref: str
+    gemeentecode: str
+    outreach: str
+    urgency: str
+    deadline: date
+    state: str
+    attempt: int
+    visits: list[VisitOut]
+    contact_attempts: list[AttemptOut]
+    eindresultaat: Eindresultaat | None
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["staff"])
+
+    async def current_staff(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> StaffMember:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        async with unit_of_work() as uow:
+            member = await uow.repo.staff_by_token_hash(
+                services.hash_token(credentials.credentials)
+            )
+        if member is None or not member.active:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        return member
+
+    # a default, not an annotation: annotations are resolved in the module, and this is local
+    staff_member = Depends(current_staff)
+
+    def visit_out(case: CaseRecord | None, v: VisitRecord) -> VisitOut:
+        start, end = v.times(config.visit_minutes, config.travel_buffer)
+        return VisitOut(
+            visit_id=v.visit_id,
+            case_ref=v.case_ref,
+            gemeentecode=case.gemeentecode if case else "",
+            datum=v.datum,
+            dagdeel=v.part.dagdeel,
+            start=start,
+            end=end,
+            staff=list(v.staff),
+            status=v.status,
+            sequence=v.sequence,
+            attempt=v.attempt,
+        )
+
+    async def may_see(uow: SchedulingUnitOfWork, member: StaffMember, case: CaseRecord) -> bool:
+        if member.rol is StaffRole.COORDINATOR:
+            return case.gemeentecode in member.gemeenten
+        own = any(member.code in v.staff for v in await uow.repo.visits_of(case.case_ref))
+        if own:
+            return True
+        return (
+            member.rol is StaffRole.SCHULDHULPVERLENER
+            and member.organisatie == case.team
+            and case.gemeentecode in member.gemeenten
+        )
+
+    async def load_case(
+        uow: SchedulingUnitOfWork, member: StaffMember, case_ref: str
+    ) -> CaseRecord:
+        case = await uow.repo.case(case_ref)
+        if case is None:
+            raise HTTPException(404, "no such case")
+        if not await may_see(uow, member, case):
+            raise HTTPException(403, "not a case of yours")
+        return case
+
+    @router.get("/visits", response_model=VisitsOut)
+    async def visits(
+        first: Annotated[date, Query(alias="from")],
+        last: Annotated[date, Query(alias="to")],
+        member: StaffMember = staff_member,
+    ) -> VisitsOut:
+        if last < first:
+            raise HTTPException(400, "'to' is before 'from'")
+        if (last - first).days > 366:
+            raise HTTPException(400, "at most one year at a time")
+        out: list[VisitOut] = []
+        async with unit_of_work() as uow:
+            cases: dict[str, CaseRecord | None] = {}
+            for v in await uow.repo.visits_between(first, last):
+                if v.case_ref not in cases:
+                    cases[v.case_ref] = await uow.repo.case(v.case_ref)
+                case = cases[v.case_ref]
+                if case is not None and await may_see(uow, member, case):
+                    out.append(visit_out(case, v))
+        return VisitsOut(visits=out)
+
+    @router.get("/backlog", response_model=BacklogOut)
+    async def backlog(member: StaffMember = staff_member) -> BacklogOut:
+        if member.rol is StaffRole.MEDEWERKER:
+            raise HTTPException(403, "the backlog is for counsellors and coordinators")
+        async with unit_of_work() as uow:
+            entries = await uow.repo.backlog()
+        return BacklogOut(
+            cases=[
+                BacklogCaseOut(
+                    case_ref=e.case_ref,
+                    gemeentecode=e.gemeentecode,
+                    deadline=e.deadline,
+                    reason=e.reason,
+                )
+                for e in entries
+                if e.gemeentecode in member.gemeenten
+                and (member.rol is StaffRole.COORDINATOR or e.team == member.organisatie)
+            ]
+        )
+
+    @router.get("/cases/{case_ref}", response_model=CaseOut)
+    async def case(case_ref: str, member: StaffMember = staff_member) -> CaseOut:
+        async with unit_of_work() as uow:
+            record = await load_case(uow, member, case_ref)
+            visits_ = await uow.repo.visits_of(record.case_ref)
+            attempts = await uow.repo.attempts_of(record.case_ref)
+        return CaseOut(
+            case_ref=record.case_ref,
+            gemeentecode=record.gemeentecode,
+            outreach=record.outreach.value,
+            urgency=record.urgency.value,
+            deadline=record.deadline,
+            state=record.state,
+            attempt=record.attempt,
+            visits=[visit_out(record, v) for v in visits_],
+            contact_attempts=[_attempt_out(a) for a in attempts],
+            eindresultaat=record.resultaat,
+        )
+
+    @router.post("/cases/{case_ref}/contact-attempts", status_code=201, response_model=AttemptOut)
+    async def contact_attempt(
+        case_ref: str, body: AttemptIn, request: Request, member: StaffMember = staff_member
+    ) -> AttemptOut:
+        async with unit_of_work() as uow:
+            record = await load_case(uow, member, case_ref)
+        try:
+            async with unit_of_work() as uow:
+                attempt = await services.record_contact_attempt(
+                    uow,
+                    config,
+                    case_ref=record.case_ref,
+                    recorded_by=member.code,
+                    contactsoort=body.contactsoort,
+                    datum=body.datum,
+                    dagdeel=PartOfDay.of(body.dagdeel) if body.dagdeel else None,
+                    bereikt=body.bereikt,
+                    eindresultaat=body.eindresultaat,
+                    visit_id=body.visit_id,
+                    now=datetime.now(UTC),
+                )
+        except ScheduleError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        wake: Callable[[], Any] | None = getattr(request.app.state, "wake_relay", None)
+        if wake is not None:
+            wake()
+        return _attempt_out(attempt)
+
+    return router
+
+
+def _attempt_out(a: Any) -> AttemptOut:
+    return AttemptOut(
+        case_ref=a.case_ref,
+        attempt=a.attempt,
+        contactsoort=a.contactsoort,
+        datum=a.datum,
+        dagdeel=a.dagdeel.dagdeel if a.dagdeel else None,
+        bereikt=a.bereikt,
+        eindresultaat=a.eindresultaat,
+        visit_id=a.visit_id,
+        recorded_by=a.recorded_by,
+    )
+
+
+def staff_app(
+    config: PlanningConfig, unit_of_work: UnitOfWorkFactory, app: FastAPI | None = None
+) -> FastAPI:
+    """The staff API on a FastAPI app (a new one unless given)."""
+    app = app or FastAPI(title="eropaf-scheduling staff API")
+    app.include_router(staff_router(config, unit_of_work))
+    return app

@@ -1,0 +1,439 @@
+"""Scheduling's use cases: one function each; load through the unit of work, ask the domain,
+save, queue the events, commit."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from eropaf_contracts.ddas import Contactsoort, Eindresultaat
+from eropaf_contracts.envelope import Envelope
+from eropaf_contracts.events import (
+    CaseClosed,
+    CaseUpdated,
+    EventPayload,
+    OutreachDecided,
+    OutreachKind,
+    OutreachPlanned,
+    StaffChanged,
+    VisitCancelReason,
+)
+from eropaf_contracts.region import Region
+from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
+from eropaf_scheduling.domain.model import Absence, Plan, StaffMember
+from eropaf_scheduling.domain.planning import Planner
+from eropaf_scheduling.domain.schedule import (
+    AttemptRecord,
+    CaseRecord,
+    CaseState,
+    Changes,
+    VisitRecord,
+    VisitStatus,
+    apply_plan,
+    cancel_case_visits,
+    planning_problem,
+    record_attempt,
+)
+from eropaf_scheduling.domain.time import AMSTERDAM, PartOfDay, working_days
+from eropaf_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
+
+__all__ = [
+    "PlanningConfig",
+    "ReplanOutcome",
+    "UnknownCase",
+    "UnknownStaff",
+    "case_closed",
+    "case_updated",
+    "hash_token",
+    "import_roster",
+    "outreach_decided",
+    "record_absence",
+    "record_contact_attempt",
+    "replan",
+]
+
+
+class UnknownStaff(LookupError):
+    pass
+
+
+class UnknownCase(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    region: Region
+    horizon_days: int = 10  # working days
+    travel_buffer: int = 30  # minutes between two visits of one person
+    max_attempts: int = 3  # the region policy's last contact attempt
+    lead_days: int = 1  # the first plannable day is this many days after today
+
+    @property
+    def corporations(self) -> frozenset[str]:
+        return frozenset(p.code for p in self.region.partners if self.region.is_corporation(p.code))
+
+    @property
+    def visit_minutes(self) -> int:
+        return self.region.visit_minutes
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _emit(uow: SchedulingUnitOfWork, payloads: list[EventPayload], cause: Envelope | None) -> None:
+    for payload in payloads:
+        topic = STAFF_TOPIC if isinstance(payload, StaffChanged) else VISITS_TOPIC
+        key = payload.code if isinstance(payload, StaffChanged) else payload.case_ref  # type: ignore[attr-defined]
+        envelope = cause.follow(payload, key=key) if cause else Envelope.wrap(payload, key=key)
+        uow.emit(topic, envelope)
+
+
+async def _save(uow: SchedulingUnitOfWork, changes: Changes, cause: Envelope | None) -> None:
+    for case in changes.cases:
+        await uow.repo.save_case(case)
+    for visit in changes.visits:
+        await uow.repo.save_visit(visit)
+    for attempt in changes.attempts:
+        await uow.repo.add_attempt(attempt)
+    _emit(uow, changes.events, cause)
+
+
+def _staff_changed(member: StaffMember, now: datetime) -> StaffChanged:
+    return StaffChanged(
+        code=member.code,
+        naam=member.naam,
+        email=member.email,
+        organisatie=member.organisatie,
+        rol=member.rol,
+        gemeenten=sorted(member.gemeenten),
+        taal=member.taal,
+        bericht=member.bericht,
+        active=member.active,
+        changed_at=now,
+    )
+
+
+# --- roster --------------------------------------------------------------------------------
+
+
+async def import_roster(
+    uow: SchedulingUnitOfWork, staff: list[StaffMember], now: datetime
+) -> dict[str, str]:
+    """Load or update staff; the same file twice changes nothing. Returns a new token for
+    each new staff member (only its hash is stored)."""
+    tokens: dict[str, str] = {}
+    async with uow:
+        await uow.lock()
+        changed = False
+        for member in staff:
+            before = await uow.repo.staff_member(member.code)
+            if before == member:
+                continue
+            token = None
+            if before is None:
+                token = secrets.token_urlsafe(32)
+                tokens[member.code] = token
+            await uow.repo.save_staff(member, hash_token(token) if token else None)
+            _emit(uow, [_staff_changed(member, now)], None)
+            changed = True
+        if changed:
+            await uow.repo.request_replan(now)
+        await uow.commit()
+    return tokens
+
+
+async def record_absence(
+    uow: SchedulingUnitOfWork, code: str, first: date, last: date, now: datetime
+) -> None:
+    if last < first:
+        raise ValueError("--to is before --from")
+    async with uow:
+        await uow.lock()
+        if await uow.repo.staff_member(code) is None:
+            raise UnknownStaff(code)
+        await uow.repo.add_absence(Absence(code, first, last))
+        await uow.repo.request_replan(now)
+        await uow.commit()
+
+
+# --- case events from matching ---------------------------------------------------------
+
+
+async def outreach_decided(
+    uow: SchedulingUnitOfWork,
+    event: OutreachDecided,
+    cause: Envelope,
+    config: PlanningConfig,
+    now: datetime,
+) -> None:
+    """Open or update the case. A home visit is planned by the next replan; phone and letter
+    become a task for the team, recorded through the staff API the same way."""
+    async with uow:
+        await uow.lock()
+        before = await uow.repo.case(event.case_ref)
+        if before is not None and before.state != CaseState.OPEN:
+            await uow.commit()
+            return
+        case = CaseRecord(
+            case_ref=before.case_ref if before else event.case_ref,
+            gemeentecode=event.gemeentecode,
+            team=event.team,
+            postcode_area=event.postcode_area,
+            outreach=event.outreach,
+            urgency=event.urgency,
+            deadline=event.deadline,
+            priority=event.priority,
+            partner_codes=tuple(event.partner_codes),
+        )
+        if before is not None:
+            case = replace(
+                case,
+                attempt=before.attempt,
+                not_before=before.not_before,
+                avoid_parts=before.avoid_parts,
+                outreach_planned=before.outreach_planned,
+            )
+        changes = Changes()
+        if before is not None and before.needs_visit and not case.needs_visit:
+            planned = _planned(await uow.repo.visits_of(case.case_ref))
+            changes = cancel_case_visits(
+                before,
+                planned,
+                VisitCancelReason.OUTREACH_CHANGED,
+                visit_minutes=config.visit_minutes,
+                travel_buffer=config.travel_buffer,
+            )
+        if event.outreach is not OutreachKind.HOME_VISIT and not case.outreach_planned:
+            # a task for the team from the day it was decided
+            changes.events.append(
+                OutreachPlanned(case_ref=case.case_ref, planned_on=event.decided_at.date())
+            )
+            case = replace(case, outreach_planned=True)
+        await uow.repo.save_case(case)
+        await _save(uow, changes, cause)
+        if case.needs_visit or (before is not None and before.needs_visit):
+            await uow.repo.request_replan(now)
+        await uow.commit()
+
+
+async def case_updated(
+    uow: SchedulingUnitOfWork,
+    event: CaseUpdated,
+    cause: Envelope,
+    config: PlanningConfig,
+    now: datetime,
+) -> None:
+    """Re-key a case that was renamed or absorbed others, and take its new routing."""
+    async with uow:
+        await uow.lock()
+        for old in event.previous_case_refs:
+            if old == event.case_ref:
+                continue
+            existing = await uow.repo.case(old)
+            if existing is None or existing.case_ref == event.case_ref:
+                continue
+            target = await uow.repo.case(event.case_ref)
+            if target is None:
+                await uow.repo.save_case(replace(existing, case_ref=event.case_ref))
+            elif existing.state == CaseState.OPEN:
+                # merged: the absorbed case's planned visit goes; the case stays planned once
+                for visit in await uow.repo.visits_of(existing.case_ref):
+                    if visit.status == VisitStatus.PLANNED and target.needs_visit:
+                        await _save(
+                            uow,
+                            cancel_case_visits(
+                                existing,
+                                visit,
+                                VisitCancelReason.CASE_CLOSED,
+                                visit_minutes=config.visit_minutes,
+                                travel_buffer=config.travel_buffer,
+                            ),
+                            cause,
+                        )
+            await uow.repo.rekey_case(existing.case_ref, event.case_ref)
+        case = await uow.repo.case(event.case_ref)
+        if case is not None:
+            routed = replace(
+                case,
+                gemeentecode=event.gemeentecode,
+                team=event.team,
+                postcode_area=event.postcode_area,
+            )
+            if routed != case:
+                await uow.repo.save_case(routed)
+            await uow.repo.request_replan(now)
+        await uow.commit()
+
+
+async def case_closed(
+    uow: SchedulingUnitOfWork, event: CaseClosed, cause: Envelope, config: PlanningConfig
+) -> None:
+    async with uow:
+        await uow.lock()
+        case = await uow.repo.case(event.case_ref)
+        if case is None or case.state == CaseState.CLOSED:
+            await uow.commit()
+            return
+        planned = _planned(await uow.repo.visits_of(case.case_ref))
+        changes = cancel_case_visits(
+            case,
+            planned,
+            VisitCancelReason.CASE_CLOSED,
+            visit_minutes=config.visit_minutes,
+            travel_buffer=config.travel_buffer,
+        )
+        changes.cases.append(replace(case, state=CaseState.CLOSED))
+        await _save(uow, changes, cause)
+        await uow.repo.request_replan(event.closed_at)
+        await uow.commit()
+
+
+def _planned(visits: list[VisitRecord]) -> VisitRecord | None:
+    return next((v for v in visits if v.status == VisitStatus.PLANNED), None)
+
+
+# --- staff API -----------------------------------------------------------------------------
+
+
+async def record_contact_attempt(
+    uow: SchedulingUnitOfWork,
+    config: PlanningConfig,
+    *,
+    case_ref: str,
+    recorded_by: str,
+    contactsoort: Contactsoort,
+    datum: date,
+    dagdeel: PartOfDay | None,
+    bereikt: bool,
+    eindresultaat: Eindresultaat | None,
+    visit_id: str | None,
+    now: datetime,
+) -> AttemptRecord:
+    """ScheduleError for a request the case's state does not allow."""
+    async with uow:
+        await uow.lock()
+        case = await uow.repo.case(case_ref)
+        if case is None:
+            raise UnknownCase(case_ref)
+        planned = _planned(await uow.repo.visits_of(case.case_ref))
+        changes = record_attempt(
+            case,
+            planned,
+            contactsoort=contactsoort,
+            datum=datum,
+            dagdeel=dagdeel,
+            bereikt=bereikt,
+            eindresultaat=eindresultaat,
+            visit_id=visit_id,
+            recorded_by=recorded_by,
+            max_attempts=config.max_attempts,
+            visit_minutes=config.visit_minutes,
+            travel_buffer=config.travel_buffer,
+        )
+        await _save(uow, changes, None)
+        if changes.replan or any(c.state != CaseState.OPEN for c in changes.cases):
+            await uow.repo.request_replan(now)
+        await uow.commit()
+        return changes.attempts[0]
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplanOutcome:
+    plan: Plan
+    generation: int
+    events: int
+
+
+def planning_days(config: PlanningConfig, today: date, weekend: bool) -> tuple[date, ...]:
+    holidays = frozenset(config.region.holidays)
+    first = today + timedelta(days=config.lead_days)
+    days = working_days(first, config.horizon_days, holidays)
+    if weekend:
+        span = (days[-1] - first).days + 1
+        days = [
+            first + timedelta(days=i)
+            for i in range(span)
+            if first + timedelta(days=i) not in holidays
+        ]
+    return tuple(days)
+
+
+async def replan(
+    unit_of_work: Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]],
+    planner: Planner,
+    config: PlanningConfig,
+    now: datetime,
+    *,
+    quiet_s: float = 0.0,
+) -> ReplanOutcome | None:
+    """Plan again when a change asked for it and none came for ``quiet_s`` (a burst of
+    changes is one solve). Reads in one transaction, solves outside any, and writes the
+    result in another only if nothing changed meanwhile (else the next run plans again)."""
+    async with unit_of_work() as uow:
+        state = await uow.repo.replan_state()
+        if not state.due:
+            return None
+        if state.requested_at is not None and (now - state.requested_at).total_seconds() < quiet_s:
+            return None
+        staff = await uow.repo.staff()
+        absences = tuple(await uow.repo.absences())
+        cases = await uow.repo.open_cases()
+        planned_all = await uow.repo.planned_visits()
+    today = now.astimezone(AMSTERDAM).date()
+    days = planning_days(config, today, any(m.works_weekends for m in staff))
+    first_day = days[0]
+    planned = {v.case_ref: v for v in planned_all}
+    # a case whose visit day has come keeps it until staff record what happened
+    waiting = {ref for ref, v in planned.items() if v.datum < first_day}
+    plannable = [c for c in cases if c.case_ref not in waiting]
+    problem = planning_problem(
+        first_day=first_day,
+        days=days,
+        staff=tuple(staff),
+        absences=absences,
+        cases=plannable,
+        planned=planned,
+        corporations=config.corporations,
+        travel={tuple(t.between): t.minutes for t in config.region.travel_minutes},  # type: ignore[misc]
+        travel_within=config.region.travel_within_municipality_minutes,
+        visit_minutes=config.visit_minutes,
+        travel_buffer=config.travel_buffer,
+    )
+    plan = await asyncio.to_thread(planner.plan, problem)
+    async with unit_of_work() as uow:
+        await uow.lock()
+        current = await uow.repo.replan_state()
+        if current.requested != state.requested:
+            return None  # changed while solving: the next run plans with it
+        cancelled: dict[str, VisitRecord] = {}
+        for case in plannable:
+            for visit in await uow.repo.visits_of(case.case_ref):
+                if visit.status == VisitStatus.CANCELLED and visit.attempt == case.attempt:
+                    cancelled[case.case_ref] = visit
+        backlog_before = {e.case_ref: e.reason for e in await uow.repo.backlog()}
+        changes = apply_plan(
+            plan,
+            {c.case_ref: c for c in plannable},
+            {ref: v for ref, v in planned.items() if ref not in waiting},
+            cancelled,
+            absences,
+            backlog_before,
+            visit_minutes=config.visit_minutes,
+            travel_buffer=config.travel_buffer,
+            now=now,
+        )
+        await _save(uow, changes, None)
+        await uow.repo.replace_backlog(list(plan.backlog))
+        await uow.repo.mark_planned(state.requested)
+        await uow.commit()
+    return ReplanOutcome(plan, state.requested, len(changes.events))

@@ -1,0 +1,313 @@
+"""Use cases on the in-memory unit of work: roster, cases from matching, replanning with
+its events, contact attempts up to the attempt limit, absences, closures and re-keying."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from eropaf_contracts.ddas import Contactsoort, Eindresultaat, Signaalpartner
+from eropaf_contracts.envelope import Envelope
+from eropaf_contracts.events import (
+    CaseClosed,
+    CaseUpdated,
+    OutreachDecided,
+    OutreachKind,
+    Urgency,
+)
+from eropaf_contracts.region import load_region
+from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
+from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+from eropaf_scheduling.domain.model import Plan, PlanningProblem
+from eropaf_scheduling.domain.planning import violations
+from eropaf_scheduling.domain.schedule import ScheduleError
+from eropaf_scheduling.domain.time import PartOfDay
+from eropaf_scheduling.service_layer import services
+from eropaf_scheduling.service_layer.services import PlanningConfig
+
+from ..builders import counsellor, employee, ref
+from .fakes import FakeSchedulingUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # Monday
+CONFIG = PlanningConfig(region=load_region(), horizon_days=10)
+
+
+class CountingPlanner:
+    def __init__(self) -> None:
+        self.inner = CpSatPlanner(max_deterministic_time=2.0)
+        self.calls = 0
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        self.calls += 1
+        plan = self.inner.plan(problem)
+        assert violations(problem, plan) == []
+        return plan
+
+
+def decided(
+    name: str, outreach: OutreachKind = OutreachKind.HOME_VISIT, **kw: Any
+) -> tuple[OutreachDecided, Envelope]:
+    fields: dict[str, Any] = {
+        "case_ref": ref(name),
+        "household_ref": ref("hh-" + name),
+        "gemeentecode": "0356",
+        "team": "wil",
+        "postcode_area": "3431",
+        "outreach": outreach,
+        "urgency": Urgency.NORMAL,
+        "deadline": date(2026, 6, 10),
+        "priority": 10,
+        "rule_ids": ["huurachterstand"],
+        "decided_at": NOW,
+        "partner_codes": ["mitros"],
+    }
+    fields.update(kw)
+    event = OutreachDecided(**fields)
+    return event, Envelope.wrap(event, key=event.case_ref)
+
+
+def published(
+    uow: FakeSchedulingUnitOfWork, topic: str = VISITS_TOPIC
+) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for m in uow.published:
+        if m.topic == topic:
+            env = Envelope.from_bytes(m.value)
+            out.append((env.type.rsplit(".", 2)[-2] + "." + env.type.rsplit(".", 1)[-1], env.data))
+    return out
+
+
+@pytest.fixture
+async def uow() -> FakeSchedulingUnitOfWork:
+    u = FakeSchedulingUnitOfWork()
+    staff = [employee("mitros-a"), employee("mitros-b"), counsellor("wil-a"), counsellor("wil-b")]
+    await services.import_roster(u, staff, NOW)
+    u.published.clear()
+    return u
+
+
+async def plan_now(
+    uow: FakeSchedulingUnitOfWork, planner: CountingPlanner | None = None, now: datetime = NOW
+) -> services.ReplanOutcome | None:
+    return await services.replan(uow.factory(), planner or CountingPlanner(), CONFIG, now)
+
+
+async def test_roster_import_gives_tokens_once_and_publishes_staff_changes() -> None:
+    u = FakeSchedulingUnitOfWork()
+    staff = [employee("mitros-a"), counsellor("wil-a")]
+    tokens = await services.import_roster(u, staff, NOW)
+    assert sorted(tokens) == ["mitros-a", "wil-a"]
+    assert [d["code"] for _, d in published(u, STAFF_TOPIC)] == ["mitros-a", "wil-a"]
+    member = await u.repo.staff_by_token_hash(services.hash_token(tokens["wil-a"]))
+    assert member is not None and member.code == "wil-a"
+    u.published.clear()
+    assert await services.import_roster(u, staff, NOW) == {}
+    assert u.published == []
+    changed = [employee("mitros-a", max_per_dag=1), counsellor("wil-a")]
+    assert await services.import_roster(u, changed, NOW) == {}
+    assert [d["code"] for _, d in published(u, STAFF_TOPIC)] == ["mitros-a"]
+
+
+async def test_home_visit_case_is_planned_with_a_duo(uow: FakeSchedulingUnitOfWork) -> None:
+    event, env = decided("a")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    outcome = await plan_now(uow)
+    assert outcome is not None
+    kinds = [k for k, _ in published(uow)]
+    assert kinds == ["visit.planned", "outreach.planned"]
+    visit = published(uow)[0][1]
+    assert visit["staff"][0].startswith("mitros-") and visit["staff"][1].startswith("wil-")
+    assert visit["datum"] >= "2026-06-02" and visit["datum"] <= "2026-06-10"
+    assert visit["start"].endswith("+02:00")
+    assert await plan_now(uow) is None  # nothing changed: no solve
+
+
+async def test_burst_of_cases_is_one_solve(uow: FakeSchedulingUnitOfWork) -> None:
+    planner = CountingPlanner()
+    for i in range(50):
+        event, env = decided(f"burst-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+        assert await services.replan(uow.factory(), planner, CONFIG, NOW, quiet_s=5) is None
+    await services.replan(uow.factory(), planner, CONFIG, NOW + timedelta(seconds=6), quiet_s=5)
+    assert planner.calls == 1
+
+
+async def test_phone_outreach_is_a_task_without_visit(uow: FakeSchedulingUnitOfWork) -> None:
+    event, env = decided("phone", OutreachKind.PHONE)
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    assert [k for k, _ in published(uow)] == ["outreach.planned"]
+    await services.record_contact_attempt(
+        uow,
+        CONFIG,
+        case_ref=ref("phone"),
+        recorded_by="wil-a",
+        contactsoort=Contactsoort.TELEFOON,
+        datum=date(2026, 6, 2),
+        dagdeel=None,
+        bereikt=True,
+        eindresultaat=Eindresultaat.GEEN_HULP_NODIG,
+        visit_id=None,
+        now=NOW,
+    )
+    kinds = [k for k, _ in published(uow)]
+    assert kinds[-2:] == ["contact_attempt.recorded", "case_outcome.recorded"]
+
+
+async def test_not_reached_three_times_ends_without_contact(uow: FakeSchedulingUnitOfWork) -> None:
+    event, env = decided("c", deadline=date(2026, 6, 12))
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    now = NOW
+    parts: list[str] = []
+    for attempt in (1, 2, 3):
+        await plan_now(uow, now=now)
+        visit = next(v for v in uow.repo.visits.values() if v.status == "planned")
+        assert visit.attempt == attempt
+        assert visit.part.value not in parts  # another part of day each time
+        parts.append(visit.part.value)
+        await services.record_contact_attempt(
+            uow,
+            CONFIG,
+            case_ref=ref("c"),
+            recorded_by=visit.staff[1],
+            contactsoort=Contactsoort.HUISBEZOEK,
+            datum=visit.datum,
+            dagdeel=None,
+            bereikt=False,
+            eindresultaat=None,
+            visit_id=visit.visit_id,
+            now=now,
+        )
+        now = datetime.combine(visit.datum, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20)
+    kinds = [k for k, _ in published(uow)]
+    assert kinds.count("visit.planned") == 3
+    assert kinds.count("visit.completed") == 3
+    attempts = [d for k, d in published(uow) if k == "contact_attempt.recorded"]
+    assert [(a["soort"], a["attempt"]) for a in attempts] == [
+        ("Huisbezoek", 1),
+        ("Kaartje", 1),
+        ("Huisbezoek", 2),
+        ("Kaartje", 2),
+        ("Huisbezoek", 3),
+        ("Kaartje", 3),
+    ]
+    outcome = [d for k, d in published(uow) if k == "case_outcome.recorded"]
+    assert outcome == [
+        {
+            "case_ref": ref("c"),
+            "resultaat": "Definitief geen contact kunnen krijgen",
+            "datum": outcome[0]["datum"],
+        }
+    ]
+    with pytest.raises(ScheduleError):
+        await services.record_contact_attempt(
+            uow,
+            CONFIG,
+            case_ref=ref("c"),
+            recorded_by="wil-a",
+            contactsoort=Contactsoort.HUISBEZOEK,
+            datum=date(2026, 6, 20),
+            dagdeel=PartOfDay.OCHTEND,
+            bereikt=False,
+            eindresultaat=None,
+            visit_id=None,
+            now=now,
+        )
+
+
+async def test_reached_needs_an_eindresultaat(uow: FakeSchedulingUnitOfWork) -> None:
+    event, env = decided("r")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    with pytest.raises(ScheduleError, match="eindresultaat"):
+        await services.record_contact_attempt(
+            uow,
+            CONFIG,
+            case_ref=ref("r"),
+            recorded_by="wil-a",
+            contactsoort=Contactsoort.HUISBEZOEK,
+            datum=date(2026, 6, 2),
+            dagdeel=PartOfDay.OCHTEND,
+            bereikt=True,
+            eindresultaat=None,
+            visit_id=None,
+            now=NOW,
+        )
+
+
+async def test_absence_moves_only_that_persons_visits(uow: FakeSchedulingUnitOfWork) -> None:
+    for i in range(6):
+        event, env = decided(f"abs-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    before = {v.case_ref: v for v in uow.repo.visits.values()}
+    gone = "wil-a"
+    uow.published.clear()
+    await services.record_absence(uow, gone, date(2026, 6, 1), date(2026, 6, 30), NOW)
+    outcome = await plan_now(uow)
+    assert outcome is not None
+    theirs = {ref_ for ref_, v in before.items() if gone in v.staff}
+    assert outcome.plan.moved == len(theirs)
+    changed = {
+        d["case_ref"] for k, d in published(uow) if k in ("visit.rescheduled", "visit.cancelled")
+    }
+    assert changed == theirs
+    for k, d in published(uow):
+        if k == "visit.rescheduled":
+            assert gone in d["previous_staff"] and gone not in d["staff"]
+            assert d["sequence"] == 1
+
+
+async def test_closed_case_cancels_its_visit_and_rekeyed_case_keeps_it(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("old")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    updated = CaseUpdated(
+        case_ref=ref("new"),
+        household_ref=ref("hh-old"),
+        gemeentecode="0356",
+        team="wil",
+        postcode_area="3431",
+        signal_refs=[ref("s1")],
+        partner_types=[Signaalpartner.HUUR],
+        change="merged",
+        updated_at=NOW,
+        previous_case_refs=[ref("old")],
+    )
+    await services.case_updated(
+        uow, updated, Envelope.wrap(updated, key=updated.case_ref), CONFIG, NOW
+    )
+    assert ref("old") not in uow.repo.cases and ref("new") in uow.repo.cases
+    assert {v.case_ref for v in uow.repo.visits.values()} == {ref("new")}
+    uow.published.clear()
+    assert await plan_now(uow) is not None
+    assert published(uow) == []  # same visit, nothing to tell
+    closed = CaseClosed(
+        case_ref=ref("old"),
+        household_ref=ref("hh-old"),
+        gemeentecode="0356",
+        team="wil",
+        signal_refs=[ref("s1")],
+        resultaat=Eindresultaat.ZELF_BETAALD_OF_REGELING,
+        closed_at=NOW,
+    )
+    await services.case_closed(uow, closed, Envelope.wrap(closed, key=closed.case_ref), CONFIG)
+    kinds = published(uow)
+    assert [(k, d["reason"]) for k, d in kinds] == [("visit.cancelled", "case_closed")]
+    assert json.dumps(kinds)  # payloads are plain JSON
+
+
+async def test_unplannable_case_is_published_with_its_reason(uow: FakeSchedulingUnitOfWork) -> None:
+    event, env = decided("far", gemeentecode="0331", postcode_area="3411")  # no staff serve Lopik
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    unplanned = [d for k, d in published(uow) if k == "case.unplanned"]
+    assert [(u["case_ref"], u["reason"]) for u in unplanned] == [
+        (ref("far"), "no_counsellor_available")
+    ]
+    assert [e.case_ref for e in uow.repo.backlog_rows] == [ref("far")]

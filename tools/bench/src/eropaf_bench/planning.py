@@ -1,0 +1,265 @@
+"""Planning benchmark: the CP-SAT planner on the pilot month and on a large region's week.
+
+``python -m eropaf_bench.planning`` prints three figures and checks their floors:
+
+- pilot month: 35 home-visit cases over four weeks with the demo roster (floor: < 1 s);
+- large week: 1,000 cases, 100 employees and 100 counsellors over 5 municipalities, capacity
+  for about 1,100 visits (floors: < 60 s, >= 95 % planned);
+- replan of that week after one counsellor is absent (floors: < 10 s, visits moved at most
+  the absent person's visits plus 5 % of all visits).
+
+Inputs are generated from a fixed seed, so every run plans the same problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from importlib.resources import files
+
+__all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run"]
+
+MUNICIPALITIES = ("0321", "0353", "0331", "0356", "1961")
+PILOT_MONDAY = date(2026, 6, 1)
+
+
+@dataclass
+class PlanningFigure:
+    name: str
+    cases: int
+    planned: int
+    on_time: int
+    backlog: int
+    moved: int
+    seconds: float
+    floor: str
+    ok: bool
+
+
+def _ref(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def pilot_month() -> object:
+    """35 cases over a month, deadlines spread, with the demo region's roster."""
+    from eropaf_contracts.events import Urgency
+    from eropaf_contracts.region import load_region
+    from eropaf_scheduling.domain.model import PlanningCase, PlanningProblem
+    from eropaf_scheduling.domain.roster import parse_roster
+    from eropaf_scheduling.domain.time import working_days
+
+    region = load_region()
+    staff = parse_roster(
+        files("eropaf_contracts").joinpath("regions", "lekstroom-staff.csv").read_bytes()
+    )
+    rng = random.Random(35)
+    corporations = {
+        "0356": ("mitros", "portaal", "jutphaas"),
+        "0321": ("viveste",),
+        "0353": ("provides", "mitros"),
+        "0331": ("wbv-lopik",),
+        "1961": ("lekstede",),
+    }
+    days = working_days(PILOT_MONDAY, 20, frozenset(region.holidays))
+    cases = []
+    for i in range(35):
+        gemeente = rng.choice(MUNICIPALITIES)
+        opened = days[min(19, i * 20 // 35)]
+        urgency = rng.choices(list(Urgency), weights=(1, 3, 8))[0]
+        span = {Urgency.CRISIS: 3, Urgency.HIGH: 5, Urgency.NORMAL: 10}[urgency]
+        deadline = working_days(opened, span, frozenset(region.holidays))[-1]
+        cases.append(
+            PlanningCase(
+                case_ref=_ref(f"pilot-{i}"),
+                gemeentecode=gemeente,
+                team="wil",
+                postcode_area="3431",
+                urgency=urgency,
+                deadline=deadline,
+                priority=rng.randint(0, 150),
+                corporations=(rng.choice(corporations[gemeente]),),
+                not_before=opened,
+            )
+        )
+    return PlanningProblem(
+        first_day=PILOT_MONDAY,
+        days=tuple(days),
+        staff=tuple(staff),
+        absences=(),
+        cases=tuple(cases),
+        corporation_codes=frozenset(
+            p.code for p in region.partners if region.is_corporation(p.code)
+        ),
+        travel={tuple(t.between): t.minutes for t in region.travel_minutes},  # type: ignore[misc]
+        travel_within=region.travel_within_municipality_minutes,
+        visit_minutes=region.visit_minutes,
+    )
+
+
+def large_week(n_cases: int = 1_000) -> object:
+    """1,000 cases; per municipality 2 corporations of 10 employees and 20 counsellors."""
+    from eropaf_contracts.events import StaffRole, Urgency
+    from eropaf_scheduling.domain.model import PlanningCase, PlanningProblem, StaffMember
+    from eropaf_scheduling.domain.time import WEEKDAYS, PartOfDay, working_days
+
+    rng = random.Random(1000)
+    week = [(d, p) for d in WEEKDAYS[:5] for p in PartOfDay]
+    staff: list[StaffMember] = []
+    corporations: list[tuple[str, str]] = []
+    for gi, gemeente in enumerate(MUNICIPALITIES):
+        for ci in range(2):
+            corp = f"corp-{gi}{ci}"
+            corporations.append((corp, gemeente))
+            for k in range(10):
+                staff.append(
+                    StaffMember(
+                        code=f"{corp}-m{k}",
+                        naam=f"Medewerker {corp} {k}",
+                        email=f"m{k}@{corp}.example",
+                        organisatie=corp,
+                        rol=StaffRole.MEDEWERKER,
+                        gemeenten=frozenset({gemeente}),
+                        beschikbaar=frozenset(rng.sample(week, 8)),
+                        max_per_dag=3,
+                        max_per_week=11,
+                    )
+                )
+        for k in range(20):
+            staff.append(
+                StaffMember(
+                    code=f"shv-{gemeente}-{k}",
+                    naam=f"Schuldhulpverlener {gemeente} {k}",
+                    email=f"shv{k}-{gemeente}@team.example",
+                    organisatie="team",
+                    rol=StaffRole.SCHULDHULPVERLENER,
+                    gemeenten=frozenset({gemeente}),
+                    beschikbaar=frozenset(rng.sample(week, 8)),
+                    max_per_dag=3,
+                    max_per_week=11,
+                )
+            )
+    days = working_days(PILOT_MONDAY, 5, frozenset())
+    cases = []
+    for i in range(n_cases):
+        corp, gemeente = corporations[i % len(corporations)]
+        urgency = rng.choices(list(Urgency), weights=(5, 20, 75))[0]
+        last = {Urgency.CRISIS: 1, Urgency.HIGH: 3, Urgency.NORMAL: 4}[urgency]
+        cases.append(
+            PlanningCase(
+                case_ref=_ref(f"large-{i}"),
+                gemeentecode=gemeente,
+                team="team",
+                postcode_area="3431",
+                urgency=urgency,
+                deadline=days[rng.randint(min(last, 2), last)],
+                priority=rng.randint(0, 200),
+                corporations=(corp,),
+            )
+        )
+    return PlanningProblem(
+        first_day=PILOT_MONDAY,
+        days=tuple(days),
+        staff=tuple(staff),
+        absences=(),
+        cases=tuple(cases),
+        corporation_codes=frozenset(c for c, _ in corporations),
+    )
+
+
+def run(deterministic_time: float = 2.5) -> list[PlanningFigure]:
+    from dataclasses import replace
+
+    from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+    from eropaf_scheduling.domain.model import Absence, Plan, PlanningProblem
+    from eropaf_scheduling.domain.planning import violations
+
+    planner = CpSatPlanner(max_deterministic_time=deterministic_time)
+
+    def figure(name: str, p: PlanningProblem, plan: Plan, floor: str, ok: bool) -> PlanningFigure:
+        bad = violations(p, plan)
+        if bad:
+            raise AssertionError(f"{name}: invalid plan: {bad[:5]}")
+        return PlanningFigure(
+            name=name,
+            cases=len(p.cases),
+            planned=len(plan.assignments),
+            on_time=len(p.cases) - len(plan.backlog),
+            backlog=len(plan.backlog),
+            moved=plan.moved,
+            seconds=round(plan.solve_seconds, 3),
+            floor=floor,
+            ok=ok,
+        )
+
+    figures = []
+    pilot = pilot_month()
+    assert isinstance(pilot, PlanningProblem)
+    plan = planner.plan(pilot)
+    figures.append(figure("pilot month", pilot, plan, "< 1 s", plan.solve_seconds < 1.0))
+
+    week = large_week()
+    assert isinstance(week, PlanningProblem)
+    plan = planner.plan(week)
+    on_time = len(week.cases) - len(plan.backlog)
+    figures.append(
+        figure(
+            "large week",
+            week,
+            plan,
+            "< 60 s, >= 95 % planned",
+            plan.solve_seconds < 60 and on_time >= 0.95 * len(week.cases),
+        )
+    )
+
+    loads: dict[str, int] = {}
+    for a in plan.assignments:
+        loads[a.staff[1]] = loads.get(a.staff[1], 0) + 1
+    absentee = max(sorted(loads), key=lambda c: loads[c])
+    absent = replace(
+        week,
+        absences=(Absence(absentee, week.days[0], week.days[-1]),),
+        previous=plan.assignments,
+    )
+    again = planner.plan(absent)
+    limit = loads[absentee] + 0.05 * len(plan.assignments)
+    figures.append(
+        figure(
+            f"replan after absence ({absentee}, {loads[absentee]} visits)",
+            absent,
+            again,
+            f"< 10 s, moved <= {limit:.0f}",
+            again.solve_seconds < 10 and again.moved <= limit,
+        )
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--deterministic-time", type=float, default=2.5)
+    args = parser.parse_args(argv)
+    figures = run(args.deterministic_time)
+    if args.json:
+        print(json.dumps([asdict(f) for f in figures], indent=2))
+    else:
+        for f in figures:
+            print(
+                f"{f.name:<48} {f.cases:>5} cases {f.planned:>5} planned {f.on_time:>5} on time"
+                f" {f.backlog:>4} backlog {f.moved:>4} moved {f.seconds:>8.3f} s"
+                f"  floor {f.floor}: {'ok' if f.ok else 'MISSED'}"
+            )
+    return 0 if all(f.ok for f in figures) else 1
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"total {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    sys.exit(code)
