@@ -24,7 +24,7 @@ from eropaf_scheduling.domain.model import Absence, BacklogEntry, StaffMember
 from eropaf_scheduling.domain.roster import parse_availability
 from eropaf_scheduling.domain.schedule import AttemptRecord, CaseRecord, CaseState, VisitRecord
 from eropaf_scheduling.domain.time import PartOfDay
-from eropaf_scheduling.service_layer.unit_of_work import ReplanState, SchedulingRepository
+from eropaf_scheduling.service_layer.repository import ReplanState, SchedulingRepository
 
 __all__ = ["SqlSchedulingRepository"]
 
