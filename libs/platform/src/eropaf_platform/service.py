@@ -23,7 +23,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eropaf_platform import metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_broker
-from eropaf_platform.consumer import BatchHandler, BatchProcessor, DeadLetterSeal, Incoming
+from eropaf_platform.consumer import (
+    BatchHandler,
+    BatchProcessor,
+    DeadLetterHook,
+    DeadLetterSeal,
+    Incoming,
+)
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.logging import configure_logging, get_logger
 from eropaf_platform.outbox import OutboxRelay
@@ -70,6 +76,7 @@ class Service:
         max_records: int | None = None,
         seal_dead_letter: DeadLetterSeal | None = None,
         wanted: Callable[[Incoming], bool] | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> BatchProcessor:
         """A batch subscriber that commits offsets only after the batch's effects are durable."""
         processor = BatchProcessor(
@@ -80,6 +87,7 @@ class Service:
             on_commit=self.relay.wake,
             seal_dead_letter=seal_dead_letter,
             wanted=wanted,
+            on_dead_letter=on_dead_letter,
         )
         self.processors[consumer] = processor
         service = self.settings.service_name

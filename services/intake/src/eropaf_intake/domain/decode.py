@@ -32,17 +32,23 @@ from .normalise import find_control_characters
 
 __all__ = [
     "MAX_ECHO_CHARS",
+    "BodyError",
     "DecodeLimits",
-    "Document",
     "Undecodable",
     "check_object",
     "decode_document",
     "decode_object",
     "echo",
+    "header_value",
     "readable_id",
+    "unprocessable",
 ]
 
 MAX_ECHO_CHARS = 64  # the most of a partner value (an ID, a key) any answer repeats
+MAX_HEADER_CHARS = 128  # the most of a header (ce_id, ce_type) kept and repeated
+UNPROCESSABLE = (
+    "the message could not be processed; the operators have a copy: quote its ce_id to them"
+)
 MAX_SAFE_NUMBER = 2**53  # integers beyond this lose precision in most JSON readers
 _MAX_REASONS = 20  # per message; a flood of reasons helps nobody
 _BOM = b"\xef\xbb\xbf"
@@ -70,13 +76,6 @@ class Undecodable:
     signal_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
-    """An HTTP JSON body: its items in order, each an object or why it is refused."""
-
-    items: list[dict[str, Any] | Undecodable]
-
-
 def _reason(code: ReasonCode, field: str | None, message: str) -> FeedbackReason:
     return FeedbackReason(code=code, field=field, message=message)
 
@@ -94,6 +93,18 @@ def echo(value: str, limit: int = MAX_ECHO_CHARS) -> str:
     if not head.isprintable():
         head = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in head)
     return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+def header_value(value: str | None) -> str | None:
+    """A partner's header as intake keeps and repeats it (:func:`echo`, cut shorter than a
+    value: a UUID or a CloudEvents type fits whole)."""
+    return None if value is None else echo(value, MAX_HEADER_CHARS)
+
+
+def unprocessable() -> Undecodable:
+    """The generic answer to a partner message that failed in a way not foreseen: rejected,
+    never silent (the dead-letter queue keeps the message for operators)."""
+    return _refused(ReasonCode.INVALID_SCHEMA, UNPROCESSABLE)
 
 
 def readable_id(data: Mapping[str, Any]) -> str | None:
@@ -320,12 +331,11 @@ class BodyError(ValueError):
         self.too_large = too_large
 
 
-def decode_document(
-    raw: bytes, limits: DecodeLimits = DecodeLimits(), *, max_items: int = 50_000
-) -> Document:
-    """An HTTP JSON body: one object or an array of at most `max_items` objects. A body that
-    is not JSON raises :class:`BodyError` (HTTP 400; too many items: 413); a bad item is
-    refused on its own, as it would be on Kafka."""
+def decode_document(raw: bytes, *, max_items: int = 50_000) -> list[Any]:
+    """An HTTP JSON body: one value or an array of at most `max_items`, as a list. A body that
+    is not JSON raises :class:`BodyError` (HTTP 400; too many items: 413). The items are not
+    checked here: each is checked on its own (:func:`check_object`) and, when bad, refused on
+    its own, as it would be on Kafka."""
     body = raw.removeprefix(_BOM)  # spreadsheet tools and Windows editors write one
     try:
         parsed = _parse(body)
@@ -343,15 +353,4 @@ def decode_document(
     # Duplicate keys anywhere make the body ambiguous as a whole.
     if _members(parsed) != _key_count(body):
         raise BodyError(f"body is not valid JSON: {_duplicate_key(body)}")
-    decoded: list[dict[str, Any] | Undecodable] = []
-    for item in items:
-        if not isinstance(item, dict):
-            decoded.append(_refused(ReasonCode.INVALID_JSON, "not a JSON object"))
-            continue
-        walk = _Walk(limits)
-        walk.run(item)
-        if walk.reasons:
-            decoded.append(Undecodable(walk.reasons, None if walk.too_deep else readable_id(item)))
-        else:
-            decoded.append(item)
-    return Document(decoded)
+    return items
