@@ -317,3 +317,45 @@ def fuzz_settings(max_examples: int) -> Callable[[Callable[..., None]], Callable
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
+
+
+CE_TYPES = {
+    "submitted": "nl.vroegsignalering.signal.submitted.v1",
+    "resolved": "nl.vroegsignalering.signal.resolved.v1",
+}
+
+
+def plan_headers(
+    plan: KafkaPlan, code: str, kid: str, key: Any, other_key: Any
+) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a plan, signed with the partner's key (`Ed25519PrivateKey`) as
+    the plan says. Every message gets a unique ce_id (a replaced one gets a unique tail), so
+    none is taken for a redelivery of another."""
+    from eropaf_contracts.cloudevents import CloudEventHeaders
+    from eropaf_intake.adapters import jws
+
+    ce_type = CE_TYPES.get(plan.ce_type, plan.ce_type)
+    headers = CloudEventHeaders.new(code, ce_type)
+    signed = {
+        "good": plan.value,
+        "other_bytes": plan.value + b" ",
+        "other_key": plan.value,
+        "repeated": plan.value,
+    }
+    signature = None
+    if plan.signature in signed:
+        signing_key = other_key if plan.signature == "other_key" else key
+        signature = jws.sign_detached(signed[plan.signature], signing_key, kid)
+    elif plan.signature == "garbage":
+        signature = "eyJhbGciOiJFZERTQSJ9..AAAA"
+    if signature is not None:
+        headers = headers.with_signature(signature)
+    out = list(headers.to_kafka())
+    if plan.signature == "repeated":  # a second signature, over other bytes, after the first
+        out.append(("ce_signature", jws.sign_detached(b"{}", key, kid).encode()))
+    for name, replacement in plan.header_faults:
+        out = [(n, v) for n, v in out if n != name]
+        if replacement is not None:
+            tail = uuid.uuid4().hex.encode() if name == "ce_id" else b""
+            out.append((name, replacement + tail))
+    return out
