@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -42,6 +43,34 @@ async def _raw_decoder(msg: Any) -> Any:
     # Bodies are parsed by the handlers themselves: a partner's invalid JSON must reach the
     # handler (it owes the partner a "rejected" feedback), not fail in the framework.
     return msg.body
+
+
+def _decodable(record: Any) -> Any:
+    """The record as it is, or a copy whose header values all decode as UTF-8."""
+    headers = record.headers or ()
+    try:
+        for _name, value in headers:
+            value.decode()
+    except (UnicodeDecodeError, AttributeError):  # AttributeError: a header without a value
+        return dataclasses.replace(
+            record,
+            headers=[(n, (v or b"").decode(errors="replace").encode()) for n, v in headers],
+        )
+    return record
+
+
+async def _tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """faststream decodes every header value as strict UTF-8: one producer's stray byte, or a
+    header without a value, would fail the whole batch before any handler, and none of its
+    messages would be answered. Its parser gets decodable copies; the handler reads the
+    records as they came (``raw_message``)."""
+    records = tuple(message) if isinstance(message, tuple | list) else (message,)
+    safe = tuple(_decodable(r) for r in records)
+    if all(a is b for a, b in zip(records, safe, strict=True)):
+        return await original(message)
+    parsed = await original(safe if isinstance(message, tuple | list) else safe[0])
+    parsed.raw_message = message
+    return parsed
 
 
 class Service:
@@ -130,6 +159,7 @@ class Service:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             decoder=_raw_decoder,
+            parser=_tolerant_parser,
             title=consumer,
         )(consume)
         return processor

@@ -158,6 +158,7 @@ async def test_every_kafka_message_gets_exactly_one_feedback(
         assert body["ce_id"] is None or len(body["ce_id"]) <= 128
     statuses = {b["status"] for b in feedback.values()}
     assert {"accepted", "rejected"} <= statuses  # the plans reach both ends
+    assert await door.outbox(f"{signals_topic(door.code)}.dlq") == {}  # all answered by plan
     _record(request, "in-process: Kafka messages", len(records))
 
 
