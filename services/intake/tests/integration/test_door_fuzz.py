@@ -100,8 +100,8 @@ class Door:
             f"/v1/partners/{self.code}/signals",
             content=body,
             headers={
-                "Authorization": f"Bearer {token or self.token}",
-                "Content-Type": content_type.encode(),  # bytes: any header a client sends
+                b"Authorization": f"Bearer {token or self.token}".encode(),
+                b"Content-Type": content_type.encode(),  # bytes: any header a client sends
             },
         )
 
