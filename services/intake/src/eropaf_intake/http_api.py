@@ -142,19 +142,31 @@ def build_router(
         return SignalResults(results=feedbacks)
 
     @router.get(
-        "/internal/v1/personal-data", tags=["internal"], summary="Audited read of personal data"
+        "/internal/v1/personal-data",
+        tags=["internal"],
+        summary="Audited read of personal data",
+        responses={
+            400: _error("Missing or unusable X-Accessor, purpose or signal refs"),
+            401: _error("No internal token, or a wrong one"),
+        },
     )
     async def personal_data(
         signal_ref: Annotated[list[str], Query(min_length=1)],
-        purpose: Annotated[str, Query(min_length=3)],
+        purpose: Annotated[str, Query(min_length=3, max_length=200)],
         authorization: Annotated[str | None, Header()] = None,
         x_accessor: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         token = _bearer(authorization)
-        if token is None or not hmac.compare_digest(token, internal_token):
+        if token is None or not hmac.compare_digest(token.encode(), internal_token.encode()):
             raise HTTPException(401, "internal token required")
-        if not x_accessor:
+        if not x_accessor or not x_accessor.strip() or not x_accessor.isprintable():
             raise HTTPException(400, "X-Accessor header (who reads) is required")
+        if not purpose.strip() or not purpose.isprintable():
+            raise HTTPException(400, "purpose must say, in printable text, why the data is read")
+        if not all(ref.isprintable() and len(ref) <= 128 for ref in signal_ref):
+            raise HTTPException(
+                400, "signal_ref values are printable refs of at most 128 characters"
+            )
         async with transaction(sessions) as session:
             data = await read_personal_data(
                 session, config.keyring, signal_ref, accessor=x_accessor, purpose=purpose
