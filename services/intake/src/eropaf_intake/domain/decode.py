@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 MAX_ECHO_CHARS = 64  # the most of a partner value (an ID, a key) any answer repeats
+MAX_FIELD_CHARS = 200  # a field path in a reason (names of at most 64, nested)
 MAX_HEADER_CHARS = 128  # the most of a header (ce_id, ce_type) kept and repeated
 UNPROCESSABLE = (
     "the message could not be processed; the operators have a copy: quote its ce_id to them"
@@ -134,7 +135,8 @@ class _Walk:
 
     def add(self, code: ReasonCode, field: str | None, message: str) -> None:
         if len(self.reasons) < _MAX_REASONS:
-            self.reasons.append(_reason(code, field, message))
+            shown = None if field is None else echo(field, MAX_FIELD_CHARS)
+            self.reasons.append(_reason(code, shown, message))
 
     def run(self, root: Any) -> None:
         self._value(root, "", 1)
