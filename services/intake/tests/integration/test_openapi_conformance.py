@@ -11,36 +11,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
-import requests
 import schemathesis
 import uvicorn
-from hypothesis import given
-from hypothesis import strategies as st
-from schemathesis import checks
-from schemathesis.core.result import Ok
 
 from eropaf_intake import partners
 from eropaf_intake.app import MIGRATIONS, build
 from eropaf_platform.db import migrate_async
+from eropaf_platform.testing.openapi import fuzz_openapi
 
-from ..door_strategies import fuzz_settings
 from .support import INTERNAL_TOKEN, admin_session, free_port, intake_settings
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = 60
-MAX_URL = 8 * 1024
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_headers_conformance,
-    checks.response_schema_conformance,
-]
 
 
 @dataclass
@@ -87,66 +73,41 @@ async def served(module_database_url: str) -> AsyncIterator[Served]:
         await asyncio.to_thread(thread.join, 30)
 
 
-def _fuzz(operation: Any, served: Served) -> int:
-    """Cases of one operation, allowed and not allowed by the document; how many were tried."""
-    internal = operation.path.startswith("/internal")
-    tried = 0
-    cases = st.one_of(
-        operation.as_strategy(),  # what the document allows
-        operation.as_strategy(schemathesis.GenerationMode.NEGATIVE),  # and what it does not
-    )
-
-    @fuzz_settings(EXAMPLES_PER_OPERATION)
-    @given(
-        case=cases, auth=st.sampled_from(["right", "right", "right", "none", "other", "garbage"])
-    )
-    def check(case: schemathesis.Case, auth: str) -> None:
-        nonlocal tried
-        tried += 1
-        if "code" in (case.path_parameters or {}) and auth != "garbage":
+def test_every_operation_conforms_to_the_openapi_document(
+    served: Served, request: pytest.FixtureRequest
+) -> None:
+    def prepare(case: schemathesis.Case, mode: str) -> dict[str, str]:
+        internal = case.operation.path.startswith("/internal")
+        if "code" in (case.path_parameters or {}) and mode != "garbage":
             case.path_parameters = {**(case.path_parameters or {}), "code": served.code}
+        if mode == "none" and case.headers:
+            case.headers.pop("authorization", None)  # case-insensitive
         token = {
             "right": INTERNAL_TOKEN if internal else served.token,
             "other": served.other_token,
             "garbage": "not-a-token",
-        }.get(auth)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if auth == "none" and case.headers:
-            case.headers.pop("authorization", None)  # case-insensitive
-        try:
-            response = case.call(base_url=served.base_url, headers=headers)
-        except requests.ConnectionError:
-            # The HTTP server (h11) drops a request line it will not buffer, before the app.
-            assert len(case.formatted_path) + len(str(case.query)) > MAX_URL, case
-            return
-        case.validate_response(response, checks=CHECKS)
-        status = response.status_code
-        if auth in ("none", "garbage"):
+        }.get(mode)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def expect(case: schemathesis.Case, mode: str, status: int) -> None:
+        internal = case.operation.path.startswith("/internal")
+        if mode in ("none", "garbage"):
             # FastAPI checks declared parameters (422) before the endpoint checks the token.
             assert status == 401 or (internal and status == 422), status
-        elif auth == "other" and not internal:
+        elif mode == "other" and not internal:
             assert status == 403, status
 
-    check()
-    return tried
-
-
-def test_every_operation_conforms_to_the_openapi_document(
-    served: Served, request: pytest.FixtureRequest
-) -> None:
-    schema = schemathesis.openapi.from_url(f"{served.base_url}/openapi.json")
-    tried = 0
-    operations = 0
-    for result in schema.get_all_operations():
-        if not isinstance(result, Ok):
-            pytest.fail(f"intake's OpenAPI document has an unusable operation: {result}")
-        operation = result.ok()
-        if operation.path.startswith(("/health", "/metrics")):
-            continue  # operations' endpoints: readiness is 503 by design while consumers are off
-        operations += 1
-        tried += _fuzz(operation, served)
-    assert operations >= 2
-    request.node.user_properties.append(("door_examples", ("schemathesis: intake API", tried)))
+    tried = fuzz_openapi(
+        served.base_url,
+        modes=["right", "right", "right", "none", "other", "garbage"],
+        prepare=prepare,
+        expect=expect,
+        examples_per_operation=EXAMPLES_PER_OPERATION,
+    )
+    assert len(tried) >= 2, tried
+    request.node.user_properties.append(
+        ("door_examples", ("schemathesis: intake API", sum(tried.values())))
+    )
 
 
 def test_documented_answers_of_the_partners_endpoint(served: Served) -> None:
