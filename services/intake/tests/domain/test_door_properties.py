@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_contracts.feedback import Feedback, FeedbackStatus
@@ -43,6 +44,7 @@ from ..door_strategies import (
     JSON_VALUES,
     csv_bodies,
     deep,
+    encode,
     fuzz_settings,
     signal_objects,
     valid_signal,
@@ -295,3 +297,18 @@ def test_csv_rows_limit() -> None:
     assert len(parse_csv(body, max_rows=11)) == 11
     with pytest.raises(CsvFormatError, match="more than 10 rows"):
         parse_csv(body, max_rows=10)
+
+
+@fuzz_settings(500)
+@given(signal_objects(), st.sampled_from(["ascii", "spaced"]))
+def test_no_duplicate_key_is_seen_where_there_is_none(obj: Any, style: str) -> None:
+    """A parsed object has unique keys: its encoding is never refused for duplicates, also
+    with strings that start with ':' or hold '\\":'."""
+    obj = {**obj, "x": ":", "y": '":', "z\\": '\\":'} if isinstance(obj, dict) else obj
+    decoded = decode_object(encode(obj, style), max_bytes=10**7)
+    if isinstance(decoded, Undecodable):
+        assert not any("duplicate" in r.message for r in decoded.reasons), decoded
+
+
+def test_strings_starting_with_a_colon_are_no_duplicate_keys() -> None:
+    assert decode_object(b'{"a": ":b", "c": ":"}') == {"a": ":b", "c": ":"}
