@@ -68,6 +68,14 @@ def describe_error(exc: BaseException) -> str:
     return str(exc)[:500]
 
 
+MAX_MESSAGE_ID_CHARS = 256
+
+
+def _text(raw: bytes) -> str:
+    """Bytes as text PostgreSQL accepts: undecodable bytes and NUL replaced."""
+    return raw.decode(errors="replace").replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True)
 class Incoming:
     topic: str
@@ -81,12 +89,16 @@ class Incoming:
     @property
     def message_id(self) -> str:
         """The message's own id: the CloudEvents id header, else a digest of its bytes, so a
-        redelivered copy is recognised even when the broker has forgotten its offsets."""
+        redelivered copy is recognised even when the broker has forgotten its offsets. A
+        header that cannot be a database key as it is (NUL or other control characters, over
+        ``MAX_MESSAGE_ID_CHARS``: a producer's mistake or a hostile one) counts as absent."""
         ce_id = self.headers.get(CE_ID)
         if ce_id:
-            return ce_id.decode(errors="replace")
+            text = ce_id.decode(errors="replace")
+            if len(text) <= MAX_MESSAGE_ID_CHARS and text.isprintable():
+                return text
         digest = hashlib.sha256()
-        for part in (self.topic.encode(), self.key or b"", self.value):
+        for part in (self.topic.encode(), self.key or b"", self.value, ce_id or b""):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         return "sha256:" + digest.hexdigest()
@@ -129,6 +141,8 @@ BatchHandler = Callable[[AsyncSession, Sequence[Incoming]], Awaitable[None]]
 # What a dead letter carries instead of the message's own bytes (e.g. them encrypted, where
 # they hold personal data); None keeps the bytes as they came.
 DeadLetterSeal = Callable[[Incoming], bytes]
+# Run in the dead letter's transaction, e.g. to answer the message's sender all the same.
+DeadLetterHook = Callable[[AsyncSession, Incoming], Awaitable[None]]
 
 
 class BatchProcessor:
@@ -142,8 +156,10 @@ class BatchProcessor:
         on_commit: Callable[[], None] | None = None,
         seal_dead_letter: DeadLetterSeal | None = None,
         wanted: Callable[[Incoming], bool] | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self.consumer = consumer
+        self._on_dead_letter = on_dead_letter
         self._seal = seal_dead_letter
         self._wanted = wanted
         self._handler = handler
@@ -265,13 +281,13 @@ class BatchProcessor:
         self, session: AsyncSession, message: Incoming, exc: BaseException, attempts: int
     ) -> None:
         dlq_topic = f"{message.topic}.dlq"
-        headers = [(k, v.decode(errors="replace")) for k, v in message.headers.items()]
+        headers = [(_text(k.encode()), _text(v)) for k, v in message.headers.items()]
         headers += [
             ("dlq_original_topic", message.topic),
             ("dlq_original_partition", str(message.partition)),
             ("dlq_original_offset", str(message.offset)),
             ("dlq_error_class", type(exc).__name__),
-            ("dlq_error_message", describe_error(exc)),
+            ("dlq_error_message", _text(describe_error(exc).encode())),
             ("dlq_attempts", str(attempts)),
             ("dlq_consumer", self.consumer),
         ]
@@ -284,7 +300,7 @@ class BatchProcessor:
             [
                 outbox.OutgoingMessage(
                     topic=dlq_topic,
-                    key=message.key.decode(errors="replace") if message.key is not None else None,
+                    key=_text(message.key) if message.key is not None else None,
                     value=value,
                     headers=headers,
                     # One dead letter per message and consumer, however often it is redelivered.
@@ -292,6 +308,8 @@ class BatchProcessor:
                 )
             ],
         )
+        if self._on_dead_letter is not None:
+            await self._on_dead_letter(session, message)
         metrics.DLQ.labels(self._service, message.topic).inc()
         log.error(
             "message dead-lettered",

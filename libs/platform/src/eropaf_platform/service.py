@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -23,7 +24,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eropaf_platform import kafka_internals, metrics
 from eropaf_platform.broker import connection_args, ensure_topics, make_broker
-from eropaf_platform.consumer import BatchHandler, BatchProcessor, DeadLetterSeal, Incoming
+from eropaf_platform.consumer import (
+    BatchHandler,
+    BatchProcessor,
+    DeadLetterHook,
+    DeadLetterSeal,
+    Incoming,
+)
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.logging import configure_logging, get_logger
 from eropaf_platform.outbox import OutboxRelay
@@ -36,6 +43,34 @@ async def _raw_decoder(msg: Any) -> Any:
     # Bodies are parsed by the handlers themselves: a partner's invalid JSON must reach the
     # handler (it owes the partner a "rejected" feedback), not fail in the framework.
     return msg.body
+
+
+def _decodable(record: Any) -> Any:
+    """The record as it is, or a copy whose header values all decode as UTF-8."""
+    headers = record.headers or ()
+    try:
+        for _name, value in headers:
+            value.decode()
+    except (UnicodeDecodeError, AttributeError):  # AttributeError: a header without a value
+        return dataclasses.replace(
+            record,
+            headers=[(n, (v or b"").decode(errors="replace").encode()) for n, v in headers],
+        )
+    return record
+
+
+async def _tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """faststream decodes every header value as strict UTF-8: one producer's stray byte, or a
+    header without a value, would fail the whole batch before any handler, and none of its
+    messages would be answered. Its parser gets decodable copies; the handler reads the
+    records as they came (``raw_message``)."""
+    records = tuple(message) if isinstance(message, tuple | list) else (message,)
+    safe = tuple(_decodable(r) for r in records)
+    if all(a is b for a, b in zip(records, safe, strict=True)):
+        return await original(message)
+    parsed = await original(safe if isinstance(message, tuple | list) else safe[0])
+    parsed.raw_message = message
+    return parsed
 
 
 class Service:
@@ -70,6 +105,7 @@ class Service:
         max_records: int | None = None,
         seal_dead_letter: DeadLetterSeal | None = None,
         wanted: Callable[[Incoming], bool] | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> BatchProcessor:
         """A batch subscriber that commits offsets only after the batch's effects are durable."""
         processor = BatchProcessor(
@@ -80,6 +116,7 @@ class Service:
             on_commit=self.relay.wake,
             seal_dead_letter=seal_dead_letter,
             wanted=wanted,
+            on_dead_letter=on_dead_letter,
         )
         self.processors[consumer] = processor
         service = self.settings.service_name
@@ -122,6 +159,7 @@ class Service:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             decoder=_raw_decoder,
+            parser=_tolerant_parser,
             title=consumer,
         )(consume)
         return processor

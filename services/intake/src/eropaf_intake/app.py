@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from fastapi import FastAPI
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import (
@@ -17,10 +17,13 @@ from eropaf_contracts.topics import (
     SIGNALS_TOPIC_PATTERN,
 )
 from eropaf_intake.adapters.crypto import parse_keyring
+from eropaf_intake.adapters.rate_limit import RateLimiter
+from eropaf_intake.domain.decode import DecodeLimits
 from eropaf_intake.domain.validation import Limits
 from eropaf_intake.handlers import (
     MATCHING_EVENT_TYPES,
     PartnerSignalsHandler,
+    dead_letter_feedback,
     handle_matching_events,
     of_types,
     partner_dead_letter_seal,
@@ -43,8 +46,16 @@ class IntakeSettings(ServiceSettings):
     )
     internal_api_token: SecretStr | None = None  # for services reading personal data
     region_file: str | None = None  # None: the packaged Lekstroom region
-    max_message_bytes: int = 64 * 1024
-    max_http_body_bytes: int = 10 * 1024 * 1024
+    # Limits of the partners' door (docs/partners.md). A signal is ~0.5-1 KB of JSON, a CSV
+    # row ~250 bytes: a month of a large health insurer (tens of thousands) fits one request.
+    max_message_bytes: int = Field(64 * 1024, ge=1024)  # one Kafka message value
+    max_http_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # one HTTP request body
+    max_json_depth: int = Field(8, ge=3, le=64)  # nesting of one signal (it needs 3)
+    max_string_chars: int = Field(1000, ge=64)  # one string value
+    max_signals_per_request: int = Field(50_000, ge=1)  # items of one JSON array (HTTP)
+    max_csv_rows: int = Field(50_000, ge=1)  # data rows of one CSV body (HTTP)
+    http_rate_per_second: float = 10.0  # requests per partner token; 0 turns it off
+    http_rate_burst: int = Field(20, ge=1)
     personal_data_retention_days: int = 365
 
     @model_validator(mode="before")
@@ -74,7 +85,12 @@ class IntakeSettings(ServiceSettings):
             region=load_region(Path(self.region_file) if self.region_file else None),
             pseudonym_key=self.pseudonym_key.get_secret_value().encode(),
             keyring=parse_keyring(self.master_keys.get_secret_value()),
-            limits=Limits(max_value_bytes=self.max_message_bytes),
+            limits=Limits(
+                max_value_bytes=self.max_message_bytes,
+                decode=DecodeLimits(
+                    max_depth=self.max_json_depth, max_string_chars=self.max_string_chars
+                ),
+            ),
         )
 
 
@@ -91,6 +107,7 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
         consumer="intake-partner-signals",
         handler=PartnerSignalsHandler(config),
         seal_dead_letter=partner_dead_letter_seal(config.keyring),
+        on_dead_letter=dead_letter_feedback(config.limits.max_value_bytes),
     )
     # Matching's events for intake (creditor feedback and case closures) come on one topic
     # of their own, not on the cases topic: intake never fetches the case events it has no
@@ -116,6 +133,9 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
             max_body_bytes=settings.max_http_body_bytes,
             internal_token=settings.internal_api_token.get_secret_value(),
             on_commit=service.relay.wake,
+            max_signals=settings.max_signals_per_request,
+            max_csv_rows=settings.max_csv_rows,
+            rate_limiter=RateLimiter(settings.http_rate_per_second, settings.http_rate_burst),
         )
     )
     return service, service.http_app(app)

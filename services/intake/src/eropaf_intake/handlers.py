@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from eropaf_contracts.feedback import Feedback, FeedbackStatus
 from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
 from eropaf_intake.adapters import crypto
 from eropaf_intake.adapters.tables import signal
+from eropaf_intake.domain.decode import decode_object, header_value, readable_id, unprocessable
 from eropaf_intake.intake import (
     FEEDBACK_CE_TYPE,
     IntakeBatch,
@@ -22,7 +24,7 @@ from eropaf_intake.intake import (
     PartnerMessage,
 )
 from eropaf_platform import bulk, outbox
-from eropaf_platform.consumer import Incoming
+from eropaf_platform.consumer import DeadLetterHook, Incoming
 
 
 def partner_message(record: Incoming) -> PartnerMessage:
@@ -30,9 +32,10 @@ def partner_message(record: Incoming) -> PartnerMessage:
     return PartnerMessage(
         partner_code=partner_code_from_topic(record.topic) or "",
         value=record.value,
-        ce_type=headers.get("ce_type", ""),
-        ce_id=headers.get("ce_id"),
-        ce_source=headers.get("ce_source"),
+        # Headers are the partner's too: cut and escaped before anything repeats or stores them.
+        ce_type=header_value(headers.get("ce_type")) or "",
+        ce_id=header_value(headers.get("ce_id")),
+        ce_source=header_value(headers.get("ce_source")),
         signature=headers.get("ce_signature"),
         fallback_key=f"{record.topic}:{record.partition}:{record.offset}",
         message_id=record.message_id,
@@ -54,6 +57,45 @@ def partner_dead_letter_seal(keyring: crypto.Keyring) -> Callable[[Incoming], by
         return crypto.seal(keyring, record.value, context)
 
     return seal
+
+
+def dead_letter_feedback(max_value_bytes: int) -> DeadLetterHook:
+    """A partner message that went to the dead-letter queue still gets its one feedback:
+    rejected with a generic reason, queued in the dead letter's transaction."""
+
+    async def tell_partner(session: AsyncSession, record: Incoming) -> None:
+        message = partner_message(record)
+        decoded = decode_object(record.value, max_bytes=max_value_bytes)
+        signal_id = readable_id(decoded) if isinstance(decoded, dict) else None
+        feedback = Feedback(
+            id=signal_id,
+            ce_id=message.ce_id,
+            status=FeedbackStatus.REJECTED,
+            reasons=unprocessable().reasons,
+            time=datetime.now(UTC),
+        )
+        await outbox.add(
+            session,
+            [
+                outbox.OutgoingMessage(
+                    topic=feedback_topic(message.partner_code),
+                    key=signal_id or message.ce_id or message.fallback_key,
+                    value=feedback.model_dump_json(by_alias=True).encode(),
+                    headers=[
+                        ("ce_specversion", "1.0"),
+                        ("ce_id", f"feedback:{message.message_id}"),
+                        ("ce_source", "eropaf-intake"),
+                        ("ce_type", FEEDBACK_CE_TYPE),
+                        ("ce_time", feedback.time.isoformat()),
+                        ("content-type", "application/json"),
+                    ],
+                    # The event id of the feedback the message would have had: one either way.
+                    event_id=f"feedback:{message.partner_code}:{message.message_id}",
+                )
+            ],
+        )
+
+    return tell_partner
 
 
 class PartnerSignalsHandler:

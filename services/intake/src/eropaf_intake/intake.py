@@ -31,6 +31,7 @@ from eropaf_intake.adapters.tables import (
     personal_record,
     signal,
 )
+from eropaf_intake.domain.decode import unprocessable
 from eropaf_intake.domain.match_tokens import match_tokens, pseudonym, signal_ref
 from eropaf_intake.domain.revisions import Revision, content_fingerprint, decide_revision
 from eropaf_intake.domain.validation import (
@@ -43,8 +44,10 @@ from eropaf_intake.domain.validation import (
     validate_signal,
 )
 from eropaf_platform import bulk, outbox
+from eropaf_platform.logging import get_logger
 
 FEEDBACK_CE_TYPE = "nl.vroegsignalering.signal.feedback.v1"
+log = get_logger(__name__)
 
 # One statement per table and batch. case_closed_at is never written here: a new signal has
 # none, and an existing one keeps its own (it is not among the updated columns).
@@ -228,12 +231,22 @@ class IntakeBatch:
             )
         return validate_signal(message.value, policy, self.config.region, today, self.config.limits)
 
+    def _validate_guarded(
+        self, message: PartnerMessage
+    ) -> ValidSignal | ValidResolution | Rejected:
+        """Whatever validation raises ends as a rejection, never as a silent dead letter."""
+        try:
+            return self._validate(message)
+        except Exception as exc:
+            log.error("partner message failed validation unexpectedly", error=type(exc).__name__)
+            return Rejected(unprocessable().reasons)
+
     # --- the batch ------------------------------------------------------------------------
 
     async def process(
         self, session: AsyncSession, messages: Sequence[PartnerMessage]
     ) -> list[Feedback]:
-        outcomes = [self._validate(m) for m in messages]
+        outcomes = [self._validate_guarded(m) for m in messages]
         key = self.config.pseudonym_key
         refs = {
             i: signal_ref(key, m.partner_code, _signal_id(o))

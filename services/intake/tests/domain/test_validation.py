@@ -138,7 +138,7 @@ def test_too_large(region: Region) -> None:
         (b"[]", "object"),
         (b'"x"', "object"),
         (b'{"ID": "a", "ID": "b"}', "duplicate key"),
-        (b'{"bedrag": NaN}', "NaN"),
+        (b'{"bedrag": NaN}', "not JSON"),
         (b"\xef\xbb\xbf{}", "not JSON"),
     ],
 )
@@ -303,8 +303,13 @@ def test_disabled_partner(region: Region) -> None:
     assert _reasons(validate_signal(b"{", disabled, region, TODAY)) == {("partner_disabled", None)}
 
 
-def test_control_characters_in_ignored_status_do_not_matter(region: Region) -> None:
-    assert isinstance(validate_signal(_value(status="x\x00"), MITROS, region, TODAY), ValidSignal)
+def test_control_characters_are_refused_in_every_field_even_the_ignored_status(
+    region: Region,
+) -> None:
+    """The door checks every string before anything decides what it ignores."""
+    assert _reasons(validate_signal(_value(status="x\x00"), MITROS, region, TODAY)) == {
+        ("invalid_schema", "status")
+    }
 
 
 def test_signaaldatum_today_is_fine_and_ontstaansdatum_alone(region: Region) -> None:

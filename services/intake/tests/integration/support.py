@@ -172,7 +172,7 @@ async def publish(bootstrap: str, topic: str, messages: Sequence[Outgoing]) -> l
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return [dict(h).get("ce_id", b"").decode() for _, _, h in messages]
+    return [(dict(h).get("ce_id") or b"").decode(errors="replace") for _, _, h in messages]
 
 
 def signal_item(partner: Partner, body: Mapping[str, Any] | bytes, **kw: Any) -> Outgoing:

@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CsvFormatError", "CsvRow", "parse_csv"]
+__all__ = ["CsvFormatError", "CsvRow", "CsvTooManyRows", "parse_csv"]
 
 # Column name (case-insensitive, also dotted) -> path in the signal object.
 _TOP_LEVEL = (
@@ -63,6 +63,10 @@ _MAX_INTEGER_DIGITS = 15  # beyond any arrears amount; also keeps int() cheap
 
 class CsvFormatError(ValueError):
     """The body as a whole is not a usable CSV file; the message says why (HTTP 400)."""
+
+
+class CsvTooManyRows(CsvFormatError):
+    """More data rows than allowed in one file (HTTP 413)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +146,9 @@ def _convert(path: tuple[str, ...], text: str) -> Any:
     return text
 
 
-def parse_csv(body: bytes) -> list[CsvRow]:
-    """Rows in input order; entirely empty rows are skipped (spreadsheets append them)."""
+def parse_csv(body: bytes, *, max_rows: int | None = None) -> list[CsvRow]:
+    """Rows in input order; entirely empty rows are skipped (spreadsheets append them). More
+    than `max_rows` data rows raise :class:`CsvTooManyRows` as soon as the next one is read."""
     text = _decode(body)
     if not text.strip():
         raise CsvFormatError("CSV body is empty")
@@ -153,11 +158,17 @@ def parse_csv(body: bytes) -> list[CsvRow]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = _header(next(reader))
-        return [
-            row
-            for number, cells in enumerate(reader, start=1)
-            if (row := _row(number, cells, header)) is not None
-        ]
+        rows: list[CsvRow] = []
+        for number, cells in enumerate(reader, start=1):
+            row = _row(number, cells, header)
+            if row is None:
+                continue
+            if max_rows is not None and len(rows) >= max_rows:
+                raise CsvTooManyRows(
+                    f"the CSV holds more than {max_rows} rows; split it over several requests"
+                )
+            rows.append(row)
+        return rows
     except csv.Error as exc:
         raise CsvFormatError(f"CSV is malformed near line {reader.line_num}: {exc}") from exc
 

@@ -8,7 +8,6 @@ Reason codes and field paths are the contract's (CONTRACT §2.2), paths in DDAS 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ from eropaf_contracts.region import Partner, Region
 from eropaf_contracts.signals import PartnerSignal, SignalResolved, validation_errors
 
 from .bsn import normalise_bsn
+from .decode import DecodeLimits, Undecodable, check_object, decode_object, readable_id
 from .normalise import (
     NormalisationError,
-    find_control_characters,
     normalise_house_number,
     normalise_postcode,
     normalise_text,
@@ -67,6 +66,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class Limits:
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     max_id_length: int = 64
+    decode: DecodeLimits = field(default_factory=DecodeLimits)  # depth, lengths (decode.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,73 +108,27 @@ def _reason(code: ReasonCode, field: str | None, message: str) -> FeedbackReason
 # --- JSON -------------------------------------------------------------------------------------
 
 
-class _JsonError(ValueError):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Duplicate keys are read differently by different parsers; the signed bytes must mean
-    # one thing only.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _JsonError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise _JsonError(f"{name} is not JSON")
-
-
 def parse_json_object(value: bytes, limits: Limits = Limits()) -> dict[str, Any] | Rejected:
-    """Size check, strict UTF-8, strict JSON (no duplicate keys, no NaN), must be an object."""
-    if len(value) > limits.max_value_bytes:
-        return Rejected(
-            [
-                _reason(
-                    ReasonCode.TOO_LARGE,
-                    None,
-                    f"message is {len(value)} bytes, the limit is {limits.max_value_bytes}",
-                )
-            ]
-        )
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejected([_reason(ReasonCode.INVALID_JSON, None, f"not UTF-8 (byte {exc.start})")])
-    try:
-        parsed = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants
-        )
-    except json.JSONDecodeError as exc:
-        return Rejected(
-            [
-                _reason(
-                    ReasonCode.INVALID_JSON,
-                    None,
-                    f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                )
-            ]
-        )
-    except _JsonError as exc:
-        return Rejected([_reason(ReasonCode.INVALID_JSON, None, f"not JSON: {exc}")])
-    if not isinstance(parsed, dict):
-        return Rejected([_reason(ReasonCode.INVALID_JSON, None, "not a JSON object")])
-    return parsed
+    """The bounded decode step (domain.decode): size, strict UTF-8 and JSON, depth, lengths,
+    numbers, control characters, duplicate keys; must be an object."""
+    decoded = decode_object(value, limits.decode, max_bytes=limits.max_value_bytes)
+    if isinstance(decoded, Undecodable):
+        return Rejected(decoded.reasons, decoded.signal_id)
+    return decoded
 
 
 def _as_object(raw: object, limits: Limits) -> dict[str, Any] | Rejected:
     if isinstance(raw, bytes | bytearray | memoryview):
         return parse_json_object(bytes(raw), limits)
     if isinstance(raw, Mapping):
-        return dict(raw)
+        # Parsed elsewhere (HTTP, CSV): the same bounds and characters.
+        data = dict(raw)
+        problem = check_object(data, limits.decode)
+        return data if problem is None else Rejected(problem.reasons, problem.signal_id)
     return Rejected([_reason(ReasonCode.INVALID_JSON, None, "not a JSON object")])
 
 
-def _readable_id(data: Mapping[str, Any]) -> str | None:
-    signal_id = data.get("ID")
-    return signal_id if isinstance(signal_id, str) and signal_id else None
+_readable_id = readable_id
 
 
 # --- reason collection ------------------------------------------------------------------------
@@ -205,27 +159,6 @@ class _Reasons:
             self.items.append(_reason(ReasonCode.INVALID_SCHEMA, path, message))
             if path is not None:
                 self.schema_fields.add(path)
-
-
-def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _walk_strings(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk_strings(item, f"{path}[{index}]")
-
-
-def _check_control_characters(data: Mapping[str, Any], reasons: _Reasons) -> set[str]:
-    bad: set[str] = set()
-    for path, text in _walk_strings(data, ""):
-        found = find_control_characters(text)
-        if found:
-            reasons.schema(path or None, f"contains control characters: {', '.join(found)}")
-            bad.add(path)
-    return bad
 
 
 def _normalised_text_object(obj: Any, names: Iterable[str], prefix: str, bad: set[str]) -> Any:
@@ -287,7 +220,7 @@ def validate_signal(
     # `status` is ours to decide: dropped before anything looks at it.
     data.pop("status", None)
     reasons = _Reasons()
-    bad_text = _check_control_characters(data, reasons)
+    bad_text: set[str] = set()  # control characters: refused by the decode step already
 
     if "client" in data:
         data["client"] = _normalised_text_object(
@@ -474,7 +407,6 @@ def validate_resolution(
     if isinstance(parsed, Rejected):
         return parsed
     reasons = _Reasons()
-    _check_control_characters(parsed, reasons)
     resolution: SignalResolved | None = None
     try:
         resolution = SignalResolved.model_validate(parsed)
