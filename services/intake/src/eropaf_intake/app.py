@@ -26,7 +26,7 @@ from eropaf_intake.handlers import (
     partner_dead_letter_seal,
 )
 from eropaf_intake.http_api import build_router
-from eropaf_intake.intake import IntakeConfig
+from eropaf_intake.service_layer.services import IntakeConfig
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
 

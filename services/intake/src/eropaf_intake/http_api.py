@@ -13,8 +13,10 @@ from pydantic import BaseModel
 
 from eropaf_contracts.feedback import Feedback
 from eropaf_intake.adapters.personal_data import read_personal_data
+from eropaf_intake.domain.admission import PartnerMessage
 from eropaf_intake.domain.csv_rows import CsvFormatError, parse_csv
-from eropaf_intake.intake import IntakeBatch, IntakeConfig, PartnerDirectory, PartnerMessage
+from eropaf_intake.service_layer import services
+from eropaf_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from eropaf_platform.db import transaction
 
 
@@ -33,7 +35,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def build_router(
-    config: IntakeConfig,
+    config: services.IntakeConfig,
     sessions: Any,
     *,
     max_body_bytes: int,
@@ -63,7 +65,7 @@ def build_router(
             )
         digest = token_hash(token)
         async with transaction(sessions) as session:
-            directory = await PartnerDirectory.load(session)
+            directory = await services.load_partner_directory(IntakeUnitOfWork(session))
         owner = next(
             (c for c, h in directory.token_hashes.items() if hmac.compare_digest(h, digest)), None
         )
@@ -77,7 +79,9 @@ def build_router(
             PartnerMessage(partner_code=code, value=item, require_signature=False) for item in items
         ]
         async with transaction(sessions) as session:
-            feedbacks = await IntakeBatch(config, directory).process(session, messages)
+            feedbacks = await services.accept_partner_messages(
+                IntakeUnitOfWork(session, config.keyring), config, messages, directory
+            )
         on_commit()
         return SignalResults(results=feedbacks)
 
