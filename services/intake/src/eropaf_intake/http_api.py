@@ -12,7 +12,6 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from eropaf_contracts.feedback import Feedback
-from eropaf_intake.adapters.personal_data import read_personal_data
 from eropaf_intake.domain.admission import PartnerMessage
 from eropaf_intake.domain.csv_rows import CsvFormatError, parse_csv
 from eropaf_intake.service_layer import services
@@ -100,8 +99,11 @@ def build_router(
         if not x_accessor:
             raise HTTPException(400, "X-Accessor header (who reads) is required")
         async with transaction(sessions) as session:
-            data = await read_personal_data(
-                session, config.keyring, signal_ref, accessor=x_accessor, purpose=purpose
+            data = await services.read_personal_data(
+                IntakeUnitOfWork(session, config.keyring),
+                signal_ref,
+                accessor=x_accessor,
+                purpose=purpose,
             )
         return {"records": data}
 

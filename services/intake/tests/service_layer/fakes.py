@@ -106,11 +106,18 @@ class FakePersonalDataRepository(PersonalDataRepository):
         super().__init__()
         self.records: dict[str, PersonalRecord] = {}
         self.writes = 0
+        self.audit: list[tuple[str, str, str]] = []  # accessor, purpose, signal ref
 
     async def _save(self, staged: dict[str, tuple[str, dict[str, Any], datetime]]) -> None:
         self.writes += 1
         for ref, (household, fields, updated_at) in staged.items():
             self.records[ref] = PersonalRecord(household, fields, updated_at)
+
+    async def read(
+        self, signal_refs: list[str], *, accessor: str, purpose: str
+    ) -> dict[str, dict[str, Any]]:
+        self.audit.extend((accessor, purpose, ref) for ref in signal_refs)
+        return {r: self.records[r].fields for r in signal_refs if r in self.records}
 
 
 class FakeIntakeUnitOfWork(FakeUnitOfWork, AbstractIntakeUnitOfWork):

@@ -536,3 +536,26 @@ async def test_a_case_closure_times_the_retention_of_its_signals(
     assert uow.signals.case_closed_at == {refs[0]: closed_at, refs[1]: closed_at}
     assert uow.published[before:] == []  # nothing to tell anyone
     assert uow.commits == 2
+
+
+# --- personal data --------------------------------------------------------------------------
+
+
+async def test_a_read_of_personal_data_is_recorded_with_who_and_why(
+    uow: FakeIntakeUnitOfWork, partner: Partner
+) -> None:
+    await accept(uow, partner.message(a_signal("S-30")))
+    ref, unknown = ref_of("S-30"), "ab" * 32
+    data = await services.read_personal_data(
+        uow, [ref, unknown], accessor="matching", purpose="ddas export"
+    )
+    assert set(data) == {ref}
+    assert data[ref]["client"]["Burgerservicenummer"] == "111222333"
+    assert uow.personal_data.audit == [
+        ("matching", "ddas export", ref),
+        ("matching", "ddas export", unknown),
+    ]
+    for accessor, purpose in (("", "ddas export"), ("matching", "  ")):
+        with pytest.raises(ValueError, match="accessor and a purpose"):
+            await services.read_personal_data(uow, [ref], accessor=accessor, purpose=purpose)
+    assert len(uow.personal_data.audit) == 2

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.ddas import Signaalpartner
 from eropaf_intake.adapters import crypto, jws
+from eropaf_intake.adapters.personal_data import read_personal_data
 from eropaf_intake.adapters.tables import (
     household_key,
     partner,
@@ -197,6 +198,13 @@ class PersonalDataRepository(abc.ABC):
     @abc.abstractmethod
     async def _save(self, staged: dict[str, tuple[str, dict[str, Any], datetime]]) -> None: ...
 
+    @abc.abstractmethod
+    async def read(
+        self, signal_refs: list[str], *, accessor: str, purpose: str
+    ) -> dict[str, dict[str, Any]]:
+        """Decrypted personal fields per signal ref (shredded ones are absent); the read is
+        recorded in the audit trail in the same transaction."""
+
 
 class SqlPersonalDataRepository(PersonalDataRepository):
     def __init__(self, session: AsyncSession, keyring: crypto.Keyring | None) -> None:
@@ -226,6 +234,13 @@ class SqlPersonalDataRepository(PersonalDataRepository):
                 }
             )
         await self.session.execute(_UPSERT_PERSONAL, {"rows": bulk.rows_json(rows)})
+
+    async def read(
+        self, signal_refs: list[str], *, accessor: str, purpose: str
+    ) -> dict[str, dict[str, Any]]:
+        return await read_personal_data(
+            self.session, self.keyring, signal_refs, accessor=accessor, purpose=purpose
+        )
 
     async def _data_keys(self, households: set[str]) -> dict[str, bytes]:
         """The data key of each household, creating the missing ones."""

@@ -45,6 +45,7 @@ __all__ = [
     "IntakeConfig",
     "accept_partner_messages",
     "load_partner_directory",
+    "read_personal_data",
     "record_matching_events",
 ]
 
@@ -220,6 +221,19 @@ async def record_matching_events(
                     ]
                 )
         await uow.commit()
+
+
+async def read_personal_data(
+    uow: AbstractIntakeUnitOfWork, signal_refs: list[str], *, accessor: str, purpose: str
+) -> dict[str, dict[str, Any]]:
+    """An audited read of personal data (intake's internal API): who reads and why are
+    required, and recorded with the read."""
+    if not accessor.strip() or not purpose.strip():
+        raise ValueError("a read of personal data needs an accessor and a purpose")
+    async with uow:
+        data = await uow.personal_data.read(signal_refs, accessor=accessor, purpose=purpose)
+        await uow.commit()
+        return data
 
 
 def _feedback_message(
