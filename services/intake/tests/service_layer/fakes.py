@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from eropaf_contracts.ddas import Signaalpartner
+from eropaf_contracts.signals import PartnerSignal
 from eropaf_intake.adapters import jws
 from eropaf_intake.adapters.repository import (
     PartnerRepository,
@@ -19,7 +20,7 @@ from eropaf_intake.adapters.repository import (
     SignalRepository,
 )
 from eropaf_intake.domain.admission import PartnerDirectory, PartnerKey
-from eropaf_intake.domain.signals import StoredSignal
+from eropaf_intake.domain.signals import StoredSignal, personal_fields
 from eropaf_intake.domain.validation import PartnerPolicy
 from eropaf_intake.service_layer.unit_of_work import AbstractIntakeUnitOfWork
 from eropaf_platform.unit_of_work import FakeUnitOfWork
@@ -108,10 +109,10 @@ class FakePersonalDataRepository(PersonalDataRepository):
         self.writes = 0
         self.audit: list[tuple[str, str, str]] = []  # accessor, purpose, signal ref
 
-    async def _save(self, staged: dict[str, tuple[str, dict[str, Any], datetime]]) -> None:
+    async def _save(self, staged: dict[str, tuple[str, PartnerSignal, datetime]]) -> None:
         self.writes += 1
-        for ref, (household, fields, updated_at) in staged.items():
-            self.records[ref] = PersonalRecord(household, fields, updated_at)
+        for ref, (household, signal, updated_at) in staged.items():
+            self.records[ref] = PersonalRecord(household, personal_fields(signal), updated_at)
 
     async def read(
         self, signal_refs: list[str], *, accessor: str, purpose: str

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.ddas import Signaalpartner
+from eropaf_contracts.signals import PartnerSignal
 from eropaf_intake.adapters import crypto, jws
 from eropaf_intake.adapters.personal_data import read_personal_data
 from eropaf_intake.adapters.tables import (
@@ -29,7 +30,7 @@ from eropaf_intake.adapters.tables import (
     signal,
 )
 from eropaf_intake.domain.admission import PartnerDirectory, PartnerKey
-from eropaf_intake.domain.signals import StoredSignal
+from eropaf_intake.domain.signals import StoredSignal, personal_fields
 from eropaf_intake.domain.validation import PartnerPolicy
 from eropaf_platform import bulk
 
@@ -127,8 +128,9 @@ class SqlSignalRepository(SignalRepository):
         return {row.signal_ref: StoredSignal(*row) for row in rows}
 
     async def _save(self, signals: list[StoredSignal]) -> None:
-        # One statement for the batch; vars(): the dataclass's own dict, no copy.
-        await self.session.execute(_UPSERT_SIGNAL, {"rows": bulk.rows_json(map(vars, signals))})
+        # One statement for the batch. orjson writes the dataclasses as JSON objects itself
+        # (dates in ISO 8601), as bulk.rows_json would write dicts of them.
+        await self.session.execute(_UPSERT_SIGNAL, {"rows": orjson.dumps(signals).decode()})
 
     async def close_cases(self, refs: Iterable[str], closed_at: datetime) -> None:
         await self.session.execute(
@@ -182,13 +184,14 @@ class PersonalDataRepository(abc.ABC):
     """Personal data of signals, encrypted at rest under its household's data key."""
 
     def __init__(self) -> None:
-        self._staged: dict[str, tuple[str, dict[str, Any], datetime]] = {}
+        self._staged: dict[str, tuple[str, PartnerSignal, datetime]] = {}
 
     def add(
-        self, signal_ref: str, household: str, fields: dict[str, Any], updated_at: datetime
+        self, signal_ref: str, household: str, signal: PartnerSignal, updated_at: datetime
     ) -> None:
-        """Stage the personal fields of a signal; the last staged per ref is saved at commit."""
-        self._staged[signal_ref] = (household, fields, updated_at)
+        """Stage the personal data of a signal (:func:`personal_fields` of it, taken when it
+        is saved: not kept through the batch); the last staged per ref is saved at commit."""
+        self._staged[signal_ref] = (household, signal, updated_at)
 
     async def save(self) -> None:
         staged, self._staged = self._staged, {}
@@ -196,7 +199,7 @@ class PersonalDataRepository(abc.ABC):
             await self._save(staged)
 
     @abc.abstractmethod
-    async def _save(self, staged: dict[str, tuple[str, dict[str, Any], datetime]]) -> None: ...
+    async def _save(self, staged: dict[str, tuple[str, PartnerSignal, datetime]]) -> None: ...
 
     @abc.abstractmethod
     async def read(
@@ -218,11 +221,11 @@ class SqlPersonalDataRepository(PersonalDataRepository):
             raise RuntimeError("personal data is written only with the master keyring")
         return self._keyring
 
-    async def _save(self, staged: dict[str, tuple[str, dict[str, Any], datetime]]) -> None:
+    async def _save(self, staged: dict[str, tuple[str, PartnerSignal, datetime]]) -> None:
         data_keys = await self._data_keys({h for h, _, _ in staged.values()})
         rows = []
-        for ref, (household, fields, updated_at) in staged.items():
-            plaintext = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        for ref, (household, sig, updated_at) in staged.items():
+            plaintext = orjson.dumps(personal_fields(sig), option=orjson.OPT_SORT_KEYS)
             rows.append(
                 {
                     "signal_ref": ref,

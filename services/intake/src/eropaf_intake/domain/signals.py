@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredSignal:
     """Intake's record of one accepted signal (no personal data). ``case_closed_at`` is not
     here: it is written only when matching closes the case, never with a signal."""
@@ -59,7 +59,7 @@ class StoredSignal:
 # --- outcomes ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """A new signal (revision 1) passed intake."""
 
@@ -69,12 +69,12 @@ class Accepted:
     tokens: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Updated(Accepted):
     """A newer version (later signaaldatum, other content) of an accepted signal."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     """The same content as the accepted version: nothing changes."""
 
@@ -82,7 +82,7 @@ class Duplicate:
     signal_ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conflict:
     """Other content under an accepted ID with a signaaldatum that is not later (stale or
     clashing): rejected, the accepted version stays."""
@@ -101,7 +101,7 @@ class Conflict:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolved:
     """The partner reports the arrears behind an accepted signal as cleared."""
 
@@ -110,13 +110,13 @@ class Resolved:
     datum_opgelost: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlreadyResolved:
     status: ClassVar[FeedbackStatus] = FeedbackStatus.DUPLICATE
     signal_ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnknownSignal:
     """A resolution for an ID that was never accepted (or whose record is gone)."""
 

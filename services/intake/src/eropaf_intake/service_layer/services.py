@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from eropaf_contracts.cloudevents import CloudEventHeaders
+from eropaf_contracts.cloudevents import (
+    CE_ID,
+    CE_SOURCE,
+    CE_SPECVERSION,
+    CE_TIME,
+    CE_TYPE,
+    CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    SPECVERSION,
+)
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     CaseClosed,
@@ -32,7 +41,6 @@ from eropaf_intake.domain.signals import (
     Updated,
     feedback_status,
     lifecycle_feedback,
-    personal_fields,
     receive,
     resolve,
 )
@@ -152,7 +160,7 @@ def _apply(
         ref = stored.signal_ref
         known[ref] = stored
         uow.signals.add(stored)
-        uow.personal_data.add(ref, stored.household_key, personal_fields(sig), now)
+        uow.personal_data.add(ref, stored.household_key, sig, now)
         event_model = SignalUpdated if isinstance(outcome, Updated) else SignalAccepted
         # As keywords: pydantic reads the token kinds (plain strings here) as their enum.
         facts: dict[str, Any] = dict(
@@ -241,11 +249,19 @@ def _feedback_message(
 ) -> OutgoingMessage:
     """Feedback on the partner's feedback topic: the contract's JSON body and CloudEvents
     headers (CONTRACT §2.2)."""
-    headers = CloudEventHeaders(id=ce_id, source=_SOURCE, type=FEEDBACK_CE_TYPE, time=feedback.time)
     return OutgoingMessage(
         topic=feedback_topic(partner_code),
         key=key,
         value=feedback.model_dump_json(by_alias=True).encode(),
-        headers=[(name, value.decode()) for name, value in headers.to_kafka()],
+        # As text: the outbox stores header values as strings (one per feedback, so not
+        # through CloudEventHeaders.to_kafka's bytes and back).
+        headers=[
+            (CE_SPECVERSION, SPECVERSION),
+            (CE_ID, ce_id),
+            (CE_SOURCE, _SOURCE),
+            (CE_TYPE, FEEDBACK_CE_TYPE),
+            (CE_TIME, feedback.time.isoformat()),
+            (CONTENT_TYPE, JSON_CONTENT_TYPE),
+        ],
         event_id=event_id,
     )
