@@ -29,7 +29,7 @@ from eropaf_intake.handlers import (
     partner_dead_letter_seal,
 )
 from eropaf_intake.http_api import build_router
-from eropaf_intake.intake import IntakeConfig
+from eropaf_intake.service_layer.services import IntakeConfig
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
 
@@ -107,7 +107,7 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
         consumer="intake-partner-signals",
         handler=PartnerSignalsHandler(config),
         seal_dead_letter=partner_dead_letter_seal(config.keyring),
-        on_dead_letter=dead_letter_feedback(config.limits.max_value_bytes),
+        on_dead_letter=dead_letter_feedback(config),
     )
     # Matching's events for intake (creditor feedback and case closures) come on one topic
     # of their own, not on the cases topic: intake never fetches the case events it has no

@@ -1,29 +1,21 @@
-"""Intake's subscribers: thin — turn Kafka records into partner messages and call the use case."""
+"""Intake's subscribers: thin — parse the Kafka records, call one use case
+(``service_layer.services``) in the batch's unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.cloudevents import decode_headers
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import CaseClosed, CreditorFeedbackRequested
-from eropaf_contracts.feedback import Feedback, FeedbackStatus
-from eropaf_contracts.topics import feedback_topic, partner_code_from_topic
+from eropaf_contracts.topics import partner_code_from_topic
 from eropaf_intake.adapters import crypto
-from eropaf_intake.adapters.tables import signal
-from eropaf_intake.domain.decode import decode_object, header_value, readable_id, unprocessable
-from eropaf_intake.intake import (
-    FEEDBACK_CE_TYPE,
-    IntakeBatch,
-    IntakeConfig,
-    PartnerDirectory,
-    PartnerMessage,
-)
-from eropaf_platform import bulk, outbox
+from eropaf_intake.domain.admission import PartnerMessage
+from eropaf_intake.domain.decode import header_value
+from eropaf_intake.service_layer import services
+from eropaf_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from eropaf_platform.consumer import DeadLetterHook, Incoming
 
 
@@ -40,6 +32,18 @@ def partner_message(record: Incoming) -> PartnerMessage:
         fallback_key=f"{record.topic}:{record.partition}:{record.offset}",
         message_id=record.message_id,
     )
+
+
+def dead_letter_feedback(config: services.IntakeConfig) -> DeadLetterHook:
+    """A partner message that went to the dead-letter queue still gets its one feedback,
+    queued in the dead letter's transaction."""
+
+    async def tell_partner(session: AsyncSession, record: Incoming) -> None:
+        await services.answer_dead_letter(
+            IntakeUnitOfWork(session), config, partner_message(record)
+        )
+
+    return tell_partner
 
 
 def dead_letter_context(topic: str, partition: int, offset: int) -> bytes:
@@ -59,55 +63,17 @@ def partner_dead_letter_seal(keyring: crypto.Keyring) -> Callable[[Incoming], by
     return seal
 
 
-def dead_letter_feedback(max_value_bytes: int) -> DeadLetterHook:
-    """A partner message that went to the dead-letter queue still gets its one feedback:
-    rejected with a generic reason, queued in the dead letter's transaction."""
-
-    async def tell_partner(session: AsyncSession, record: Incoming) -> None:
-        message = partner_message(record)
-        decoded = decode_object(record.value, max_bytes=max_value_bytes)
-        signal_id = readable_id(decoded) if isinstance(decoded, dict) else None
-        feedback = Feedback(
-            id=signal_id,
-            ce_id=message.ce_id,
-            status=FeedbackStatus.REJECTED,
-            reasons=unprocessable().reasons,
-            time=datetime.now(UTC),
-        )
-        await outbox.add(
-            session,
-            [
-                outbox.OutgoingMessage(
-                    topic=feedback_topic(message.partner_code),
-                    key=signal_id or message.ce_id or message.fallback_key,
-                    value=feedback.model_dump_json(by_alias=True).encode(),
-                    headers=[
-                        ("ce_specversion", "1.0"),
-                        ("ce_id", f"feedback:{message.message_id}"),
-                        ("ce_source", "eropaf-intake"),
-                        ("ce_type", FEEDBACK_CE_TYPE),
-                        ("ce_time", feedback.time.isoformat()),
-                        ("content-type", "application/json"),
-                    ],
-                    # The event id of the feedback the message would have had: one either way.
-                    event_id=f"feedback:{message.partner_code}:{message.message_id}",
-                )
-            ],
-        )
-
-    return tell_partner
-
-
 class PartnerSignalsHandler:
     """All ``arrears.signals.*`` topics: one feedback per message, events for accepted ones."""
 
-    def __init__(self, config: IntakeConfig) -> None:
+    def __init__(self, config: services.IntakeConfig) -> None:
         self.config = config
 
     async def __call__(self, session: AsyncSession, messages: Sequence[Incoming]) -> None:
-        directory = await PartnerDirectory.load(session)
-        await IntakeBatch(self.config, directory).process(
-            session, [partner_message(m) for m in messages]
+        await services.accept_partner_messages(
+            IntakeUnitOfWork(session, self.config.keyring),
+            self.config,
+            [partner_message(m) for m in messages],
         )
 
 
@@ -141,59 +107,4 @@ async def handle_matching_events(session: AsyncSession, messages: Sequence[Incom
             requests.append((envelope, envelope.payload(CreditorFeedbackRequested)))
         elif envelope.type == CaseClosed.EVENT_TYPE:
             closures.append(envelope.payload(CaseClosed))
-    await _record_closures(session, closures)
-    await _pass_on_creditor_feedback(session, requests)
-
-
-async def _record_closures(session: AsyncSession, closures: Sequence[CaseClosed]) -> None:
-    """Remember when a signal's case closed: the personal-data retention runs from there."""
-    for closed in closures:
-        await session.execute(
-            sa.update(signal)
-            .where(bulk.any_of(signal.c.signal_ref, closed.signal_refs))
-            .values(case_closed_at=closed.closed_at)
-        )
-
-
-async def _pass_on_creditor_feedback(
-    session: AsyncSession, requests: Sequence[tuple[Envelope, CreditorFeedbackRequested]]
-) -> None:
-    """Lifecycle feedback the law lets a creditor see: picked up or not, nothing more."""
-    if not requests:
-        return
-    # One lookup for the batch, not one per request.
-    rows = await session.execute(
-        sa.select(signal.c.signal_ref, signal.c.partner_code, signal.c.signal_id).where(
-            bulk.any_of(signal.c.signal_ref, {r.signal_ref for _, r in requests})
-        )
-    )
-    ours = {row.signal_ref: row for row in rows}
-    queued = []
-    for envelope, request in requests:
-        row = ours.get(request.signal_ref)
-        if row is None:
-            continue  # shredded or never ours: nothing to tell
-        feedback = Feedback(
-            id=row.signal_id,
-            ce_id=None,
-            status=FeedbackStatus(request.status.value),
-            reasons=[],
-            time=envelope.time,
-        )
-        queued.append(
-            outbox.OutgoingMessage(
-                topic=feedback_topic(row.partner_code),
-                key=row.signal_id,
-                value=feedback.model_dump_json(by_alias=True).encode(),
-                headers=[
-                    ("ce_specversion", "1.0"),
-                    ("ce_id", f"lifecycle:{envelope.id}"),
-                    ("ce_source", "eropaf-intake"),
-                    ("ce_type", FEEDBACK_CE_TYPE),
-                    ("ce_time", envelope.time.isoformat()),
-                    ("content-type", "application/json"),
-                ],
-                event_id=f"lifecycle:{envelope.id}",
-            )
-        )
-    await outbox.add(session, queued)
+    await services.record_matching_events(IntakeUnitOfWork(session), closures, requests)

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from eropaf_contracts.feedback import Feedback
-from eropaf_intake.adapters.personal_data import read_personal_data
 from eropaf_intake.adapters.rate_limit import RateLimiter
+from eropaf_intake.domain.admission import PartnerMessage
 from eropaf_intake.domain.csv_rows import CsvFormatError, CsvTooManyRows, parse_csv
 from eropaf_intake.domain.decode import BodyError, decode_document
-from eropaf_intake.intake import IntakeBatch, IntakeConfig, PartnerDirectory, PartnerMessage
+from eropaf_intake.service_layer import services
+from eropaf_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from eropaf_platform.db import transaction
 
 
@@ -82,7 +83,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def build_router(
-    config: IntakeConfig,
+    config: services.IntakeConfig,
     sessions: Any,
     *,
     max_body_bytes: int,
@@ -117,7 +118,7 @@ def build_router(
             )
         digest = token_hash(token)
         async with transaction(sessions) as session:
-            directory = await PartnerDirectory.load(session)
+            directory = await services.load_partner_directory(IntakeUnitOfWork(session))
         owner = next(
             (c for c, h in directory.token_hashes.items() if hmac.compare_digest(h, digest)), None
         )
@@ -137,7 +138,9 @@ def build_router(
             PartnerMessage(partner_code=code, value=item, require_signature=False) for item in items
         ]
         async with transaction(sessions) as session:
-            feedbacks = await IntakeBatch(config, directory).process(session, messages)
+            feedbacks = await services.accept_partner_messages(
+                IntakeUnitOfWork(session, config.keyring), config, messages, directory
+            )
         on_commit()
         return SignalResults(results=feedbacks)
 
@@ -168,8 +171,11 @@ def build_router(
                 400, "signal_ref values are printable refs of at most 128 characters"
             )
         async with transaction(sessions) as session:
-            data = await read_personal_data(
-                session, config.keyring, signal_ref, accessor=x_accessor, purpose=purpose
+            data = await services.read_personal_data(
+                IntakeUnitOfWork(session, config.keyring),
+                signal_ref,
+                accessor=x_accessor,
+                purpose=purpose,
             )
         return {"records": data}
 

@@ -20,9 +20,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eropaf_contracts.topics import feedback_topic, signals_topic
-from eropaf_intake import intake, partners
+from eropaf_intake import partners
 from eropaf_intake.adapters import jws
+from eropaf_intake.adapters.repository import SqlSignalRepository
 from eropaf_intake.app import MIGRATIONS, IntakeSettings, build
+from eropaf_intake.domain import admission
 from eropaf_intake.domain.decode import MAX_ECHO_CHARS, UNPROCESSABLE
 from eropaf_platform.consumer import BatchProcessor, Incoming
 from eropaf_platform.db import migrate_async, transaction
@@ -263,7 +265,7 @@ async def test_an_unforeseen_validation_error_is_a_rejection_not_silence(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(intake, "validate_signal", broken)
+    monkeypatch.setattr(admission, "validate_signal", broken)
     [answer] = await _answers(door, [json.dumps(valid_signal("U-1")).encode()])
     assert answer["status"] == "rejected"
     assert answer["reasons"] == [
@@ -278,14 +280,14 @@ async def test_a_dead_letter_still_answers_the_partner(
 ) -> None:
     """A failure after validation (here: storing) dead-letters the message for operators, and
     the partner gets its rejected feedback in the same transaction; the others go through."""
-    store = intake.IntakeBatch._store
+    save = SqlSignalRepository._save
 
-    async def failing_store(self: intake.IntakeBatch, session: Any, known: Any, *args: Any) -> None:
-        if any(row["signal_id"] == "DL-bad" for row in known.values() if row["dirty"]):
+    async def failing_save(self: SqlSignalRepository, signals: list[Any]) -> None:
+        if any(s.signal_id == "DL-bad" for s in signals):
             raise ValueError("storage refused it")
-        await store(self, session, known, *args)
+        await save(self, signals)
 
-    monkeypatch.setattr(intake.IntakeBatch, "_store", failing_store)
+    monkeypatch.setattr(SqlSignalRepository, "_save", failing_save)
     records = [_signed(door, json.dumps(valid_signal(i)).encode()) for i in ("DL-ok", "DL-bad")]
     await door.processor.process(records)
     feedback = await door.feedback(records)

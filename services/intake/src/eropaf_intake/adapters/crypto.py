@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -207,19 +207,19 @@ def seal(keyring: Keyring, plaintext: bytes, context: bytes) -> bytes:
     partner message on its way to a dead-letter topic: a fresh data key, wrapped by the
     current master key, encrypts it; ``context`` (e.g. topic and offset) is authenticated."""
     data_key = new_data_key()
-    return json.dumps(
+    return orjson.dumps(
         {
             "format": _SEAL_FORMAT,
             "wrapped_key": base64.b64encode(wrap(data_key, keyring.current, context)).decode(),
             "ciphertext": base64.b64encode(encrypt(data_key, plaintext, context)).decode(),
         }
-    ).encode()
+    )
 
 
 def unseal(keyring: Keyring, sealed: bytes, context: bytes) -> bytes:
     """The bytes :func:`seal` was given (with any master key of the keyring)."""
     try:
-        document = json.loads(sealed)
+        document = orjson.loads(sealed)
         if document.get("format") != _SEAL_FORMAT:
             raise CryptoError("not a sealed message")
         data_key = unwrap(base64.b64decode(document["wrapped_key"]), keyring, context)

@@ -17,15 +17,20 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+if TYPE_CHECKING:
+    from eropaf_intake.domain.admission import PartnerKey, SignedBy
+
 __all__ = [
     "DetachedJws",
+    "DetachedSignatures",
     "JwsError",
     "VerifyKey",
     "b64url_decode",
@@ -76,7 +81,7 @@ def b64url_decode(text: str) -> bytes:
 
 def _protected_header(kid: str) -> str:
     # Exactly the contract's compact form, key order alg then kid.
-    return json.dumps({"alg": ALGORITHM, "kid": kid}, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps({"alg": ALGORITHM, "kid": kid}).decode()
 
 
 def _signing_input(protected_b64: str, value: bytes) -> bytes:
@@ -211,5 +216,19 @@ def jwk_thumbprint(public_key: Ed25519PublicKey) -> str:
     Members in lexicographic order, no whitespace; SHA-256, base64url.
     """
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    canonical = f'{{"crv":"Ed25519","kty":"OKP","x":"{b64url_encode(raw)}"}}'
-    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+    canonical = orjson.dumps(
+        {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(raw)}, option=orjson.OPT_SORT_KEYS
+    )
+    return b64url_encode(hashlib.sha256(canonical).digest())
+
+
+class DetachedSignatures:
+    """The domain's ``Signatures`` over detached JWS: keys in libsodium's form
+    (:func:`verify_key`), as the partner repository loads them."""
+
+    def read(self, header: str) -> DetachedJws:
+        return parse_detached(header)
+
+    def verify(self, signed: SignedBy, value: bytes, key: PartnerKey) -> bool:
+        assert isinstance(signed, DetachedJws), "a signature this adapter read"
+        return verify_detached(signed, value, key.public_key)

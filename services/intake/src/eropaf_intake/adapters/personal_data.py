@@ -4,10 +4,10 @@ in the same transaction as the read, so there is no read without a record of it.
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,7 @@ async def read_personal_data(
         plaintext = crypto.decrypt(
             data_key, row.ciphertext, crypto.record_aad(row.household_key, row.signal_ref)
         )
-        result[row.signal_ref] = json.loads(plaintext)
+        result[row.signal_ref] = orjson.loads(plaintext)
     await session.execute(
         sa.insert(personal_data_access),
         [
