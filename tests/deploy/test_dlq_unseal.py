@@ -4,14 +4,13 @@ unsealer intake declares (entry-point group eropaf.dlq_unseal), and how it is fo
 from __future__ import annotations
 
 import base64
-import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from eropaf_intake.adapters.crypto import parse_keyring, unseal
-from eropaf_intake.handlers import dead_letter_context, partner_dead_letter_seal
+from eropaf_intake.adapters.crypto import parse_keyring
+from eropaf_intake.handlers import dead_letter_unsealer as intake_dead_letter_unsealer
+from eropaf_intake.handlers import partner_dead_letter_seal
 from eropaf_platform import kafka_admin
 from eropaf_platform.consumer import Incoming
 from eropaf_platform.kafka_admin import DeadLetter
@@ -19,22 +18,6 @@ from eropaf_platform.kafka_admin import DeadLetter
 pytestmark = pytest.mark.unit
 
 KEYS = "k1:" + base64.b64encode(b"k" * 32).decode()
-
-
-def intake_dead_letter_unsealer() -> Callable[[DeadLetter], bytes]:
-    """What intake declares as its ``eropaf.dlq_unseal`` entry point (the keys from its
-    settings' environment variable)."""
-    keyring = parse_keyring(os.environ["EROPAF_MASTER_KEYS"])
-
-    def open_letter(letter: DeadLetter) -> bytes:
-        context = dead_letter_context(
-            letter.header("dlq_original_topic"),
-            int(letter.header("dlq_original_partition")),
-            int(letter.header("dlq_original_offset")),
-        )
-        return bytes(unseal(keyring, letter.value, context))
-
-    return open_letter
 
 
 def _sealed_letter(value: bytes) -> DeadLetter:

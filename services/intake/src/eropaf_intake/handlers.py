@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from eropaf_intake.domain.decode import header_value
 from eropaf_intake.service_layer import services
 from eropaf_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from eropaf_platform.consumer import DeadLetterHook, Incoming
+from eropaf_platform.kafka_admin import DeadLetter
 
 
 def partner_message(record: Incoming) -> PartnerMessage:
@@ -61,6 +63,23 @@ def partner_dead_letter_seal(keyring: crypto.Keyring) -> Callable[[Incoming], by
         return crypto.seal(keyring, record.value, context)
 
     return seal
+
+
+def dead_letter_unsealer() -> Callable[[DeadLetter], bytes]:
+    """Opens intake's sealed dead letters for an operator's replay (``kafka_admin dlq ...
+    --unseal``; entry point ``eropaf.dlq_unseal``), with the master keys of the environment
+    (``EROPAF_MASTER_KEYS``, as the service reads them)."""
+    keyring = crypto.parse_keyring(os.environ["EROPAF_MASTER_KEYS"])
+
+    def open_letter(letter: DeadLetter) -> bytes:
+        context = dead_letter_context(
+            letter.header("dlq_original_topic"),
+            int(letter.header("dlq_original_partition")),
+            int(letter.header("dlq_original_offset")),
+        )
+        return bytes(crypto.unseal(keyring, letter.value, context))
+
+    return open_letter
 
 
 class PartnerSignalsHandler:
