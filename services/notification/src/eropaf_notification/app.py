@@ -85,6 +85,7 @@ def build(settings: NotificationSettings | None = None) -> Service:
     )
     region = load_region(settings.region_file)
     renderer = Renderer({m.code: m.name for m in region.municipalities})
+    holidays = frozenset(region.holidays)
     mailer = SmtpMailer(
         settings.smtp_host,
         settings.smtp_port,
@@ -138,7 +139,11 @@ def build(settings: NotificationSettings | None = None) -> Service:
         now_local = datetime.now(AMSTERDAM)
         async with transaction(service.sessions) as session:
             await services.create_reminders(
-                SqlNotificationUnitOfWork(session), now_local, settings.reminder_from, routing
+                SqlNotificationUnitOfWork(session),
+                now_local,
+                settings.reminder_from,
+                routing,
+                holidays,
             )
         async with transaction(service.sessions) as session:
             await services.create_digests(

@@ -106,6 +106,17 @@ def test_reminder_the_working_day_before(visit_day: date, now: datetime, due: bo
     assert rules.reminder_due(visit, now, time(8)) is due
 
 
+def test_a_public_holiday_is_no_working_day() -> None:
+    # Monday 28 December 2026 follows Christmas (Friday 25th) and a weekend.
+    holidays = {date(2026, 12, 25), date(2026, 12, 26)}
+    assert rules.previous_working_day(date(2026, 12, 28), holidays) == date(2026, 12, 24)
+    assert rules.previous_working_day(date(2026, 12, 28)) == date(2026, 12, 25)
+    visit = rules.visit_of(planned(day=date(2026, 12, 28)))
+    on_christmas_eve = datetime(2026, 12, 24, 9, 0, tzinfo=AMS)
+    assert rules.reminder_due(visit, on_christmas_eve, time(8), holidays) is True
+    assert rules.reminder_due(visit, on_christmas_eve, time(8)) is False
+
+
 def test_no_reminder_for_a_cancelled_visit() -> None:
     visit = rules.visit_of(cancelled(planned(day=date(2026, 11, 10))))
     assert visit.status is VisitStatus.CANCELLED

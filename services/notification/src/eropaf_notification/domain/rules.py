@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
 from eropaf_contracts.events import (
@@ -211,31 +211,39 @@ def _on_webhook(intent: Intent, recipient: str) -> Intent:
 # --- reminders ---------------------------------------------------------------------------
 
 
-def previous_working_day(day: date) -> date:
-    """The working day before ``day`` (Monday to Friday)."""
+def previous_working_day(day: date, holidays: Collection[date] = ()) -> date:
+    """The working day before ``day``: Monday to Friday and not one of the region's
+    ``holidays``."""
     day -= timedelta(days=1)
-    while day.weekday() >= 5:
+    while day.weekday() >= 5 or day in holidays:
         day -= timedelta(days=1)
     return day
 
 
-def reminder_due(visit: Visit, now_local: datetime, send_from: time) -> bool:
+def reminder_due(
+    visit: Visit, now_local: datetime, send_from: time, holidays: Collection[date] = ()
+) -> bool:
     """From ``send_from`` on the working day before a planned visit until the visit's day
     (a service that was down on that day still reminds, late rather than never)."""
     if visit.status is not VisitStatus.PLANNED:
         return False
-    first = previous_working_day(visit.datum)
+    first = previous_working_day(visit.datum, holidays)
     today = now_local.date()
     if today < first or today >= visit.datum:
         return False
     return today > first or now_local.time() >= send_from
 
 
-def reminders(visits: Iterable[Visit], now_local: datetime, send_from: time) -> list[Intent]:
+def reminders(
+    visits: Iterable[Visit],
+    now_local: datetime,
+    send_from: time,
+    holidays: Collection[date] = (),
+) -> list[Intent]:
     """Reminders owed now; one per visit, member and SEQUENCE (a moved visit reminds again)."""
     out: list[Intent] = []
     for visit in visits:
-        if not reminder_due(visit, now_local, send_from):
+        if not reminder_due(visit, now_local, send_from, holidays):
             continue
         facts = visit_facts(visit)
         out.extend(

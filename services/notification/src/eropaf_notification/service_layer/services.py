@@ -7,9 +7,9 @@ consumption; delivery claims due intents, and records each attempt's outcome wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from eropaf_contracts.envelope import Envelope
@@ -218,12 +218,16 @@ async def on_visit_completed(
 
 
 async def create_reminders(
-    uow: NotificationUnitOfWork, now_local: datetime, send_from: time, routing: Routing
+    uow: NotificationUnitOfWork,
+    now_local: datetime,
+    send_from: time,
+    routing: Routing,
+    holidays: Collection[date] = (),
 ) -> list[str]:
     """Reminders owed now (deterministic facts: a re-run or a restart owes the same ones)."""
     today = now_local.date()
-    visits = await uow.visits.planned_between(today + timedelta(days=1), today + timedelta(days=7))
-    intents = routing.route(rules.reminders(visits, now_local, send_from))
+    visits = await uow.visits.planned_between(today + timedelta(days=1), today + timedelta(days=14))
+    intents = routing.route(rules.reminders(visits, now_local, send_from, holidays))
     added = await _owe(uow, intents, now_local)
     await uow.commit()
     return added
