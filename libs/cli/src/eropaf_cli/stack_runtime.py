@@ -135,8 +135,7 @@ class Stack:
         secrets_ = load_or_create_secrets(self.data_dir)
         bootstrap = self.bootstrap_servers or self._start_broker()
         self._checkpoint()
-        database_urls = self._start_databases()
-        self._checkpoint()
+        database_urls = self._database_urls()
         from eropaf_platform.local import MailSink
 
         self.mail_sink = MailSink(self.mail_dir).start()
@@ -162,6 +161,10 @@ class Stack:
             )
             self.runners[name] = ServiceRunner(name, child, self.ctx.url(name))
             child.start()
+        # The services import their code (seconds each) while PostgreSQL starts; each waits
+        # for its database before migrating (`Service.start`).
+        self._start_databases(database_urls)
+        self._checkpoint()
         self._wait_services_ready(begun + START_TIMEOUT_S)
         self.started_at = datetime.now(UTC)
         self.write_stack_file()
@@ -216,13 +219,14 @@ class Stack:
                 break
         raise StackError(f"local broker did not start: {log_tail(log_file)}")
 
-    def _start_databases(self) -> dict[str, str]:
-        from sqlalchemy.engine import make_url
-
-        from eropaf_platform.db import ensure_database, normalise_url
-
+    def _database_urls(self) -> dict[str, str]:
+        """Each service's database URL, known before the embedded server runs."""
         urls: dict[str, str] = {}
         if self.database_url:
+            from sqlalchemy.engine import make_url
+
+            from eropaf_platform.db import normalise_url
+
             server = make_url(normalise_url(self.database_url))
             for name in self.services:
                 db = database_name(self.data_dir, name, shared_server=True)
@@ -233,14 +237,21 @@ class Stack:
             self.postgres = PostgresProcess(
                 self.data_dir / "postgres", log_file=self.logs_dir / "postgres.log"
             )
-            self.postgres.start(should_stop=self.stop_event.is_set)
             for name in self.services:
                 urls[name] = self.postgres.url_for(
                     database_name(self.data_dir, name, shared_server=False)
                 )
+        return urls
+
+    def _start_databases(self, urls: dict[str, str]) -> None:
+        """Start the embedded server (initdb on first use) and create missing databases."""
+        if self.postgres is not None:
+            self.postgres.start(should_stop=self.stop_event.is_set)
+            self._checkpoint()
+        from eropaf_platform.db import ensure_database
+
         for url in urls.values():
             ensure_database(url)
-        return urls
 
     def _wait_services_ready(self, deadline: float) -> None:
         pending = dict(self.runners)

@@ -31,6 +31,8 @@ from eropaf_platform.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+DATABASE_POLL_S = 0.2  # while waiting for the database server at start-up
+
 
 async def _raw_decoder(msg: Any) -> Any:
     # Bodies are parsed by the handlers themselves: a partner's invalid JSON must reach the
@@ -147,9 +149,7 @@ class Service:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await migrate_async(
-            self.settings.database_url, self.migrations, service=self.settings.service_name
-        )
+        await self._migrate()
         await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         own = [
@@ -163,6 +163,27 @@ class Service:
         await self._retry("start broker", self._start_broker)
         self.started = True
         log.info("service started", topics=self.topics)
+
+    async def _migrate(self) -> None:
+        """Bring the database to head once its server accepts connections, waiting at most
+        ``database_wait_s``: `eropaf up` starts the services while PostgreSQL is still being
+        initialised, so their imports overlap its start. Only connection faults are waited
+        out; a failing migration fails the start at once."""
+        deadline = time.monotonic() + self.settings.database_wait_s
+        waiting = False
+        while True:
+            try:
+                await migrate_async(
+                    self.settings.database_url, self.migrations, service=self.settings.service_name
+                )
+                return
+            except sa.exc.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if not waiting:
+                    log.info("waiting for the database", error=type(exc).__name__)
+                    waiting = True
+                await asyncio.sleep(DATABASE_POLL_S)
 
     async def _start_broker(self) -> None:
         """Like ``KafkaBroker.start()``, but the subscribers join their groups at the same
