@@ -59,6 +59,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         self.started = False
+        self._migrated = asyncio.Event()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -90,6 +91,7 @@ class Service:
         linger_s = self.settings.consumer_linger_ms / 1000
 
         async def consume(body: Any, message: Any = Context("message")) -> None:
+            await self._migrated.wait()
             raw = message.raw_message
             records = await kafka_internals.top_up(
                 message,
@@ -149,8 +151,19 @@ class Service:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._migrate()
-        await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
+        # The consumer groups join while the database is migrated: the broker holds a join
+        # for seconds. No batch is handled before the migrations are done (`consume`).
+        joining = asyncio.create_task(self._join(), name="broker-start")
+        try:
+            await self._migrate()
+        except BaseException:
+            joining.cancel()
+            with contextlib.suppress(BaseException):
+                await joining
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            raise
+        self._migrated.set()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         own = [
             ("retention run", 3600.0, self._apply_retention),
@@ -160,9 +173,13 @@ class Service:
             self._tasks.append(
                 asyncio.create_task(self._run_every(name, interval_s, task), name=name)
             )
-        await self._retry("start broker", self._start_broker)
+        await joining
         self.started = True
         log.info("service started", topics=self.topics)
+
+    async def _join(self) -> None:
+        await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
+        await self._retry("start broker", self._start_broker)
 
     async def _migrate(self) -> None:
         """Bring the database to head once its server accepts connections, waiting at most
