@@ -14,8 +14,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
 	$(UV) venv --allow-existing --python 3.11 $(VENV)
-	$(UV) pip install --python $(PY) --require-hashes --no-deps -r requirements.lock
+	$(UV) pip install --python $(PY) --require-hashes --no-deps --compile-bytecode -r requirements.lock
 	$(UV) pip install --python $(PY) --no-deps $(foreach p,$(PACKAGES),-e $(p))
+	@# Bytecode at install: with PYTHONDONTWRITEBYTECODE set (as on the shared machine),
+	@# every process compiled every module again at import; `eropaf up` starts four at once.
+	$(PY) -m compileall -q $(foreach p,$(PACKAGES),$(p)/src) >/dev/null
 	@touch $@
 
 # Re-resolve and export the hashed lock (uv.lock itself stays out of git: it records the registry).

@@ -191,6 +191,10 @@ class PostgresProcess:
                     "--auth-local=trust",
                     "--encoding=UTF8",
                     "--no-instructions",
+                    # No fsync of the new, still empty cluster (seconds on a busy disk); the
+                    # kernel writes it back within half a minute. An OS crash before that can
+                    # leave it broken: then remove DIR/postgres, it held nothing yet.
+                    "--no-sync",
                     "-U",
                     "postgres",
                 ],

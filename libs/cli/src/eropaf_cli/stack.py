@@ -1,10 +1,11 @@
 """The local stack: the whole system on one machine, under one supervisor.
 
-`up` starts, in order, a local Kafka-compatible broker (unless `--bootstrap-servers`), an
-embedded PostgreSQL under `DIR/postgres` (unless `--database-url`) with one database per
-service, an SMTP sink writing `DIR/mail/*.eml`, and each service as its own process
-(`python -m eropaf_<service>`, log in `DIR/logs/<service>.log`). When every service's
-`/health/ready` answers 200 it writes `DIR/stack.json`.
+`up` starts a local Kafka-compatible broker (unless `--bootstrap-servers`), an SMTP sink
+writing `DIR/mail/*.eml`, each service as its own process (`python -m eropaf_<service>`, log
+in `DIR/logs/<service>.log`), and meanwhile an embedded PostgreSQL under `DIR/postgres`
+(unless `--database-url`): the services import their code while it starts, then each waits
+for the server, creates its database and migrates. When every service's `/health/ready`
+answers 200 it writes `DIR/stack.json`.
 
 Failure policy: a service that exits is restarted with exponential backoff (1 s doubling to
 30 s, reset once it has stayed up for a minute) — operators want the rest of the stack to keep

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,8 +136,7 @@ class Stack:
         secrets_ = load_or_create_secrets(self.data_dir)
         bootstrap = self.bootstrap_servers or self._start_broker()
         self._checkpoint()
-        database_urls = self._start_databases()
-        self._checkpoint()
+        database_urls = self._database_urls()
         from eropaf_platform.local import MailSink
 
         self.mail_sink = MailSink(self.mail_dir).start()
@@ -162,6 +162,10 @@ class Stack:
             )
             self.runners[name] = ServiceRunner(name, child, self.ctx.url(name))
             child.start()
+        # The services import their code (seconds each) while PostgreSQL starts; each waits
+        # for its database before migrating (`Service.start`).
+        self._start_databases(database_urls)
+        self._checkpoint()
         self._wait_services_ready(begun + START_TIMEOUT_S)
         self.started_at = datetime.now(UTC)
         self.write_stack_file()
@@ -216,13 +220,14 @@ class Stack:
                 break
         raise StackError(f"local broker did not start: {log_tail(log_file)}")
 
-    def _start_databases(self) -> dict[str, str]:
-        from sqlalchemy.engine import make_url
-
-        from eropaf_platform.db import ensure_database, normalise_url
-
+    def _database_urls(self) -> dict[str, str]:
+        """Each service's database URL, known before the embedded server runs."""
         urls: dict[str, str] = {}
         if self.database_url:
+            from sqlalchemy.engine import make_url
+
+            from eropaf_platform.db import normalise_url
+
             server = make_url(normalise_url(self.database_url))
             for name in self.services:
                 db = database_name(self.data_dir, name, shared_server=True)
@@ -233,37 +238,59 @@ class Stack:
             self.postgres = PostgresProcess(
                 self.data_dir / "postgres", log_file=self.logs_dir / "postgres.log"
             )
-            self.postgres.start(should_stop=self.stop_event.is_set)
             for name in self.services:
                 urls[name] = self.postgres.url_for(
                     database_name(self.data_dir, name, shared_server=False)
                 )
+        return urls
+
+    def _start_databases(self, urls: dict[str, str]) -> None:
+        """Start the embedded server (initdb on first use), or check the given server.
+
+        Each service creates its own database when missing (`eropaf_platform.db.migrate`);
+        on a given server that is done here too, so an unreachable server fails `up` at once.
+        """
+        if self.postgres is not None:
+            self.postgres.start(should_stop=self.stop_event.is_set)
+            return
+        from eropaf_platform.db import ensure_database
+
         for url in urls.values():
             ensure_database(url)
-        return urls
 
     def _wait_services_ready(self, deadline: float) -> None:
         pending = dict(self.runners)
-        while pending:
-            self._checkpoint()
-            self._check_infrastructure()
-            now = time.monotonic()
-            for name, runner in list(pending.items()):
-                runner.check(now)
-                if runner.crashes >= MAX_CRASHES_BEFORE_READY:
-                    raise StackError(
-                        f"service {name} exited {runner.crashes} times before it was ready; "
-                        f"see {runner.child.log_file}"
-                    )
-                if runner.child.running and service_ready(runner.url):
-                    log.info("stack.service_ready", service=name, url=runner.url)
-                    del pending[name]
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"not ready within {START_TIMEOUT_S:.0f}s: {', '.join(sorted(pending))}; "
-                    f"see their logs in {self.logs_dir}"
-                )
-            self.stop_event.wait(POLL_INTERVAL_S)
+        # One probe per service at a time, all at once: a ready service's probe (database and
+        # broker checks) takes a while on a busy machine, and one after the other they add up.
+        with ThreadPoolExecutor(max_workers=max(1, len(pending))) as probes:
+            while pending:
+                self._checkpoint()
+                self._check_infrastructure()
+                now = time.monotonic()
+                for name, runner in list(pending.items()):
+                    runner.check(now)
+                    if runner.crashes >= MAX_CRASHES_BEFORE_READY:
+                        raise StackError(
+                            f"service {name} exited {runner.crashes} times before it was "
+                            f"ready; see {runner.child.log_file}"
+                        )
+                running = [name for name, runner in pending.items() if runner.child.running]
+                urls = [pending[name].url for name in running]
+                for name, ready in zip(running, probes.map(service_ready, urls), strict=True):
+                    if ready:
+                        log.info("stack.service_ready", service=name, url=pending[name].url)
+                        del pending[name]
+                if not pending:
+                    return
+                self._pause_or_time_out(deadline, pending)
+
+    def _pause_or_time_out(self, deadline: float, pending: dict[str, ServiceRunner]) -> None:
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"not ready within {START_TIMEOUT_S:.0f}s: {', '.join(sorted(pending))}; "
+                f"see their logs in {self.logs_dir}"
+            )
+        self.stop_event.wait(POLL_INTERVAL_S)
 
     def _check_infrastructure(self) -> None:
         if self.broker is not None and not self.broker.running:
@@ -283,8 +310,6 @@ class Stack:
             self.stop_event.wait(POLL_INTERVAL_S * 2)
 
     def info(self) -> dict[str, Any]:
-        from sqlalchemy.engine import make_url
-
         assert self.ctx is not None
         return {
             "version": 1,
@@ -301,7 +326,7 @@ class Stack:
             "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},
             # Passwords of an external server stay out of this file.
             "database_urls": {
-                name: make_url(url).render_as_string(hide_password=True)
+                name: _hide_password(url) if self.database_url else url
                 for name, url in self.ctx.database_urls.items()
             },
             "services": {
@@ -343,6 +368,12 @@ class Stack:
             except Exception as error:  # keep going: the next part must still be stopped
                 log.error("stack.stop_failed", part=what, error=repr(error))
         log.info("stack.stopped")
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 # -- the command -------------------------------------------------------------------

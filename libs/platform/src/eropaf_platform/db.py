@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -19,6 +18,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (with Mako and Pygments) is imported by `migrate` only: a starting service then
+# loads it in the migration's thread while its consumer groups join, not before it serves.
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -107,6 +112,8 @@ def drop_database(url: str) -> None:
 
 
 def _alembic_config(script_location: Path, url: str, version_table: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -117,6 +124,8 @@ def _alembic_config(script_location: Path, url: str, version_table: str) -> Conf
 def migrate(url: str, service_migrations: Path | None = None, *, service: str = "service") -> None:
     """Bring the database to head: the platform's tables (outbox, processed messages,
     broker epoch) first, then the service's own, each with its own version table."""
+    from alembic import command
+
     ensure_database(url)
     command.upgrade(_alembic_config(MIGRATIONS_DIR, url, "alembic_version_platform"), "head")
     if service_migrations is not None:

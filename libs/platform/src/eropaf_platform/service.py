@@ -38,6 +38,8 @@ from eropaf_platform.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+DATABASE_POLL_S = 0.2  # while waiting for the database server at start-up
+
 
 async def _raw_decoder(msg: Any) -> Any:
     # Bodies are parsed by the handlers themselves: a partner's invalid JSON must reach the
@@ -92,6 +94,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         self.started = False
+        self._migrated = asyncio.Event()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -125,6 +128,7 @@ class Service:
         linger_s = self.settings.consumer_linger_ms / 1000
 
         async def consume(body: Any, message: Any = Context("message")) -> None:
+            await self._migrated.wait()
             raw = message.raw_message
             records = await kafka_internals.top_up(
                 message,
@@ -185,10 +189,19 @@ class Service:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await migrate_async(
-            self.settings.database_url, self.migrations, service=self.settings.service_name
-        )
-        await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
+        # The consumer groups join while the database is migrated: the broker holds a join
+        # for seconds. No batch is handled before the migrations are done (`consume`).
+        joining = asyncio.create_task(self._join(), name="broker-start")
+        try:
+            await self._migrate()
+        except BaseException:
+            joining.cancel()
+            with contextlib.suppress(BaseException):
+                await joining
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            raise
+        self._migrated.set()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         own = [
             ("retention run", 3600.0, self._apply_retention),
@@ -198,9 +211,34 @@ class Service:
             self._tasks.append(
                 asyncio.create_task(self._run_every(name, interval_s, task), name=name)
             )
-        await self._retry("start broker", self._start_broker)
+        await joining
         self.started = True
         log.info("service started", topics=self.topics)
+
+    async def _join(self) -> None:
+        await self._retry("create topics", lambda: ensure_topics(self.settings, self.topics))
+        await self._retry("start broker", self._start_broker)
+
+    async def _migrate(self) -> None:
+        """Bring the database to head once its server accepts connections, waiting at most
+        ``database_wait_s``: `eropaf up` starts the services while PostgreSQL is still being
+        initialised, so their imports overlap its start. Only connection faults are waited
+        out; a failing migration fails the start at once."""
+        deadline = time.monotonic() + self.settings.database_wait_s
+        waiting = False
+        while True:
+            try:
+                await migrate_async(
+                    self.settings.database_url, self.migrations, service=self.settings.service_name
+                )
+                return
+            except sa.exc.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if not waiting:
+                    log.info("waiting for the database", error=type(exc).__name__)
+                    waiting = True
+                await asyncio.sleep(DATABASE_POLL_S)
 
     async def _start_broker(self) -> None:
         """Like ``KafkaBroker.start()``, but the subscribers join their groups at the same

@@ -54,6 +54,9 @@ class ServiceSettings(BaseSettings):
         default="", description="SQLAlchemy URL of this service's own PostgreSQL database"
     )
 
+    # How long a starting service waits for its database server to accept connections.
+    database_wait_s: float = 60.0
+
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 

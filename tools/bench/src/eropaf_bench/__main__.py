@@ -26,6 +26,8 @@ from eropaf_bench.pipeline import PipelineResult, run_pipeline
 from eropaf_bench.pipeline import section_of as pipeline_section
 from eropaf_bench.report import DEFAULT_RESULTS_DIR, BenchReport, machine_info, until_sigterm
 from eropaf_bench.stack import measure_stack
+from eropaf_bench.startup import measure_startup
+from eropaf_bench.startup import summary as startup_summary
 from eropaf_bench.yardstick import (
     BENCH_PRODUCER,
     DEFAULT_MESSAGES,
@@ -86,6 +88,8 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
             f"stopped in {stack['stop_s']} s, "
             f"{stack['processes_left_after_sigterm']} processes left after SIGTERM"
         )
+    if report.settings.get("startup"):
+        console.print(startup_summary(report.settings["startup"]), highlight=False)
     machine = report.machine
     console.print(
         f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
@@ -170,6 +174,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
         report.add_section(pipeline_section(pipeline, report))
     if args.stack:
         report.settings["stack"] = await asyncio.to_thread(measure_stack)
+        report.settings["startup"] = await asyncio.to_thread(measure_startup)
     written = None if args.no_write else report.write(args.results_dir)
     render(report, result, written)
     return report
