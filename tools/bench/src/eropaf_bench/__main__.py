@@ -1,5 +1,6 @@
 """`python -m eropaf_bench` (what `make bench` runs): the raw-broker yardstick, then intake,
-intake + matching and the stack timings, in one report written to bench/results/."""
+intake + matching, the stack timings, planning and notification, in one report written to
+bench/results/."""
 
 from __future__ import annotations
 
@@ -90,6 +91,20 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
         )
     if report.settings.get("startup"):
         console.print(startup_summary(report.settings["startup"]), highlight=False)
+    for f in report.settings.get("planning", []):
+        console.print(
+            f"planning, {f['name']}: {f['seconds']:.2f} s, {f['on_time']}/{f['cases']} on time, "
+            f"{f['moved']} moved; floor {f['floor']}: " + ("met" if f["ok"] else "NOT met")
+        )
+    mail = report.settings.get("notification")
+    if mail:
+        console.print(
+            f"notification: {mail['messages_per_s']:,} messages/s rendered and accepted by SMTP; "
+            f"VisitPlanned to accepted at {mail['steady_rate_visits_per_s']} visits/s: p50 "
+            f"{mail['latency_p50_s']} s, p99 {mail['latency_p99_s']} s; floors "
+            f"{mail['floors']['messages_per_s']}/s and p99 < {mail['floors']['latency_p99_s']} s: "
+            + ("met" if mail["floors_met"] else "NOT met")
+        )
     machine = report.machine
     console.print(
         f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
@@ -175,6 +190,18 @@ async def bench(args: argparse.Namespace) -> BenchReport:
     if args.stack:
         report.settings["stack"] = await asyncio.to_thread(measure_stack)
         report.settings["startup"] = await asyncio.to_thread(measure_startup)
+    if args.planning:
+        from dataclasses import asdict
+
+        from eropaf_bench import planning
+
+        figures = await asyncio.to_thread(planning.run)
+        report.settings["planning"] = [asdict(f) for f in figures]
+    if args.notification:
+        from eropaf_bench import notification
+
+        result_n = await notification.run(notification.parse_args([]))
+        report.settings["notification"] = result_n["notification"]
     written = None if args.no_write else report.write(args.results_dir)
     render(report, result, written)
     return report
@@ -228,6 +255,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument(
         "--no-stack", dest="stack", action="store_false", help="skip the eropaf up timings"
+    )
+    parser.add_argument(
+        "--no-planning", dest="planning", action="store_false", help="skip the planning figures"
+    )
+    parser.add_argument(
+        "--no-notification",
+        dest="notification",
+        action="store_false",
+        help="skip the notification figures",
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="do not write a results file")

@@ -68,7 +68,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace) -> dict[str, Any]:
     from aiokafka import AIOKafkaProducer
     from aiosmtpd.controller import Controller
 
@@ -230,7 +230,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--burst", type=int, default=1500, help="visits in the burst (x2 mails)")
     parser.add_argument("--rate", type=float, default=20.0, help="visits/s in the steady phase")
@@ -241,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the figures (JSON) here")
     parser.add_argument("--profile", type=Path, help="profile the service (cProfile) to here")
-    args = parser.parse_args(argv)
-    result = asyncio.run(_run(args))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = asyncio.run(run(args))
     text = json.dumps(result, indent=2)
     print(text)
     if args.output is not None:
