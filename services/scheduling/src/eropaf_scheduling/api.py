@@ -190,7 +190,7 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
 
     router = APIRouter(prefix="/v1", tags=["staff"], route_class=StaffRoute)
 
-    def current_staff(
+    async def current_staff(
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> StaffMember:
