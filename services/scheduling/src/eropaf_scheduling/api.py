@@ -3,17 +3,24 @@
 ``Authorization: Bearer <staff token>``; tokens are stored only as hashes. A medewerker sees
 and records only on cases of their own visits; a schuldhulpverlener also on their team's
 cases in the municipalities they serve; a coordinator on every case in their
-municipalities. Errors are ``{"detail": ...}`` with 400/401/403/404/409/422.
+municipalities. Errors are ``{"detail": ...}`` with 400/401/403/404/409/422, and the OpenAPI
+document states which operation gives which.
+
+Every request is answered in this order: who asks (401 without a known token), then whether
+the case is theirs (404, 403; on the case endpoints), and only then whether the request is
+well formed (422, 400): a caller learns nothing about the request's shape before that.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,6 +40,28 @@ UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWor
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(_Out):
+    """A refusal, in words."""
+
+    detail: str
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description, **extra}
+
+
+_UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {
+    401: _error(
+        "No bearer token, or one that belongs to no active staff member",
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    )
+}
+_NOT_YOURS = _error("The case is not one the staff member may see")
+_NO_SUCH_CASE = _error("No case has this reference")
+_CASE_REF_PATTERN = r"^[0-9a-f]{16,128}$"
+_CaseRef = Annotated[str, Path(pattern=_CASE_REF_PATTERN, description="The case's reference")]
 
 
 class VisitOut(_Out):
@@ -108,23 +137,64 @@ class CaseOut(_Out):
     eindresultaat: Eindresultaat | None
 
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(auto_error=False, description="A staff token (`eropaf staff import`)")
 
 
 def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["staff"])
-
-    async def current_staff(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> StaffMember:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+    async def authenticate(request: Request) -> StaffMember:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         async with unit_of_work() as uow:
-            member = await uow.repo.staff_by_token_hash(
-                services.hash_token(credentials.credentials)
-            )
+            member = await uow.repo.staff_by_token_hash(services.hash_token(token.strip()))
         if member is None or not member.active:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        return member
+
+    async def may_see(uow: SchedulingUnitOfWork, member: StaffMember, case: CaseRecord) -> bool:
+        if member.rol is StaffRole.COORDINATOR:
+            return case.gemeentecode in member.gemeenten
+        own = any(member.code in v.staff for v in await uow.repo.visits_of(case.case_ref))
+        if own:
+            return True
+        return (
+            member.rol is StaffRole.SCHULDHULPVERLENER
+            and member.organisatie == case.team
+            and case.gemeentecode in member.gemeenten
+        )
+
+    async def check_case(member: StaffMember, case_ref: str) -> None:
+        async with unit_of_work() as uow:
+            case = await uow.repo.case(case_ref)
+            if case is None:
+                raise HTTPException(404, "no such case")
+            if not await may_see(uow, member, case):
+                raise HTTPException(403, "not a case of yours")
+
+    class StaffRoute(APIRoute):
+        """Authenticates, and checks the path's case, before the request is read."""
+
+        def get_route_handler(self) -> Callable[[Request], Any]:
+            handler = super().get_route_handler()
+
+            async def checked_first(request: Request) -> Response:
+                member = await authenticate(request)
+                case_ref = request.path_params.get("case_ref")
+                # a malformed reference is no case: the path's validation answers it (422)
+                if isinstance(case_ref, str) and re.fullmatch(_CASE_REF_PATTERN, case_ref):
+                    await check_case(member, case_ref)
+                request.state.staff_member = member
+                return await handler(request)
+
+            return checked_first
+
+    router = APIRouter(prefix="/v1", tags=["staff"], route_class=StaffRoute)
+
+    async def current_staff(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> StaffMember:
+        member: StaffMember = request.state.staff_member  # set by StaffRoute
         return member
 
     # a default, not an annotation: annotations are resolved in the module, and this is local
@@ -146,29 +216,12 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
             attempt=v.attempt,
         )
 
-    async def may_see(uow: SchedulingUnitOfWork, member: StaffMember, case: CaseRecord) -> bool:
-        if member.rol is StaffRole.COORDINATOR:
-            return case.gemeentecode in member.gemeenten
-        own = any(member.code in v.staff for v in await uow.repo.visits_of(case.case_ref))
-        if own:
-            return True
-        return (
-            member.rol is StaffRole.SCHULDHULPVERLENER
-            and member.organisatie == case.team
-            and case.gemeentecode in member.gemeenten
-        )
-
-    async def load_case(
-        uow: SchedulingUnitOfWork, member: StaffMember, case_ref: str
-    ) -> CaseRecord:
-        case = await uow.repo.case(case_ref)
-        if case is None:
-            raise HTTPException(404, "no such case")
-        if not await may_see(uow, member, case):
-            raise HTTPException(403, "not a case of yours")
-        return case
-
-    @router.get("/visits", response_model=VisitsOut)
+    @router.get(
+        "/visits",
+        response_model=VisitsOut,
+        summary="The visits of the cases the staff member may see, between two dates",
+        responses={**_UNAUTHENTICATED, 400: _error("'to' before 'from', or over a year")},
+    )
     async def visits(
         first: Annotated[date, Query(alias="from")],
         last: Annotated[date, Query(alias="to")],
@@ -189,7 +242,15 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
                     out.append(visit_out(case, v))
         return VisitsOut(visits=out)
 
-    @router.get("/backlog", response_model=BacklogOut)
+    @router.get(
+        "/backlog",
+        response_model=BacklogOut,
+        summary="Home-visit cases with no visit by their deadline, and why",
+        responses={
+            **_UNAUTHENTICATED,
+            403: _error("The backlog is for counsellors and coordinators"),
+        },
+    )
     async def backlog(member: StaffMember = staff_member) -> BacklogOut:
         if member.rol is StaffRole.MEDEWERKER:
             raise HTTPException(403, "the backlog is for counsellors and coordinators")
@@ -209,10 +270,17 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
             ]
         )
 
-    @router.get("/cases/{case_ref}", response_model=CaseOut)
-    async def case(case_ref: str, member: StaffMember = staff_member) -> CaseOut:
+    @router.get(
+        "/cases/{case_ref}",
+        response_model=CaseOut,
+        summary="The case as staff may see it (no personal data)",
+        responses={**_UNAUTHENTICATED, 403: _NOT_YOURS, 404: _NO_SUCH_CASE},
+    )
+    async def case(case_ref: _CaseRef, member: StaffMember = staff_member) -> CaseOut:
         async with unit_of_work() as uow:
-            record = await load_case(uow, member, case_ref)
+            record = await uow.repo.case(case_ref)
+            if record is None:  # re-keyed since it was checked
+                raise HTTPException(404, "no such case")
             visits_ = await uow.repo.visits_of(record.case_ref)
             attempts = await uow.repo.attempts_of(record.case_ref)
         return CaseOut(
@@ -228,18 +296,31 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
             eindresultaat=record.resultaat,
         )
 
-    @router.post("/cases/{case_ref}/contact-attempts", status_code=201, response_model=AttemptOut)
+    @router.post(
+        "/cases/{case_ref}/contact-attempts",
+        status_code=201,
+        response_model=AttemptOut,
+        summary="Record a contact attempt: not reached plans the next, reached ends it",
+        responses={
+            **_UNAUTHENTICATED,
+            400: _error("The body cannot be read"),
+            403: _NOT_YOURS,
+            404: _NO_SUCH_CASE,
+            409: _error("The case's state does not allow it (ended, not its planned visit)"),
+        },
+    )
     async def contact_attempt(
-        case_ref: str, body: AttemptIn, request: Request, member: StaffMember = staff_member
+        case_ref: _CaseRef,
+        body: AttemptIn,
+        request: Request,
+        member: StaffMember = staff_member,
     ) -> AttemptOut:
-        async with unit_of_work() as uow:
-            record = await load_case(uow, member, case_ref)
         try:
             async with unit_of_work() as uow:
                 attempt = await services.record_contact_attempt(
                     uow,
                     config,
-                    case_ref=record.case_ref,
+                    case_ref=case_ref,
                     recorded_by=member.code,
                     contactsoort=body.contactsoort,
                     datum=body.datum,
@@ -249,6 +330,8 @@ def staff_router(config: PlanningConfig, unit_of_work: UnitOfWorkFactory) -> API
                     visit_id=body.visit_id,
                     now=datetime.now(UTC),
                 )
+        except services.UnknownCase as exc:  # re-keyed since it was checked
+            raise HTTPException(404, "no such case") from exc
         except ScheduleError as exc:
             raise HTTPException(409, str(exc)) from exc
         wake: Callable[[], Any] | None = getattr(request.app.state, "wake_relay", None)
