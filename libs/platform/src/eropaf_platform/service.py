@@ -94,7 +94,10 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         self.started = False
+        # Cleared while `start` migrates; a service driven without `start` (FastStream's
+        # in-memory broker in tests, a database migrated by the caller) handles at once.
         self._migrated = asyncio.Event()
+        self._migrated.set()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -191,6 +194,7 @@ class Service:
     async def start(self) -> None:
         # The consumer groups join while the database is migrated: the broker holds a join
         # for seconds. No batch is handled before the migrations are done (`consume`).
+        self._migrated.clear()
         joining = asyncio.create_task(self._join(), name="broker-start")
         try:
             await self._migrate()
