@@ -68,7 +68,7 @@ def _envelope_bytes(event_type: str, data: Any) -> bytes:
 def _examples(event_types: list[str], count: int) -> list[bytes]:
     found: list[bytes] = []
     anything = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
         max_leaves=8,
     )
