@@ -19,8 +19,11 @@ from eropaf_contracts.envelope import Envelope as EventEnvelope
 from eropaf_contracts.events import OutreachDecided, StaffChanged
 from eropaf_contracts.topics import CASES_TOPIC, STAFF_TOPIC, VISITS_TOPIC
 from eropaf_notification.app import NotificationSettings, build
+from eropaf_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
+from eropaf_platform.db import transaction
 from eropaf_platform.local.ports import free_port
 from eropaf_platform.service import Service
+from eropaf_platform.testing.wait import wait_until_async
 
 from .mailparse import parse
 
@@ -151,6 +154,19 @@ async def start_notification(
     finally:
         for service in started:
             await service.stop()
+
+
+async def wait_staff_known(service: Service, *codes: str, timeout: float = 30) -> None:
+    """Wait until the service has stored these staff members. Staff and case events travel on
+    different topics, so without this a case may be handled before its coordinator is known
+    (and, rightly, not mailed to them)."""
+
+    async def known() -> bool:
+        async with transaction(service.sessions) as session:
+            found = await SqlNotificationUnitOfWork(session).staff.get_many(codes)
+        return set(found) == set(codes)
+
+    await wait_until_async(known, timeout=timeout, message=f"staff {codes} not stored")
 
 
 def topic_of(envelope: EventEnvelope) -> str:

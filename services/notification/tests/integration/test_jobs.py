@@ -17,7 +17,7 @@ from eropaf_platform.db import transaction
 from eropaf_platform.service import Service
 from eropaf_platform.testing.wait import wait_until_async
 
-from ..conftest import SmtpServer, StartNotification, publish
+from ..conftest import SmtpServer, StartNotification, publish, wait_staff_known
 from ..factories import cancelled, decided, envelope, planned, staff
 from ..mailparse import all_text, calendars, parse
 
@@ -56,6 +56,7 @@ async def test_digest_for_dagelijks_and_nothing_routine_before_it(
         envelope(staff(direct, StaffRole.COORDINATOR)),
         envelope(staff(mate)),
     )
+    await wait_staff_known(service, daily, direct, mate)
     new_cases = [decided(f"{tag}-n{i}", OutreachKind.HOME_VISIT) for i in range(2)]
     tomorrow = planned(f"{tag}-t", day=date(2026, 11, 10), duo=(daily, mate), case=f"{tag}-ct")
     overdue = planned(f"{tag}-o", day=date(2026, 11, 5), duo=(daily, mate), case=f"{tag}-co")
