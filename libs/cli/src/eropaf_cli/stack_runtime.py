@@ -321,6 +321,8 @@ class Stack:
             "scheduling_url": self.ctx.url("scheduling")
             if "scheduling" in self.ctx.ports
             else None,
+            # matching's internal read API (/internal/v1/, the internal token)
+            "matching_url": self.ctx.url("matching") if "matching" in self.ctx.ports else None,
             "mail_dir": str(self.mail_dir),
             "logs_dir": str(self.logs_dir),
             "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},
