@@ -542,6 +542,7 @@ def staff_router(
         summary="Record leave or sickness (inclusive dates) and replan before answering",
         responses={
             **_UNAUTHENTICATED,
+            400: _error("The body cannot be read"),
             403: _error(
                 "Only a coordinator may do this, for staff serving one of their municipalities"
             ),

@@ -1,11 +1,15 @@
 """The staff API against its own OpenAPI document (schemathesis): whatever the document allows
 or nearly allows, no 5xx, every answer documented and shaped as documented, 401 without a
-known token and 403 on a case that is not the caller's. Served over real HTTP (uvicorn in a
-thread) on the SQL unit of work and PostgreSQL, with a roster and a planned visit."""
+known token (or with the internal token for no active staff member), 403 on a case that is
+not the caller's and on the coordinators' operations for anyone else. Callers come with
+their own staff token or as the portal does (the internal token and X-Staff-Code). Served
+over real HTTP (uvicorn in a thread) on the SQL unit of work and PostgreSQL, with a roster
+and a planned visit; an absence replans within the request (CP-SAT)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -14,7 +18,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,6 +35,7 @@ from eropaf_platform.testing.openapi import fuzz_openapi
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 from eropaf_scheduling.api import staff_app
 from eropaf_scheduling.app import MIGRATIONS, SchedulingSettings, planning_config
+from eropaf_scheduling.domain.schedule import VisitRecord
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
 from eropaf_scheduling.service_layer.unit_of_work import (
@@ -43,12 +48,31 @@ from ..builders import counsellor, employee, member, ref
 pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = 120
+INTERNAL_TOKEN = "internal-token-of-the-fuzz"
 CASE_OPERATIONS = ("GET /v1/cases/{case_ref}", "POST /v1/cases/{case_ref}/contact-attempts")
+ABSENCES = "POST /v1/staff/{code}/absences"
+COORDINATOR_OPERATIONS = ("GET /v1/staff", ABSENCES, "GET /v1/capacity")
 
 # Who may see the case (its counsellor, its corporation's employee, the municipality's
-# coordinator), who may not (another corporation's employee), and no or a wrong token.
-SEES_THE_CASE = ("counsellor", "employee", "coordinator")
-MODES = [*SEES_THE_CASE, "counsellor-any-case", "other", "none", "garbage"]
+# coordinator; with their own token or through the internal one), who may not (another
+# corporation's employee), and no or a wrong token, or the internal one for nobody.
+ROLE = {
+    "counsellor": "counsellor",
+    "employee": "employee",
+    "coordinator": "coordinator",
+    "as-counsellor": "counsellor",
+    "as-coordinator": "coordinator",
+    "counsellor-any-case": "counsellor",
+    "coordinator-any-staff": "coordinator",
+    "other": "other",
+}
+SEES_THE_CASE = ("counsellor", "employee", "coordinator", "as-counsellor", "as-coordinator")
+UNKNOWN = ("none", "garbage", "as-nobody", "as-no-code")
+MODES = [*ROLE, *UNKNOWN]
+CASE_REF = r"[0-9a-f]{16,128}"
+STAFF_CODE = r"[a-z0-9-]{2,32}"
+# X-Staff-Code sent with the internal token
+ACTS_FOR = {"as-counsellor": "wil-oas", "as-coordinator": "coord-oas", "as-nobody": "nobody-oas"}
 
 
 @dataclass
@@ -57,6 +81,7 @@ class Served:
     case_ref: str
     visit_id: str
     tokens: dict[str, str]  # mode -> token
+    visit_day: str
 
 
 def _units(
@@ -72,7 +97,7 @@ def _units(
     return opened
 
 
-async def _seed(url: str, config: PlanningConfig) -> tuple[dict[str, str], str, str]:
+async def _seed(url: str, config: PlanningConfig) -> tuple[dict[str, str], str, VisitRecord]:
     """The roster, one home-visit case and its planned visit: (tokens by code, case, visit)."""
     await migrate_async(url, MIGRATIONS, service="scheduling")
     engine = make_engine(url, pool_size=1)
@@ -111,7 +136,7 @@ async def _seed(url: str, config: PlanningConfig) -> tuple[dict[str, str], str, 
         async with unit_of_work() as uow:
             visits = await uow.repo.visits_of(case_ref)
         assert [sorted(v.staff) for v in visits] == [["mitros-oas", "wil-oas"]], visits
-        return tokens, case_ref, visits[0].visit_id
+        return tokens, case_ref, visits[0]
     finally:
         await engine.dispose()
 
@@ -138,10 +163,16 @@ def _free_port() -> int:
 async def served(_database_registry: Any) -> AsyncIterator[Served]:
     url = _database_registry.create("eropaf_scheduling_oas")
     config = planning_config(SchedulingSettings(database_url=url, dev_mode=True))
-    tokens, case_ref, visit_id = await _seed(url, config)
+    tokens, case_ref, visit = await _seed(url, config)
     port = _free_port()
     engine = make_engine(url, pool_size=2)
-    app = staff_app(config, _units(make_sessions(engine)))
+    units = _units(make_sessions(engine))
+    planner = CpSatPlanner(max_deterministic_time=1.0)
+
+    async def replan_now() -> None:
+        await services.replan(units, planner, config, datetime.now(UTC))
+
+    app = staff_app(config, units, internal_token=INTERNAL_TOKEN, replan_now=replan_now)
     server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="warning"))
     thread = threading.Thread(target=_serve, args=(server, engine), daemon=True)
     thread.start()
@@ -157,25 +188,68 @@ async def served(_database_registry: Any) -> AsyncIterator[Served]:
         "coordinator": tokens["coord-oas"],
         "other": tokens["viveste-oas"],
         "garbage": "not-a-token",
+        "coordinator-any-staff": tokens["coord-oas"],
+        **dict.fromkeys([*ACTS_FOR, "as-no-code"], INTERNAL_TOKEN),
     }
     try:
-        yield Served(base_url, case_ref, visit_id, by_mode)
+        yield Served(base_url, case_ref, visit.visit_id, by_mode, visit.datum.isoformat())
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 30)
+
+
+def test_an_absence_replans_within_the_request(served: Served) -> None:
+    """Before the fuzz, which records absences of its own."""
+    headers = {"Authorization": f"Bearer {INTERNAL_TOKEN}", "X-Staff-Code": "coord-oas"}
+    day = served.visit_day
+    response = httpx.post(
+        f"{served.base_url}/v1/staff/wil-oas/absences",
+        json={"from": day, "to": day},
+        headers=headers,
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == {"code": "wil-oas", "from": day, "to": day, "visits_moved": 1}
+    visits = httpx.get(
+        f"{served.base_url}/v1/visits", params={"from": day, "to": day}, headers=headers
+    ).json()["visits"]
+    assert not [v for v in visits if v["status"] == "planned" and "wil-oas" in v["staff"]]
+    staff = httpx.get(f"{served.base_url}/v1/staff", headers=headers).json()["staff"]
+    assert {"from": day, "to": day} in next(m for m in staff if m["code"] == "wil-oas")["absences"]
 
 
 def test_every_operation_conforms_to_the_openapi_document(
     served: Served, request: pytest.FixtureRequest
 ) -> None:
     def prepare(case: schemathesis.Case, mode: str) -> dict[str, str]:
-        # the case's own reference, except in one mode that sends whatever was generated
-        if "case_ref" in (case.path_parameters or {}) and mode != "counsellor-any-case":
-            case.path_parameters = {**(case.path_parameters or {}), "case_ref": served.case_ref}
+        # the case's own reference and a counsellor of the coordinator's municipality, except
+        # in one mode each that sends whatever was generated
+        # (those who may see it send a malformed one as generated too: 422 before all else)
+        path = case.path_parameters or {}
+        ref = str(path.get("case_ref", ""))
+        keep = mode == "counsellor-any-case" or (
+            mode in SEES_THE_CASE and not re.fullmatch(CASE_REF, ref)
+        )
+        if "case_ref" in path and not keep:
+            path = {**path, "case_ref": served.case_ref}
+        code = str(path.get("code", ""))
+        keep = mode == "coordinator-any-staff" or (
+            ROLE.get(mode) == "coordinator" and not re.fullmatch(STAFF_CODE, code)
+        )
+        if "code" in path and not keep:
+            path = {**path, "code": "wil-oas"}
+        if case.path_parameters:
+            case.path_parameters = path
+        if case.operation.label == "GET /v1/capacity" and mode == "coordinator":
+            _within_weeks(case)
         if case.headers:
             case.headers.pop("authorization", None)  # case-insensitive
+            case.headers.pop("x-staff-code", None)
         token = served.tokens.get(mode)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if mode in ACTS_FOR:
+            headers["X-Staff-Code"] = ACTS_FOR[mode]
+        return headers
 
     seen: dict[str, set[int]] = defaultdict(set)
 
@@ -184,14 +258,19 @@ def test_every_operation_conforms_to_the_openapi_document(
         seen[operation].add(status)
         # a negative case that leaves out the security scheme's header sends no token at all
         dropped = {name.lower() for name in get_exclude_headers(case)}
-        if "authorization" in dropped or mode in ("none", "garbage"):
+        role = ROLE.get(mode)
+        if "authorization" in dropped or mode in UNKNOWN:
             assert status == 401, (mode, operation, status)
+        elif operation in COORDINATOR_OPERATIONS and role != "coordinator":
+            assert status == 403, (mode, operation, status)
         elif mode == "other" and operation in CASE_OPERATIONS:
             assert status == 403, (mode, operation, status)
-        elif mode == "employee" and operation == "GET /v1/backlog":
+        elif role == "employee" and operation == "GET /v1/backlog":
             assert status == 403, (mode, operation, status)
         elif mode in SEES_THE_CASE:
             assert status not in (401, 403, 404), (mode, operation, status)
+        else:
+            assert status != 401, (mode, operation, status)
 
     tried = fuzz_openapi(
         served.base_url,
@@ -205,16 +284,36 @@ def test_every_operation_conforms_to_the_openapi_document(
         "GET /v1/backlog",
         "GET /v1/cases/{case_ref}",
         "POST /v1/cases/{case_ref}/contact-attempts",
+        "GET /v1/me",
+        "GET /v1/staff",
+        ABSENCES,
+        "GET /v1/capacity",
+        "GET /v1/tasks",
     }, tried
     # the modes reached what they stand for: served, refused, and (case endpoints) forbidden
     for operation, statuses in seen.items():
         assert {401} <= statuses and any(200 <= s < 300 for s in statuses), (operation, statuses)
     for operation in CASE_OPERATIONS:
         assert {403, 404, 422} <= seen[operation], (operation, seen[operation])
+    assert {201, 403, 404, 422} <= seen[ABSENCES], seen[ABSENCES]
     for operation, count in sorted(tried.items()):
         request.node.user_properties.append(
             ("openapi_examples", (f"staff API: {operation}", count))
         )
+
+
+def _within_weeks(case: schemathesis.Case) -> None:
+    """Two generated dates become a period of at most 9 weeks (generated ones are mostly
+    years apart, refused with 400), so that the coordinator's capacity is also served."""
+    query = case.query or {}
+    try:
+        first = date.fromisoformat(str(query.get("from")))
+        last = date.fromisoformat(str(query.get("to")))
+    except ValueError:
+        return
+    span = timedelta(days=abs((last - first).days) % 63)
+    if first + span <= date.max:
+        case.query = {**query, "to": (first + span).isoformat()}
 
 
 def test_documented_answers(served: Served) -> None:
@@ -227,6 +326,12 @@ def test_documented_answers(served: Served) -> None:
     )
     attempts = paths["/v1/cases/{case_ref}/contact-attempts"]["post"]["responses"]
     assert {"201", "401", "403", "404", "409", "422"} <= set(attempts)
+    assert {"200", "401"} <= set(paths["/v1/me"]["get"]["responses"])
+    assert {"200", "401"} <= set(paths["/v1/tasks"]["get"]["responses"])
+    assert {"200", "401", "403"} <= set(paths["/v1/staff"]["get"]["responses"])
+    assert {"200", "400", "401", "403", "422"} <= set(paths["/v1/capacity"]["get"]["responses"])
+    absences = paths["/v1/staff/{code}/absences"]["post"]["responses"]
+    assert {"201", "401", "403", "404", "422"} <= set(absences)
     assert "bearer" in str(document["components"]["securitySchemes"]).lower()
 
 

@@ -261,6 +261,56 @@ async def test_absence_moves_only_that_persons_visits(uow: FakeSchedulingUnitOfW
             assert d["sequence"] == 1
 
 
+async def test_absence_and_replan_counts_the_visits_taken_off_the_member(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    for i in range(6):
+        event, env = decided(f"abs-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    theirs = {v.visit_id for v in uow.repo.visits.values() if "wil-a" in v.staff}
+    assert theirs
+    planner = CountingPlanner()
+
+    async def replan_now() -> None:
+        await plan_now(uow, planner)
+
+    first, last = date(2026, 6, 1), date(2026, 6, 30)
+    recorded = await services.record_absence_and_replan(
+        uow.factory(), "wil-a", first, last, NOW, replan_now
+    )
+    assert recorded == services.AbsenceRecorded(
+        "wil-a", first, last, visits_moved=len(theirs), replanned=True
+    )
+    assert planner.calls == 1 and not (await uow.repo.replan_state()).due
+    assert not [v for v in uow.repo.visits.values() if "wil-a" in v.staff and v.status == "planned"]
+
+
+async def test_absence_without_a_replan_is_left_to_the_replan_job(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("abs")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    calls = 0
+
+    async def replan_later() -> None:  # e.g. another change arrived during every solve
+        nonlocal calls
+        calls += 1
+
+    day = date(2026, 6, 2)
+    recorded = await services.record_absence_and_replan(
+        uow.factory(), "wil-a", day, day, NOW, replan_later, tries=2
+    )
+    assert calls == 2 and recorded.replanned is False and recorded.visits_moved == 0
+    assert (await uow.repo.replan_state()).due  # the replan job will plan with it
+    assert [(a.code, a.first) for a in await uow.repo.absences()] == [("wil-a", day)]
+    with pytest.raises(services.UnknownStaff):
+        await services.record_absence_and_replan(
+            uow.factory(), "nobody", day, day, NOW, replan_later
+        )
+
+
 async def test_closed_case_cancels_its_visit_and_rekeyed_case_keeps_it(
     uow: FakeSchedulingUnitOfWork,
 ) -> None:

@@ -499,7 +499,11 @@ async def replan(
         state = await uow.repo.replan_state()
         if not state.due:
             return None
-        if state.requested_at is not None and (now - state.requested_at).total_seconds() < quiet_s:
+        if (
+            quiet_s > 0
+            and state.requested_at is not None
+            and (now - state.requested_at).total_seconds() < quiet_s
+        ):
             return None
         staff = await uow.repo.staff()
         absences = tuple(await uow.repo.absences())
