@@ -70,6 +70,9 @@ def test_service_env_sets_the_stack_settings_over_the_callers(tmp_path: Path) ->
     assert matching["EROPAF_PSEUDONYM_KEY"] == intake["EROPAF_PSEUDONYM_KEY"]
     assert matching["EROPAF_INTERNAL_API_TOKEN"] == intake["EROPAF_INTERNAL_API_TOKEN"]
     assert matching["EROPAF_INTAKE_URL"] == "http://127.0.0.1:9000"
+    # the staff portal acts for staff members on scheduling's API with the same token
+    scheduling = stack.service_env(ctx, "scheduling", {})
+    assert scheduling["EROPAF_INTERNAL_API_TOKEN"] == intake["EROPAF_INTERNAL_API_TOKEN"]
     notification = stack.service_env(ctx, "notification", {})
     assert (notification["EROPAF_SMTP_HOST"], notification["EROPAF_SMTP_PORT"]) == (
         "127.0.0.1",

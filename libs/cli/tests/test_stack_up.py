@@ -97,6 +97,15 @@ def test_stack_json_within_budget_and_every_service_ready(running: RunningStack)
     assert info["scheduling_url"] == info["services"]["scheduling"]["url"]
     # the staff API (CONTRACT §4.2) answers, and only with a staff token
     assert httpx.get(f"{info['scheduling_url']}/v1/backlog", timeout=10).status_code == 401
+    # matching's internal read API answers, and only with the internal token
+    assert info["matching_url"] == info["services"]["matching"]["url"]
+    funnel = (
+        f"{info['matching_url']}/internal/v1/funnel?gemeente=0356&from=2026-01-01&to=2026-01-31"
+    )
+    assert httpx.get(funnel, timeout=10).status_code == 401
+    secrets = json.loads((running.data_dir / "secrets.json").read_text())
+    internal = {"Authorization": f"Bearer {secrets['internal_api_token']}"}
+    assert httpx.get(funnel, headers=internal, timeout=10).status_code == 200
     for name, service in info["services"].items():
         assert ready_status(service["url"]) == 200, name
         assert (running.data_dir / "logs" / f"{name}.log").exists()
