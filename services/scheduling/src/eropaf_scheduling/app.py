@@ -3,8 +3,6 @@ replan job, the staff API; ``python -m eropaf_scheduling``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +11,6 @@ from pydantic import Field
 
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import CASES_TOPIC, STAFF_TOPIC, VISITS_TOPIC
-from eropaf_platform.db import transaction
 from eropaf_platform.logging import get_logger
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
@@ -23,10 +20,7 @@ from eropaf_scheduling.domain.planning import Planner
 from eropaf_scheduling.handlers import CaseEventsHandler
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
-from eropaf_scheduling.service_layer.unit_of_work import (
-    SchedulingUnitOfWork,
-    SqlSchedulingUnitOfWork,
-)
+from eropaf_scheduling.service_layer.unit_of_work import sql_units_of_work
 
 __all__ = ["MIGRATIONS", "SchedulingSettings", "build", "build_app", "main"]
 
@@ -83,12 +77,7 @@ def build(
             planners.append(CpSatPlanner(max_deterministic_time=settings.solver_deterministic_time))
         return planners[0]
 
-    @asynccontextmanager
-    async def unit_of_work() -> AsyncIterator[SchedulingUnitOfWork]:
-        async with transaction(service.sessions) as session:
-            uow = SqlSchedulingUnitOfWork(session)
-            async with uow:
-                yield uow
+    unit_of_work = sql_units_of_work(service.sessions)
 
     async def replan_when_due() -> None:
         outcome = await services.replan(

@@ -311,3 +311,50 @@ async def test_unplannable_case_is_published_with_its_reason(uow: FakeScheduling
         (ref("far"), "no_counsellor_available")
     ]
     assert [e.case_ref for e in uow.repo.backlog_rows] == [ref("far")]
+
+
+async def test_a_replan_reads_the_cases_it_plans_not_every_open_case(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    for i in range(2):
+        event, env = decided(f"home-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    for i in range(20):
+        event, env = decided(f"phone-{i}", outreach=OutreachKind.PHONE)
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    assert await plan_now(uow) is not None
+    homes = {ref("home-0"), ref("home-1")}
+    assert {v.case_ref for v in uow.repo.visits.values()} == homes
+    # Visits are read once, together, for the cases that got a new one; none per open case.
+    assert sorted(uow.repo.visits_read) == sorted(homes)
+    assert uow.repo.cases_read == 1
+    uow.repo.visits_read.clear()
+    event, env = decided("phone-20", outreach=OutreachKind.PHONE)
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await services.record_absence(uow, "mitros-a", date(2026, 5, 1), date(2026, 5, 29), NOW)
+    assert await plan_now(uow) is not None
+    assert uow.repo.visits_read == []  # every visit kept: nothing more to read
+
+
+async def test_a_cancelled_visit_planned_again_keeps_its_id_with_a_higher_sequence(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("again")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    [first] = [d for k, d in published(uow) if k == "visit.planned"]
+    for code in ("wil-a", "wil-b"):
+        await services.record_absence(uow, code, date(2026, 6, 1), date(2026, 6, 30), NOW)
+    uow.published.clear()
+    await plan_now(uow)
+    kinds = [(k, d.get("reason")) for k, d in published(uow)]
+    assert kinds == [
+        ("visit.cancelled", "staff_absent"),
+        ("case.unplanned", "no_counsellor_available"),
+    ]
+    uow.published.clear()
+    await services.import_roster(uow, [counsellor("wil-c")], NOW)
+    await plan_now(uow)
+    [again] = [d for k, d in published(uow) if k == "visit.planned"]
+    assert again["visit_id"] == first["visit_id"] and again["attempt"] == first["attempt"] == 1
+    assert again["sequence"] == 2 and again["staff"][1] == "wil-c"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -36,7 +37,9 @@ class SchedulingRepository(abc.ABC):
         """Insert or update; ``token_hash`` None keeps the stored one."""
 
     @abc.abstractmethod
-    async def absences(self) -> list[Absence]: ...
+    async def absences(self, *, lasting_until: date | None = None) -> list[Absence]:
+        """All absences, or those that last until ``lasting_until`` or later."""
+
     @abc.abstractmethod
     async def add_absence(self, absence: Absence) -> None: ...
     @abc.abstractmethod
@@ -44,7 +47,10 @@ class SchedulingRepository(abc.ABC):
         """The case by its ref or by a ref it had before."""
 
     @abc.abstractmethod
-    async def open_cases(self) -> list[CaseRecord]: ...
+    async def planning_cases(self) -> list[CaseRecord]:
+        """What a replan plans, by ref: the open cases that need a home visit, and any other
+        open case that still holds a planned visit (the replan cancels it)."""
+
     @abc.abstractmethod
     async def save_case(self, case: CaseRecord) -> None: ...
     @abc.abstractmethod
@@ -55,6 +61,10 @@ class SchedulingRepository(abc.ABC):
     async def visits_of(self, case_ref: str) -> list[VisitRecord]: ...
     @abc.abstractmethod
     async def planned_visits(self) -> list[VisitRecord]: ...
+    @abc.abstractmethod
+    async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
+        """The cancelled visits of these cases, by case and attempt."""
+
     @abc.abstractmethod
     async def visits_between(self, first: date, last: date) -> list[VisitRecord]: ...
     @abc.abstractmethod

@@ -378,7 +378,13 @@ async def replan(
 ) -> ReplanOutcome | None:
     """Plan again when a change asked for it and none came for ``quiet_s`` (a burst of
     changes is one solve). Reads in one transaction, solves outside any, and writes the
-    result in another only if nothing changed meanwhile (else the next run plans again)."""
+    result in another only if nothing changed meanwhile (else the next run plans again).
+
+    Reads only what the plan depends on: the staff, the absences not over before the first
+    planning day, the planned visits and the cases to plan (open home-visit cases, and open
+    cases still holding a visit); after the solve, the cancelled visits of the cases that get
+    a new one (a re-plan of the same attempt keeps the visit's id)."""
+    today = now.astimezone(AMSTERDAM).date()
     async with unit_of_work() as uow:
         state = await uow.repo.replan_state()
         if not state.due:
@@ -386,12 +392,11 @@ async def replan(
         if state.requested_at is not None and (now - state.requested_at).total_seconds() < quiet_s:
             return None
         staff = await uow.repo.staff()
-        absences = tuple(await uow.repo.absences())
-        cases = await uow.repo.open_cases()
+        days = planning_days(config, today, any(m.works_weekends for m in staff))
+        first_day = days[0]
+        absences = tuple(await uow.repo.absences(lasting_until=first_day))
+        cases = await uow.repo.planning_cases()
         planned_all = await uow.repo.planned_visits()
-    today = now.astimezone(AMSTERDAM).date()
-    days = planning_days(config, today, any(m.works_weekends for m in staff))
-    first_day = days[0]
     planned = {v.case_ref: v for v in planned_all}
     # a case whose visit day has come keeps it until staff record what happened
     waiting = {ref for ref, v in planned.items() if v.datum < first_day}
@@ -415,16 +420,21 @@ async def replan(
         current = await uow.repo.replan_state()
         if current.requested != state.requested:
             return None  # changed while solving: the next run plans with it
-        cancelled: dict[str, VisitRecord] = {}
-        for case in plannable:
-            for visit in await uow.repo.visits_of(case.case_ref):
-                if visit.status == VisitStatus.CANCELLED and visit.attempt == case.attempt:
-                    cancelled[case.case_ref] = visit
+        by_ref = {c.case_ref: c for c in plannable}
+        kept = {ref: v for ref, v in planned.items() if ref not in waiting}
+        new_visits = sorted(
+            {a.case_ref for a in plan.assignments if a.case_ref not in kept} & by_ref.keys()
+        )
+        cancelled = {
+            v.case_ref: v
+            for v in await uow.repo.cancelled_visits(new_visits)
+            if v.attempt == by_ref[v.case_ref].attempt
+        }
         backlog_before = {e.case_ref: e.reason for e in await uow.repo.backlog()}
         changes = apply_plan(
             plan,
-            {c.case_ref: c for c in plannable},
-            {ref: v for ref, v in planned.items() if ref not in waiting},
+            by_ref,
+            kept,
             cancelled,
             absences,
             backlog_before,
