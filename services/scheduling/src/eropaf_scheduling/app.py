@@ -39,6 +39,8 @@ class SchedulingSettings(ServiceSettings):
     replan_interval_s: float = Field(default=2.0, gt=0)
     # a burst of changes is one solve: plan once no change came for this long
     replan_quiet_s: float = Field(default=1.0, ge=0)
+    # ... but a steady trickle of changes is planned at the latest this long after the first
+    replan_max_delay_s: float = Field(default=30.0, gt=0)
     solver_deterministic_time: float = Field(default=5.0, gt=0)
     consumer_group_prefix: str = Field(default="eropaf", min_length=1)
 
@@ -81,7 +83,12 @@ def build(
 
     async def replan_when_due() -> None:
         outcome = await services.replan(
-            unit_of_work, planner(), config, datetime.now(UTC), quiet_s=settings.replan_quiet_s
+            unit_of_work,
+            planner(),
+            config,
+            datetime.now(UTC),
+            quiet_s=settings.replan_quiet_s,
+            max_delay_s=settings.replan_max_delay_s,
         )
         if outcome is None:
             return

@@ -136,7 +136,11 @@ class FakeRepository(SchedulingRepository):
         return self.replan
 
     async def request_replan(self, now: datetime) -> None:
-        self.replan = ReplanState(self.replan.requested + 1, self.replan.planned, now)
+        r = self.replan
+        first = r.requested == r.planned or r.pending_since is None
+        self.replan = ReplanState(
+            r.requested + 1, r.planned, now, now if first else r.pending_since
+        )
 
     async def mark_planned(self, generation: int) -> None:
         self.replan = replace(self.replan, planned=generation)

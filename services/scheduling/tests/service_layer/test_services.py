@@ -358,3 +358,21 @@ async def test_a_cancelled_visit_planned_again_keeps_its_id_with_a_higher_sequen
     [again] = [d for k, d in published(uow) if k == "visit.planned"]
     assert again["visit_id"] == first["visit_id"] and again["attempt"] == first["attempt"] == 1
     assert again["sequence"] == 2 and again["staff"][1] == "wil-c"
+
+
+async def test_a_steady_trickle_of_changes_is_planned_by_the_maximum_delay(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    planner = CountingPlanner()
+    planned_after: list[int] = []
+    for second in range(0, 60, 2):  # a change every 2 s: never 5 s of quiet
+        at = NOW + timedelta(seconds=second)
+        event, env = decided(f"trickle-{second}")
+        await services.outreach_decided(uow, event, env, CONFIG, at)
+        look = at + timedelta(seconds=1)
+        if await services.replan(uow.factory(), planner, CONFIG, look, quiet_s=5, max_delay_s=30):
+            planned_after.append(second + 1)
+    # The first change came at 0 s: planned at the first look 30 s or more after it; the
+    # changes after that plan wait for their own 30 s (from 32 s), past the end of the test.
+    assert planned_after == [31]
+    assert planner.calls == 1

@@ -316,12 +316,17 @@ class SqlSchedulingRepository(SchedulingRepository):
 
     async def replan_state(self) -> ReplanState:
         row = (await self.session.execute(sa.select(ReplanRow.__table__))).one()  # type: ignore[attr-defined]
-        return ReplanState(row.requested, row.planned, row.requested_at)
+        return ReplanState(row.requested, row.planned, row.requested_at, row.pending_since)
 
     async def request_replan(self, now: datetime) -> None:
         table = ReplanRow.__table__  # type: ignore[attr-defined]
+        first = sa.or_(table.c.requested == table.c.planned, table.c.pending_since.is_(None))
         await self.session.execute(
-            sa.update(table).values(requested=table.c.requested + 1, requested_at=now)
+            sa.update(table).values(
+                requested=table.c.requested + 1,
+                requested_at=now,
+                pending_since=sa.case((first, now), else_=table.c.pending_since),
+            )
         )
 
     async def mark_planned(self, generation: int) -> None:

@@ -18,7 +18,8 @@ __all__ = ["ReplanState", "SchedulingRepository"]
 class ReplanState:
     requested: int
     planned: int
-    requested_at: datetime | None
+    requested_at: datetime | None  # the last change
+    pending_since: datetime | None = None  # the first change not planned yet
 
     @property
     def due(self) -> bool:
@@ -80,6 +81,8 @@ class SchedulingRepository(abc.ABC):
     @abc.abstractmethod
     async def replan_state(self) -> ReplanState: ...
     @abc.abstractmethod
-    async def request_replan(self, now: datetime) -> None: ...
+    async def request_replan(self, now: datetime) -> None:
+        """Count a change; the first one since the last plan also sets ``pending_since``."""
+
     @abc.abstractmethod
     async def mark_planned(self, generation: int) -> None: ...

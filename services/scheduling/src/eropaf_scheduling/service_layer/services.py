@@ -40,7 +40,7 @@ from eropaf_scheduling.domain.schedule import (
     record_attempt,
 )
 from eropaf_scheduling.domain.time import AMSTERDAM, PartOfDay, working_days
-from eropaf_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
+from eropaf_scheduling.service_layer.unit_of_work import ReplanState, SchedulingUnitOfWork
 
 __all__ = [
     "PlanningConfig",
@@ -368,6 +368,14 @@ def planning_days(config: PlanningConfig, today: date, weekend: bool) -> tuple[d
     return tuple(days)
 
 
+def _waiting(state: ReplanState, now: datetime, quiet_s: float, max_delay_s: float | None) -> bool:
+    """Whether a due replan still waits for changes to settle."""
+    if state.requested_at is None or (now - state.requested_at).total_seconds() >= quiet_s:
+        return False
+    waited = (now - state.pending_since).total_seconds() if state.pending_since else 0.0
+    return max_delay_s is None or waited < max_delay_s
+
+
 async def replan(
     unit_of_work: Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]],
     planner: Planner,
@@ -375,10 +383,13 @@ async def replan(
     now: datetime,
     *,
     quiet_s: float = 0.0,
+    max_delay_s: float | None = None,
 ) -> ReplanOutcome | None:
     """Plan again when a change asked for it and none came for ``quiet_s`` (a burst of
-    changes is one solve). Reads in one transaction, solves outside any, and writes the
-    result in another only if nothing changed meanwhile (else the next run plans again).
+    changes is one solve), or at the latest ``max_delay_s`` after the first change not
+    planned yet (a steady trickle of changes does not hold planning back). Reads in one
+    transaction, solves outside any, and writes the result in another only if nothing
+    changed meanwhile (else the next run plans again).
 
     Reads only what the plan depends on: the staff, the absences not over before the first
     planning day, the planned visits and the cases to plan (open home-visit cases, and open
@@ -389,7 +400,7 @@ async def replan(
         state = await uow.repo.replan_state()
         if not state.due:
             return None
-        if state.requested_at is not None and (now - state.requested_at).total_seconds() < quiet_s:
+        if _waiting(state, now, quiet_s, max_delay_s):
             return None
         staff = await uow.repo.staff()
         days = planning_days(config, today, any(m.works_weekends for m in staff))
