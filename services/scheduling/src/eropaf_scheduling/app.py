@@ -35,6 +35,7 @@ class SchedulingSettings(ServiceSettings):
     region_file: str | None = Field(default=None, description="region YAML; default Lekstroom")
     horizon_days: int = Field(default=10, ge=1, le=60, description="planning horizon, working days")
     travel_buffer_minutes: int = Field(default=30, ge=0, le=120)
+    # the last home-visit attempt where the region file names none (home_visit_attempts)
     max_contact_attempts: int = Field(default=3, ge=1, le=10)
     replan_interval_s: float = Field(default=2.0, gt=0)
     # a burst of changes is one solve: plan once no change came for this long
@@ -50,7 +51,7 @@ def planning_config(settings: SchedulingSettings) -> PlanningConfig:
         region=load_region(settings.region_file),
         horizon_days=settings.horizon_days,
         travel_buffer=settings.travel_buffer_minutes,
-        max_attempts=settings.max_contact_attempts,
+        fallback_attempts=settings.max_contact_attempts,
     )
 
 

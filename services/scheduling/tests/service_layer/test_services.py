@@ -21,9 +21,10 @@ from eropaf_contracts.events import (
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+from eropaf_scheduling.app import SchedulingSettings, planning_config
 from eropaf_scheduling.domain.model import Plan, PlanningProblem
 from eropaf_scheduling.domain.planning import violations
-from eropaf_scheduling.domain.schedule import ScheduleError
+from eropaf_scheduling.domain.schedule import ScheduleError, VisitRecord
 from eropaf_scheduling.domain.time import PartOfDay
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
@@ -95,6 +96,25 @@ async def plan_now(
     uow: FakeSchedulingUnitOfWork, planner: CountingPlanner | None = None, now: datetime = NOW
 ) -> services.ReplanOutcome | None:
     return await services.replan(uow.factory(), planner or CountingPlanner(), CONFIG, now)
+
+
+async def not_at_home(
+    uow: FakeSchedulingUnitOfWork, config: PlanningConfig, visit: VisitRecord, now: datetime
+) -> None:
+    """The duo of ``visit`` did not reach the household (a card is left)."""
+    await services.record_contact_attempt(
+        uow,
+        config,
+        case_ref=visit.case_ref,
+        recorded_by=visit.staff[1],
+        contactsoort=Contactsoort.HUISBEZOEK,
+        datum=visit.datum,
+        dagdeel=None,
+        bereikt=False,
+        eindresultaat=None,
+        visit_id=visit.visit_id,
+        now=now,
+    )
 
 
 async def test_roster_import_gives_tokens_once_and_publishes_staff_changes() -> None:
@@ -169,19 +189,7 @@ async def test_not_reached_three_times_ends_without_contact(uow: FakeSchedulingU
         assert visit.attempt == attempt
         assert visit.part.value not in parts  # another part of day each time
         parts.append(visit.part.value)
-        await services.record_contact_attempt(
-            uow,
-            CONFIG,
-            case_ref=ref("c"),
-            recorded_by=visit.staff[1],
-            contactsoort=Contactsoort.HUISBEZOEK,
-            datum=visit.datum,
-            dagdeel=None,
-            bereikt=False,
-            eindresultaat=None,
-            visit_id=visit.visit_id,
-            now=now,
-        )
+        await not_at_home(uow, CONFIG, visit, now)
         now = datetime.combine(visit.datum, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20)
     kinds = [k for k, _ in published(uow)]
     assert kinds.count("visit.planned") == 3
@@ -376,3 +384,24 @@ async def test_a_steady_trickle_of_changes_is_planned_by_the_maximum_delay(
     # changes after that plan wait for their own 30 s (from 32 s), past the end of the test.
     assert planned_after == [31]
     assert planner.calls == 1
+
+
+async def test_the_region_policy_names_the_last_attempt_the_setting_is_the_fallback(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    region = CONFIG.region
+    unnamed = region.model_copy(update={"home_visit_attempts": None})
+    assert PlanningConfig(region=unnamed, fallback_attempts=2).max_attempts == 2
+    settings = SchedulingSettings(database_url="postgresql://db/scheduling", max_contact_attempts=5)
+    assert region.home_visit_attempts == 3
+    assert planning_config(settings).max_attempts == 3  # the packaged region's policy wins
+    once = PlanningConfig(
+        region=region.model_copy(update={"home_visit_attempts": 1}), fallback_attempts=5
+    )
+    event, env = decided("once")
+    await services.outreach_decided(uow, event, env, once, NOW)
+    await services.replan(uow.factory(), CountingPlanner(), once, NOW)
+    [visit] = uow.repo.visits.values()
+    await not_at_home(uow, once, visit, NOW)
+    outcomes = [d["resultaat"] for k, d in published(uow) if k == "case_outcome.recorded"]
+    assert outcomes == ["Definitief geen contact kunnen krijgen"]

@@ -71,7 +71,8 @@ class PlanningConfig:
     region: Region
     horizon_days: int = 10  # working days
     travel_buffer: int = 30  # minutes between two visits of one person
-    max_attempts: int = 3  # the region policy's last contact attempt
+    # the last home-visit attempt when the region policy names none (home_visit_attempts)
+    fallback_attempts: int = 3
     lead_days: int = 1  # the first plannable day is this many days after today
 
     @property
@@ -81,6 +82,11 @@ class PlanningConfig:
     @property
     def visit_minutes(self) -> int:
         return self.region.visit_minutes
+
+    @property
+    def max_attempts(self) -> int:
+        """The last contact attempt: the region policy's, else the setting."""
+        return self.region.home_visit_attempts or self.fallback_attempts
 
 
 def hash_token(token: str) -> str:
