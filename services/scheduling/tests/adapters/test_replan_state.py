@@ -1,5 +1,6 @@
 """The replan counters on PostgreSQL: the first change since the last plan is remembered
-(the maximum delay of a replan runs from it), later ones only count."""
+(the maximum delay of a replan runs from it), later ones only count; and when the last plan
+was made (a new day plans again)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ async def test_pending_since_is_the_first_change_not_planned_yet(
             assert (state.requested, state.planned) == (3, 0)
             assert state.requested_at == T0 + timedelta(seconds=9)
             assert state.pending_since == T0
-            await uow.repo.mark_planned(state.requested)
+            await uow.repo.mark_planned(state.requested, T0 + timedelta(seconds=15))
             await uow.repo.request_replan(T0 + timedelta(seconds=20))
             await uow.commit()
         async with units() as uow:
             state = await uow.repo.replan_state()
             assert state.due and state.pending_since == T0 + timedelta(seconds=20)
+            assert state.planned_at == T0 + timedelta(seconds=15)
     finally:
         await engine.dispose()

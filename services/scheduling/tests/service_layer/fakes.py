@@ -142,8 +142,8 @@ class FakeRepository(SchedulingRepository):
             r.requested + 1, r.planned, now, now if first else r.pending_since
         )
 
-    async def mark_planned(self, generation: int) -> None:
-        self.replan = replace(self.replan, planned=generation)
+    async def mark_planned(self, generation: int, at: datetime) -> None:
+        self.replan = replace(self.replan, planned=generation, planned_at=at)
 
 
 class FakeSchedulingUnitOfWork(FakeUnitOfWork, SchedulingUnitOfWork):

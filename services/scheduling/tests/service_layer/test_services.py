@@ -4,7 +4,7 @@ its events, contact attempts up to the attempt limit, absences, closures and re-
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -405,3 +405,34 @@ async def test_the_region_policy_names_the_last_attempt_the_setting_is_the_fallb
     await not_at_home(uow, once, visit, NOW)
     outcomes = [d["resultaat"] for k, d in published(uow) if k == "case_outcome.recorded"]
     assert outcomes == ["Definitief geen contact kunnen krijgen"]
+
+
+async def test_a_visit_whose_day_passed_with_nothing_recorded_is_overdue_in_the_backlog(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("late")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    [visit] = uow.repo.visits.values()
+    uow.published.clear()
+    day_after = datetime.combine(visit.datum + timedelta(days=1), time(8), tzinfo=UTC)
+    # No change came, but a new day did: planned again, and the visit found overdue.
+    assert await plan_now(uow, now=day_after) is not None
+    [(kind, unplanned)] = published(uow)
+    assert kind == "case.unplanned"
+    assert (unplanned["case_ref"], unplanned["reason"], unplanned["attempt"]) == (
+        ref("late"),
+        "visit_overdue",
+        1,
+    )
+    assert [(e.case_ref, e.reason) for e in uow.repo.backlog_rows] == [
+        (ref("late"), "visit_overdue")
+    ]
+    assert uow.repo.visits[visit.visit_id].status == "planned"  # the duo records what happened
+    uow.published.clear()
+    assert await plan_now(uow, now=day_after + timedelta(hours=1)) is None  # same day
+    await not_at_home(uow, CONFIG, visit, day_after)
+    await plan_now(uow, now=day_after)
+    assert [e.reason for e in uow.repo.backlog_rows if e.case_ref == ref("late")] == []
+    [again] = [d for k, d in published(uow) if k == "visit.planned"]
+    assert again["attempt"] == 2  # the next attempt, planned as usual

@@ -316,7 +316,9 @@ class SqlSchedulingRepository(SchedulingRepository):
 
     async def replan_state(self) -> ReplanState:
         row = (await self.session.execute(sa.select(ReplanRow.__table__))).one()  # type: ignore[attr-defined]
-        return ReplanState(row.requested, row.planned, row.requested_at, row.pending_since)
+        return ReplanState(
+            row.requested, row.planned, row.requested_at, row.pending_since, row.planned_at
+        )
 
     async def request_replan(self, now: datetime) -> None:
         table = ReplanRow.__table__  # type: ignore[attr-defined]
@@ -329,6 +331,6 @@ class SqlSchedulingRepository(SchedulingRepository):
             )
         )
 
-    async def mark_planned(self, generation: int) -> None:
+    async def mark_planned(self, generation: int, at: datetime) -> None:
         table = ReplanRow.__table__  # type: ignore[attr-defined]
-        await self.session.execute(sa.update(table).values(planned=generation))
+        await self.session.execute(sa.update(table).values(planned=generation, planned_at=at))

@@ -111,3 +111,4 @@ class ReplanRow(SQLModel, table=True):
     requested_at: datetime | None = Field(default=None, sa_column=Column(TS))
     # the first change since the last plan: a replan waits at most a maximum delay after it
     pending_since: datetime | None = Field(default=None, sa_column=Column(TS))
+    planned_at: datetime | None = Field(default=None, sa_column=Column(TS))  # the last plan

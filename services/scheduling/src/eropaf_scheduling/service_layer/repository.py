@@ -20,6 +20,7 @@ class ReplanState:
     planned: int
     requested_at: datetime | None  # the last change
     pending_since: datetime | None = None  # the first change not planned yet
+    planned_at: datetime | None = None  # when the current plan was made
 
     @property
     def due(self) -> bool:
@@ -85,4 +86,4 @@ class SchedulingRepository(abc.ABC):
         """Count a change; the first one since the last plan also sets ``pending_since``."""
 
     @abc.abstractmethod
-    async def mark_planned(self, generation: int) -> None: ...
+    async def mark_planned(self, generation: int, at: datetime) -> None: ...

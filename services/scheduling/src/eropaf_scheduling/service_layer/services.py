@@ -36,6 +36,7 @@ from eropaf_scheduling.domain.schedule import (
     VisitStatus,
     apply_plan,
     cancel_case_visits,
+    overdue_visits,
     planning_problem,
     record_attempt,
 )
@@ -404,9 +405,12 @@ async def replan(
     today = now.astimezone(AMSTERDAM).date()
     async with unit_of_work() as uow:
         state = await uow.repo.replan_state()
-        if not state.due:
+        new_day = (
+            state.planned_at is not None and state.planned_at.astimezone(AMSTERDAM).date() < today
+        )
+        if not state.due and not new_day:
             return None
-        if _waiting(state, now, quiet_s, max_delay_s):
+        if state.due and _waiting(state, now, quiet_s, max_delay_s):
             return None
         staff = await uow.repo.staff()
         days = planning_days(config, today, any(m.works_weekends for m in staff))
@@ -432,6 +436,8 @@ async def replan(
         travel_buffer=config.travel_buffer,
     )
     plan = await asyncio.to_thread(planner.plan, problem)
+    overdue = overdue_visits({c.case_ref: c for c in cases}, planned_all, today)
+    plan = replace(plan, backlog=plan.backlog + overdue)
     async with unit_of_work() as uow:
         await uow.lock()
         current = await uow.repo.replan_state()
@@ -461,6 +467,6 @@ async def replan(
         )
         await _save(uow, changes, None)
         await uow.repo.replace_backlog(list(plan.backlog))
-        await uow.repo.mark_planned(state.requested)
+        await uow.repo.mark_planned(state.requested, now)
         await uow.commit()
     return ReplanOutcome(plan, state.requested, len(changes.events))
