@@ -308,3 +308,53 @@ def test_services_load_without_local_stack_tooling() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# CloudEvents headers are built in one place (docs/CONVENTIONS.md, "Messages").
+def _header_pairs_by_hand(tree: ast.AST) -> Iterator[int]:
+    """Lines of ``(<CloudEvents header name>, value)`` pairs: a header list written out."""
+    from eropaf_contracts import cloudevents as ce
+
+    constants = {
+        "CE_SPECVERSION",
+        "CE_ID",
+        "CE_SOURCE",
+        "CE_TYPE",
+        "CE_TIME",
+        "CE_SIGNATURE",
+        "EROPAF_VERSION",
+        "CORRELATION_ID",
+    }
+    names = {getattr(ce, c) for c in constants}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Tuple) and len(node.elts) == 2):
+            continue
+        first = node.elts[0]
+        if (
+            (isinstance(first, ast.Constant) and first.value in names)
+            or (isinstance(first, ast.Name) and first.id in constants)
+            or (isinstance(first, ast.Attribute) and first.attr in constants)
+        ):
+            yield node.lineno
+
+
+def test_cloudevents_headers_are_built_only_by_the_contracts_helpers() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for module, path in sorted(MODULES.items())
+        if module != "eropaf_contracts.cloudevents"
+        for line in _header_pairs_by_hand(ast.parse(path.read_text()))
+    ]
+    assert not wrong, (
+        "CloudEvents headers written out by hand (use eropaf_contracts.cloudevents):\n"
+        + "\n".join(wrong)
+    )
+
+
+def test_the_header_check_finds_a_header_list() -> None:
+    def lines(source: str) -> list[int]:
+        return sorted(_header_pairs_by_hand(ast.parse(source)))
+
+    assert lines('h = [("ce_id", i), ("ce_type", t)]') == [1, 1]
+    assert lines("h = [(CE_TIME, t)]\nk = (ce.CE_ID, i)") == [1, 2]
+    assert lines('v = headers.get("ce_type")\nd = {"ce_id": i}') == []

@@ -122,6 +122,7 @@ def test_scheduling_data_holidays_travel_and_corporations() -> None:
     assert LEKSTROOM.travel_time("0321", "0356") == LEKSTROOM.travel_time("0356", "0321") == 15
     assert LEKSTROOM.travel_time("0356", "0356") == LEKSTROOM.travel_within_municipality_minutes
     assert LEKSTROOM.visit_minutes == 60
+    assert LEKSTROOM.home_visit_attempts == 3  # the policy's last home-visit attempt
     assert LEKSTROOM.is_corporation("mitros") and not LEKSTROOM.is_corporation("wil")
 
 

@@ -1,7 +1,8 @@
 """CloudEvents headers (Kafka protocol binding, binary mode): the one place they are built.
 
-* Partner messages (CONTRACT §2.1, signals and feedback): :class:`CloudEventHeaders`, with
-  ``ce_time`` always written by :func:`format_ce_time`.
+* Partner messages (CONTRACT §2.1 signals, §2.2 feedback of type
+  :data:`SIGNAL_FEEDBACK_TYPE`): :class:`CloudEventHeaders`, with ``ce_time`` always written
+  by :func:`format_ce_time`.
 * Internal events: :func:`event_headers`, the routing headers mirrored from the envelope
   (``Envelope.headers`` uses it; code that writes envelopes without pydantic calls it too).
 
@@ -30,6 +31,7 @@ __all__ = [
     "CORRELATION_ID",
     "EROPAF_VERSION",
     "JSON_CONTENT_TYPE",
+    "SIGNAL_FEEDBACK_TYPE",
     "SIGNAL_RESOLVED_TYPE",
     "SIGNAL_SUBMITTED_TYPE",
     "SIGNAL_TYPES",
@@ -64,6 +66,8 @@ JSON_CONTENT_TYPE = "application/json"
 SIGNAL_SUBMITTED_TYPE = "nl.vroegsignalering.signal.submitted.v1"
 SIGNAL_RESOLVED_TYPE = "nl.vroegsignalering.signal.resolved.v1"
 SIGNAL_TYPES = frozenset({SIGNAL_SUBMITTED_TYPE, SIGNAL_RESOLVED_TYPE})
+# Intake's answer on ``arrears.feedback.<code>`` (CONTRACT §2.2): same headers, no signature.
+SIGNAL_FEEDBACK_TYPE = "nl.vroegsignalering.signal.feedback.v1"
 
 _TYPE_VERSION = re.compile(r"\.v(\d+)$")
 

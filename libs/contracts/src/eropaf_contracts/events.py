@@ -249,6 +249,8 @@ class BacklogReason(StrEnum):
     NO_EMPLOYEE_AVAILABLE = "no_employee_available"
     CAPACITY_EXHAUSTED = "capacity_exhausted"
     DEADLINE_PASSED = "deadline_passed"
+    # its planned visit's day has passed and no contact attempt was recorded for it
+    VISIT_OVERDUE = "visit_overdue"
 
 
 class VisitCancelReason(StrEnum):
@@ -357,10 +359,11 @@ class CaseOutcomeRecorded(EventPayload):
 
 
 class CaseUnplanned(EventPayload):
-    """A home-visit case has no visit on or before its deadline, and why (the backlog)."""
+    """A home-visit case has no visit on or before its deadline, or its visit's day passed
+    with nothing recorded (``visit_overdue``), and why (the backlog)."""
 
     EVENT_TYPE: ClassVar[str] = "eropaf.scheduling.case.unplanned"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2  # 2: reason visit_overdue
 
     case_ref: Ref
     gemeentecode: Gemeentecode

@@ -112,6 +112,9 @@ class Region(_ConfigModel):
     travel_minutes: list[TravelTime] = Field(default_factory=list)
     travel_within_municipality_minutes: int = Field(default=15, ge=0, le=600)
     visit_minutes: int = Field(default=60, ge=15, le=240)  # a home visit's fixed duration
+    # The region policy's last home-visit attempt: not reached then, the case ends as
+    # "Definitief geen contact kunnen krijgen" (CONTRACT 4.2). Unset: scheduling's setting.
+    home_visit_attempts: int | None = Field(default=None, ge=1, le=10)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

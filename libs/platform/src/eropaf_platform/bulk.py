@@ -85,22 +85,41 @@ def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
     return orjson.dumps(list(rows), default=_encode).decode()
 
 
-def _array_literal(values: Iterable[object]) -> str:
-    # Every element quoted, backslash and quote escaped: the PostgreSQL array input syntax.
-    return (
-        "{"
-        + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )
+def array_literal(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of the values as text (``{"a","b"}``): every element
+    quoted, backslash and quote escaped. The value of an :func:`any_of` parameter; built here
+    in one pass, as psycopg would dump a list element by element in Python."""
+    items = [v if isinstance(v, str) else str(v) for v in values]
+    joined = '","'.join(items)
+    # Keys are pseudonyms and codes: nothing to escape, as a rule (each separator holds two
+    # quotes, so a quote or backslash inside an element shows in the count).
+    if "\\" in joined or joined.count('"') != 2 * (len(items) - 1):
+        return "{" + ",".join(_array_element(v) for v in items) + "}"
+    return '{"' + joined + '"}'
 
 
-def any_of(column: sa.ColumnElement[Any], values: Iterable[object]) -> sa.ColumnElement[bool]:
+def _array_element(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def any_of(
+    column: sa.ColumnElement[Any],
+    values: Iterable[object] | None = None,
+    *,
+    name: str | None = None,
+) -> sa.ColumnElement[bool]:
     """``column = ANY(CAST(:array AS type[]))`` with the values in ONE parameter.
 
     Not ``column.in_(values)``, which binds one parameter per value and so makes a new,
-    long statement for every batch size. The array literal is built here in one pass.
+    long statement for every batch size. With ``values`` the parameter is bound here; with
+    ``name`` instead it is ``:name``, bound when executed to :func:`array_literal` of the
+    keys, so that a statement built once (at import) serves every batch.
     """
+    if (values is None) == (name is None):
+        raise TypeError("any_of takes either values or a parameter name")
     array_type = postgresql.ARRAY(column.type)
-    return column == sa.any_(
-        sa.cast(sa.bindparam(None, _array_literal(values), type_=sa.Text), array_type)
-    )
+    if name is not None:
+        parameter = sa.bindparam(name, type_=sa.Text)
+    else:
+        parameter = sa.bindparam(None, array_literal(values or ()), type_=sa.Text)
+    return column == sa.any_(sa.cast(parameter, array_type))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from eropaf_contracts.cloudevents import (
+    SIGNAL_FEEDBACK_TYPE,
+    SIGNAL_RESOLVED_TYPE,
+    SIGNAL_SUBMITTED_TYPE,
+)
 from eropaf_contracts.events import (
     CaseClosed,
     CreditorFeedbackRequested,
@@ -61,7 +66,7 @@ CHANNELS = [
                 PartnerSignal,
                 "A new or updated signal (nl.vroegsignalering.signal.submitted.v1)",
                 enveloped=False,
-                headers=_ce_headers("nl.vroegsignalering.signal.submitted.v1", signed=True),
+                headers=_ce_headers(SIGNAL_SUBMITTED_TYPE, signed=True),
             ),
             Message(
                 "SignalResolvedByPartner",
@@ -69,7 +74,7 @@ CHANNELS = [
                 "The arrears behind an earlier signal are paid or arranged "
                 "(nl.vroegsignalering.signal.resolved.v1)",
                 enveloped=False,
-                headers=_ce_headers("nl.vroegsignalering.signal.resolved.v1", signed=True),
+                headers=_ce_headers(SIGNAL_RESOLVED_TYPE, signed=True),
             ),
         ),
     ),
@@ -91,7 +96,7 @@ CHANNELS = [
                 Feedback,
                 "Feedback on one partner message, or a lifecycle status",
                 enveloped=False,
-                headers=_ce_headers("nl.vroegsignalering.signal.feedback.v1", signed=False),
+                headers=_ce_headers(SIGNAL_FEEDBACK_TYPE, signed=False),
             ),
         ),
     ),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE
+from eropaf_contracts.cloudevents import SIGNAL_RESOLVED_TYPE, format_ce_time
 from eropaf_contracts.ddas import Eindresultaat, Signaalpartner
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
@@ -30,7 +30,7 @@ from eropaf_intake.domain.admission import PartnerMessage
 from eropaf_intake.domain.match_tokens import signal_ref
 from eropaf_intake.domain.validation import Limits
 from eropaf_intake.service_layer import services
-from eropaf_intake.service_layer.services import FEEDBACK_CE_TYPE, IntakeConfig
+from eropaf_intake.service_layer.services import IntakeConfig
 from eropaf_platform.outbox import OutgoingMessage
 
 from .fakes import FakeIntakeUnitOfWork
@@ -182,13 +182,15 @@ async def test_the_feedback_message_follows_the_contract(
     # One feedback per partner message however often it is redelivered: the outbox
     # deduplicates on this id.
     assert sent.event_id == f"feedback:{CODE}:{message.message_id}"
-    headers = dict(sent.headers)
-    assert headers["ce_type"] == FEEDBACK_CE_TYPE
-    assert headers["ce_id"] == f"feedback:{message.message_id}"
-    assert headers["ce_source"] == "eropaf-intake"
-    assert headers["ce_specversion"] == "1.0"
-    assert headers["content-type"] == "application/json"
-    assert datetime.fromisoformat(headers["ce_time"]) == NOW
+    # CloudEvents headers as on partner messages: ce_time in UTC with Z, no signature.
+    assert sent.headers == [
+        ("ce_specversion", "1.0"),
+        ("ce_id", f"feedback:{message.message_id}"),
+        ("ce_source", "eropaf-intake"),
+        ("ce_type", "nl.vroegsignalering.signal.feedback.v1"),
+        ("ce_time", "2026-11-20T10:00:00Z"),
+        ("content-type", "application/json"),
+    ]
     assert json.loads(sent.value) == {
         "ID": "S-2",
         "ce_id": "ce-1",
@@ -503,7 +505,9 @@ async def test_creditor_feedback_is_passed_on_for_our_signals_only(
         "S-20",
         f"lifecycle:{picked.id}",
     )
-    assert dict(told.headers)["ce_id"] == f"lifecycle:{picked.id}"
+    headers = dict(told.headers)
+    assert headers["ce_id"] == f"lifecycle:{picked.id}"
+    assert headers["ce_time"] == format_ce_time(picked.time)  # the fact's time, UTC with Z
     body = json.loads(told.value)
     assert body == {
         "ID": "S-20",

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from eropaf_contracts.cloudevents import event_headers
 from eropaf_contracts.events import (
     CaseChange,
     CaseClosed,
@@ -95,8 +96,8 @@ def _message(
     now: datetime | None = None,
 ) -> Outgoing:
     """The envelope's fields in ``Envelope``'s order, filled as ``Envelope.follow`` fills
-    them; its headers as ``Envelope.headers`` gives them. ``now``: the envelope's time
-    (default: this instant)."""
+    them; its headers by ``event_headers``, as ``Envelope.text_headers``. ``now``: the
+    envelope's time (default: this instant)."""
     correlation_id = cause.correlation_id or cause.id
     value = encode(
         {
@@ -114,13 +115,9 @@ def _message(
         topic=topic,
         key=key,
         value=value,
-        headers=[
-            ("ce_id", id),
-            ("ce_type", event_type),
-            ("eropaf_version", str(version)),
-            ("content-type", "application/json"),
-            ("correlation_id", correlation_id),
-        ],
+        headers=event_headers(
+            id=id, type=event_type, version=version, correlation_id=correlation_id
+        ),
         event_id=id,
     )
 

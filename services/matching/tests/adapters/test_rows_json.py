@@ -143,29 +143,3 @@ def test_followed_aliases_do_what_one_update_per_alias_does(aliases: dict[str, s
     followed = repository._followed(aliases)
     in_one_go = {k: followed.get(v, v) for k, v in stored.items()}
     assert in_one_go == _one_update_per_alias(stored, aliases)
-
-
-@pytest.mark.parametrize(
-    "values",
-    [[], [""], ["a" * 32], ["bsn", "address"], ['say "hi"', "back\\slash", "", "x,y", "{z}"]],
-)
-def test_text_array_literals_read_back_as_the_values(values: list[str]) -> None:
-    literal = case_rows.text_array(iter(values))
-    assert _parse_pg_text_array(literal) == values
-
-
-def _parse_pg_text_array(literal: str) -> list[str]:
-    # PostgreSQL's array input for our literals: every element quoted, \\ and \" escaped.
-    assert literal.startswith("{") and literal.endswith("}")
-    body, out, i = literal[1:-1], [], 0
-    while i < len(body):
-        assert body[i] == '"'
-        i, element = i + 1, []
-        while body[i] != '"':
-            if body[i] == "\\":
-                i += 1
-            element.append(body[i])
-            i += 1
-        out.append("".join(element))
-        i += 2  # the closing quote and the comma
-    return out

@@ -3,8 +3,6 @@ replan job, the staff API; ``python -m eropaf_scheduling``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +11,6 @@ from pydantic import Field, SecretStr
 
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import CASES_TOPIC, STAFF_TOPIC, VISITS_TOPIC
-from eropaf_platform.db import transaction
 from eropaf_platform.logging import get_logger
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
@@ -23,10 +20,7 @@ from eropaf_scheduling.domain.planning import Planner
 from eropaf_scheduling.handlers import CaseEventsHandler
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
-from eropaf_scheduling.service_layer.unit_of_work import (
-    SchedulingUnitOfWork,
-    SqlSchedulingUnitOfWork,
-)
+from eropaf_scheduling.service_layer.unit_of_work import sql_units_of_work
 
 __all__ = ["MIGRATIONS", "SchedulingSettings", "build", "build_app", "main"]
 
@@ -46,10 +40,13 @@ class SchedulingSettings(ServiceSettings):
     region_file: str | None = Field(default=None, description="region YAML; default Lekstroom")
     horizon_days: int = Field(default=10, ge=1, le=60, description="planning horizon, working days")
     travel_buffer_minutes: int = Field(default=30, ge=0, le=120)
+    # the last home-visit attempt where the region file names none (home_visit_attempts)
     max_contact_attempts: int = Field(default=3, ge=1, le=10)
     replan_interval_s: float = Field(default=2.0, gt=0)
     # a burst of changes is one solve: plan once no change came for this long
     replan_quiet_s: float = Field(default=1.0, ge=0)
+    # ... but a steady trickle of changes is planned at the latest this long after the first
+    replan_max_delay_s: float = Field(default=30.0, gt=0)
     solver_deterministic_time: float = Field(default=5.0, gt=0)
     consumer_group_prefix: str = Field(default="eropaf", min_length=1)
 
@@ -59,7 +56,7 @@ def planning_config(settings: SchedulingSettings) -> PlanningConfig:
         region=load_region(settings.region_file),
         horizon_days=settings.horizon_days,
         travel_buffer=settings.travel_buffer_minutes,
-        max_attempts=settings.max_contact_attempts,
+        fallback_attempts=settings.max_contact_attempts,
     )
 
 
@@ -88,16 +85,16 @@ def build(
             planners.append(CpSatPlanner(max_deterministic_time=settings.solver_deterministic_time))
         return planners[0]
 
-    @asynccontextmanager
-    async def unit_of_work() -> AsyncIterator[SchedulingUnitOfWork]:
-        async with transaction(service.sessions) as session:
-            uow = SqlSchedulingUnitOfWork(session)
-            async with uow:
-                yield uow
+    unit_of_work = sql_units_of_work(service.sessions)
 
     async def replan_when_due(quiet_s: float = settings.replan_quiet_s) -> None:
         outcome = await services.replan(
-            unit_of_work, planner(), config, datetime.now(UTC), quiet_s=quiet_s
+            unit_of_work,
+            planner(),
+            config,
+            datetime.now(UTC),
+            quiet_s=quiet_s,
+            max_delay_s=settings.replan_max_delay_s,
         )
         if outcome is None:
             return

@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,17 +22,14 @@ import sqlalchemy as sa
 
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import OutreachDecided, OutreachKind, Urgency
-from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.tables import outbox_message
 from eropaf_platform.testing.wait import wait_until_async
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 from eropaf_scheduling.adapters.tables import VisitRow
 from eropaf_scheduling.app import MIGRATIONS, SchedulingSettings, planning_config
 from eropaf_scheduling.service_layer import services
-from eropaf_scheduling.service_layer.unit_of_work import (
-    SchedulingUnitOfWork,
-    SqlSchedulingUnitOfWork,
-)
+from eropaf_scheduling.service_layer.unit_of_work import sql_units_of_work
 
 from ..builders import counsellor, employee
 
@@ -56,17 +51,6 @@ def staff() -> list[Any]:
     return people
 
 
-def units(sessions: Any) -> Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]]:
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[SchedulingUnitOfWork]:
-        async with transaction(sessions) as session:
-            uow = SqlSchedulingUnitOfWork(session)
-            async with uow:
-                yield uow
-
-    return opened
-
-
 async def seed(url: str, run: str) -> None:
     """The same roster and cases in a fresh database."""
     await migrate_async(url, MIGRATIONS, service="scheduling")
@@ -76,7 +60,7 @@ async def seed(url: str, run: str) -> None:
     today = now.date()
     try:
         sessions = make_sessions(engine)
-        async with units(sessions)() as uow:
+        async with sql_units_of_work(sessions)() as uow:
             await services.import_roster(uow, staff(), now)
         for i in range(CASES):
             event = OutreachDecided(
@@ -93,7 +77,7 @@ async def seed(url: str, run: str) -> None:
                 decided_at=now,
                 partner_codes=["mitros"],
             )
-            async with units(sessions)() as uow:
+            async with sql_units_of_work(sessions)() as uow:
                 await services.outreach_decided(
                     uow, event, Envelope.wrap(event, key=event.case_ref), config, now
                 )
@@ -175,7 +159,7 @@ async def test_kill_while_planning_then_restart_gives_the_undisturbed_plan(
         config = planning_config(SchedulingSettings(database_url=undisturbed, dev_mode=True))
         planner = CpSatPlanner(max_deterministic_time=DETERMINISTIC_TIME)
         outcome = await services.replan(
-            units(make_sessions(engine)), planner, config, datetime.now(UTC)
+            sql_units_of_work(make_sessions(engine)), planner, config, datetime.now(UTC)
         )
         assert outcome is not None
     finally:

@@ -15,8 +15,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,11 +25,11 @@ import pytest
 import schemathesis
 import uvicorn
 from schemathesis.transport.prepare import get_exclude_headers
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import OutreachDecided, OutreachKind, StaffRole, Urgency
-from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.testing.openapi import fuzz_openapi
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 from eropaf_scheduling.api import staff_app
@@ -38,10 +37,7 @@ from eropaf_scheduling.app import MIGRATIONS, SchedulingSettings, planning_confi
 from eropaf_scheduling.domain.schedule import VisitRecord
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
-from eropaf_scheduling.service_layer.unit_of_work import (
-    SchedulingUnitOfWork,
-    SqlSchedulingUnitOfWork,
-)
+from eropaf_scheduling.service_layer.unit_of_work import sql_units_of_work
 
 from ..builders import counsellor, employee, member, ref
 
@@ -84,25 +80,12 @@ class Served:
     visit_day: str
 
 
-def _units(
-    sessions: async_sessionmaker[Any],
-) -> Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]]:
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[SchedulingUnitOfWork]:
-        async with transaction(sessions) as session:
-            uow = SqlSchedulingUnitOfWork(session)
-            async with uow:
-                yield uow
-
-    return opened
-
-
 async def _seed(url: str, config: PlanningConfig) -> tuple[dict[str, str], str, VisitRecord]:
     """The roster, one home-visit case and its planned visit: (tokens by code, case, visit)."""
     await migrate_async(url, MIGRATIONS, service="scheduling")
     engine = make_engine(url, pool_size=1)
     try:
-        unit_of_work = _units(make_sessions(engine))
+        unit_of_work = sql_units_of_work(make_sessions(engine))
         now = datetime.now(UTC)
         staff = [
             counsellor("wil-oas"),
@@ -166,7 +149,7 @@ async def served(_database_registry: Any) -> AsyncIterator[Served]:
     tokens, case_ref, visit = await _seed(url, config)
     port = _free_port()
     engine = make_engine(url, pool_size=2)
-    units = _units(make_sessions(engine))
+    units = sql_units_of_work(make_sessions(engine))
     planner = CpSatPlanner(max_deterministic_time=1.0)
 
     async def replan_now() -> None:

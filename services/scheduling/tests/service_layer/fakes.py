@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime
 
+from eropaf_contracts.events import OutreachKind
 from eropaf_platform.unit_of_work import FakeUnitOfWork
 from eropaf_scheduling.domain.model import Absence, BacklogEntry, StaffMember
-from eropaf_scheduling.domain.schedule import AttemptRecord, CaseRecord, CaseState, VisitRecord
+from eropaf_scheduling.domain.schedule import (
+    AttemptRecord,
+    CaseRecord,
+    CaseState,
+    VisitRecord,
+    VisitStatus,
+)
 from eropaf_scheduling.service_layer.unit_of_work import (
     ReplanState,
     SchedulingRepository,
@@ -27,6 +34,8 @@ class FakeRepository(SchedulingRepository):
         self.attempts: list[AttemptRecord] = []
         self.backlog_rows: list[BacklogEntry] = []
         self.replan = ReplanState(0, 0, None)
+        self.cases_read = 0  # planning_cases() calls
+        self.visits_read: list[str] = []  # case refs whose visits were read
 
     async def staff(self) -> list[StaffMember]:
         return [m for m, _ in sorted(self.staff_rows.values(), key=lambda r: r[0].code)]
@@ -42,8 +51,10 @@ class FakeRepository(SchedulingRepository):
         old = self.staff_rows.get(member.code)
         self.staff_rows[member.code] = (member, token_hash or (old[1] if old else None))
 
-    async def absences(self) -> list[Absence]:
-        return sorted(self.absence_rows)
+    async def absences(self, *, lasting_until: date | None = None) -> list[Absence]:
+        return sorted(
+            a for a in self.absence_rows if lasting_until is None or a.last >= lasting_until
+        )
 
     async def add_absence(self, absence: Absence) -> None:
         self.absence_rows.add(absence)
@@ -51,9 +62,27 @@ class FakeRepository(SchedulingRepository):
     async def case(self, case_ref: str) -> CaseRecord | None:
         return self.cases.get(self.aliases.get(case_ref, case_ref))
 
-    async def open_cases(self) -> list[CaseRecord]:
+    async def open_tasks(self) -> list[CaseRecord]:
         return sorted(
-            (c for c in self.cases.values() if c.state == CaseState.OPEN), key=lambda c: c.case_ref
+            (
+                c
+                for c in self.cases.values()
+                if c.state == CaseState.OPEN and c.outreach is not OutreachKind.HOME_VISIT
+            ),
+            key=lambda c: (c.deadline, c.case_ref),
+        )
+
+    async def planning_cases(self) -> list[CaseRecord]:
+        self.cases_read += 1
+        holding = {v.case_ref for v in self.visits.values() if v.status == VisitStatus.PLANNED}
+        return sorted(
+            (
+                c
+                for c in self.cases.values()
+                if c.state == CaseState.OPEN
+                and (c.outreach is OutreachKind.HOME_VISIT or c.case_ref in holding)
+            ),
+            key=lambda c: c.case_ref,
         )
 
     async def save_case(self, case: CaseRecord) -> None:
@@ -73,12 +102,24 @@ class FakeRepository(SchedulingRepository):
         self.cases.pop(old_ref, None)
 
     async def visits_of(self, case_ref: str) -> list[VisitRecord]:
+        self.visits_read.append(case_ref)
         return sorted(
             (v for v in self.visits.values() if v.case_ref == case_ref), key=lambda v: v.attempt
         )
 
     async def planned_visits(self) -> list[VisitRecord]:
         return [v for v in self.visits.values() if v.status == "planned"]
+
+    async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
+        self.visits_read += case_refs
+        return sorted(
+            (
+                v
+                for v in self.visits.values()
+                if v.case_ref in case_refs and v.status == VisitStatus.CANCELLED
+            ),
+            key=lambda v: (v.case_ref, v.attempt, v.sequence),
+        )
 
     async def visits_between(self, first: date, last: date) -> list[VisitRecord]:
         return sorted(
@@ -105,10 +146,14 @@ class FakeRepository(SchedulingRepository):
         return self.replan
 
     async def request_replan(self, now: datetime) -> None:
-        self.replan = ReplanState(self.replan.requested + 1, self.replan.planned, now)
+        r = self.replan
+        first = r.requested == r.planned or r.pending_since is None
+        self.replan = ReplanState(
+            r.requested + 1, r.planned, now, now if first else r.pending_since
+        )
 
-    async def mark_planned(self, generation: int) -> None:
-        self.replan = replace(self.replan, planned=generation)
+    async def mark_planned(self, generation: int, at: datetime) -> None:
+        self.replan = replace(self.replan, planned=generation, planned_at=at)
 
 
 class FakeSchedulingUnitOfWork(FakeUnitOfWork, SchedulingUnitOfWork):

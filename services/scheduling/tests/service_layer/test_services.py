@@ -4,7 +4,7 @@ its events, contact attempts up to the attempt limit, absences, closures and re-
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -21,9 +21,10 @@ from eropaf_contracts.events import (
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+from eropaf_scheduling.app import SchedulingSettings, planning_config
 from eropaf_scheduling.domain.model import Plan, PlanningProblem
 from eropaf_scheduling.domain.planning import violations
-from eropaf_scheduling.domain.schedule import ScheduleError
+from eropaf_scheduling.domain.schedule import ScheduleError, VisitRecord
 from eropaf_scheduling.domain.time import PartOfDay
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
@@ -95,6 +96,25 @@ async def plan_now(
     uow: FakeSchedulingUnitOfWork, planner: CountingPlanner | None = None, now: datetime = NOW
 ) -> services.ReplanOutcome | None:
     return await services.replan(uow.factory(), planner or CountingPlanner(), CONFIG, now)
+
+
+async def not_at_home(
+    uow: FakeSchedulingUnitOfWork, config: PlanningConfig, visit: VisitRecord, now: datetime
+) -> None:
+    """The duo of ``visit`` did not reach the household (a card is left)."""
+    await services.record_contact_attempt(
+        uow,
+        config,
+        case_ref=visit.case_ref,
+        recorded_by=visit.staff[1],
+        contactsoort=Contactsoort.HUISBEZOEK,
+        datum=visit.datum,
+        dagdeel=None,
+        bereikt=False,
+        eindresultaat=None,
+        visit_id=visit.visit_id,
+        now=now,
+    )
 
 
 async def test_roster_import_gives_tokens_once_and_publishes_staff_changes() -> None:
@@ -169,19 +189,7 @@ async def test_not_reached_three_times_ends_without_contact(uow: FakeSchedulingU
         assert visit.attempt == attempt
         assert visit.part.value not in parts  # another part of day each time
         parts.append(visit.part.value)
-        await services.record_contact_attempt(
-            uow,
-            CONFIG,
-            case_ref=ref("c"),
-            recorded_by=visit.staff[1],
-            contactsoort=Contactsoort.HUISBEZOEK,
-            datum=visit.datum,
-            dagdeel=None,
-            bereikt=False,
-            eindresultaat=None,
-            visit_id=visit.visit_id,
-            now=now,
-        )
+        await not_at_home(uow, CONFIG, visit, now)
         now = datetime.combine(visit.datum, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20)
     kinds = [k for k, _ in published(uow)]
     assert kinds.count("visit.planned") == 3
@@ -361,3 +369,122 @@ async def test_unplannable_case_is_published_with_its_reason(uow: FakeScheduling
         (ref("far"), "no_counsellor_available")
     ]
     assert [e.case_ref for e in uow.repo.backlog_rows] == [ref("far")]
+
+
+async def test_a_replan_reads_the_cases_it_plans_not_every_open_case(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    for i in range(2):
+        event, env = decided(f"home-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    for i in range(20):
+        event, env = decided(f"phone-{i}", outreach=OutreachKind.PHONE)
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    assert await plan_now(uow) is not None
+    homes = {ref("home-0"), ref("home-1")}
+    assert {v.case_ref for v in uow.repo.visits.values()} == homes
+    # Visits are read once, together, for the cases that got a new one; none per open case.
+    assert sorted(uow.repo.visits_read) == sorted(homes)
+    assert uow.repo.cases_read == 1
+    uow.repo.visits_read.clear()
+    event, env = decided("phone-20", outreach=OutreachKind.PHONE)
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await services.record_absence(uow, "mitros-a", date(2026, 5, 1), date(2026, 5, 29), NOW)
+    assert await plan_now(uow) is not None
+    assert uow.repo.visits_read == []  # every visit kept: nothing more to read
+
+
+async def test_a_cancelled_visit_planned_again_keeps_its_id_with_a_higher_sequence(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("again")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    [first] = [d for k, d in published(uow) if k == "visit.planned"]
+    for code in ("wil-a", "wil-b"):
+        await services.record_absence(uow, code, date(2026, 6, 1), date(2026, 6, 30), NOW)
+    uow.published.clear()
+    await plan_now(uow)
+    kinds = [(k, d.get("reason")) for k, d in published(uow)]
+    assert kinds == [
+        ("visit.cancelled", "staff_absent"),
+        ("case.unplanned", "no_counsellor_available"),
+    ]
+    uow.published.clear()
+    await services.import_roster(uow, [counsellor("wil-c")], NOW)
+    await plan_now(uow)
+    [again] = [d for k, d in published(uow) if k == "visit.planned"]
+    assert again["visit_id"] == first["visit_id"] and again["attempt"] == first["attempt"] == 1
+    assert again["sequence"] == 2 and again["staff"][1] == "wil-c"
+
+
+async def test_a_steady_trickle_of_changes_is_planned_by_the_maximum_delay(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    planner = CountingPlanner()
+    planned_after: list[int] = []
+    for second in range(0, 60, 2):  # a change every 2 s: never 5 s of quiet
+        at = NOW + timedelta(seconds=second)
+        event, env = decided(f"trickle-{second}")
+        await services.outreach_decided(uow, event, env, CONFIG, at)
+        look = at + timedelta(seconds=1)
+        if await services.replan(uow.factory(), planner, CONFIG, look, quiet_s=5, max_delay_s=30):
+            planned_after.append(second + 1)
+    # The first change came at 0 s: planned at the first look 30 s or more after it; the
+    # changes after that plan wait for their own 30 s (from 32 s), past the end of the test.
+    assert planned_after == [31]
+    assert planner.calls == 1
+
+
+async def test_the_region_policy_names_the_last_attempt_the_setting_is_the_fallback(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    region = CONFIG.region
+    unnamed = region.model_copy(update={"home_visit_attempts": None})
+    assert PlanningConfig(region=unnamed, fallback_attempts=2).max_attempts == 2
+    settings = SchedulingSettings(
+        database_url="postgresql://db/scheduling", max_contact_attempts=5, dev_mode=True
+    )
+    assert region.home_visit_attempts == 3
+    assert planning_config(settings).max_attempts == 3  # the packaged region's policy wins
+    once = PlanningConfig(
+        region=region.model_copy(update={"home_visit_attempts": 1}), fallback_attempts=5
+    )
+    event, env = decided("once")
+    await services.outreach_decided(uow, event, env, once, NOW)
+    await services.replan(uow.factory(), CountingPlanner(), once, NOW)
+    [visit] = uow.repo.visits.values()
+    await not_at_home(uow, once, visit, NOW)
+    outcomes = [d["resultaat"] for k, d in published(uow) if k == "case_outcome.recorded"]
+    assert outcomes == ["Definitief geen contact kunnen krijgen"]
+
+
+async def test_a_visit_whose_day_passed_with_nothing_recorded_is_overdue_in_the_backlog(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("late")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    [visit] = uow.repo.visits.values()
+    uow.published.clear()
+    day_after = datetime.combine(visit.datum + timedelta(days=1), time(8), tzinfo=UTC)
+    # No change came, but a new day did: planned again, and the visit found overdue.
+    assert await plan_now(uow, now=day_after) is not None
+    [(kind, unplanned)] = published(uow)
+    assert kind == "case.unplanned"
+    assert (unplanned["case_ref"], unplanned["reason"], unplanned["attempt"]) == (
+        ref("late"),
+        "visit_overdue",
+        1,
+    )
+    assert [(e.case_ref, e.reason) for e in uow.repo.backlog_rows] == [
+        (ref("late"), "visit_overdue")
+    ]
+    assert uow.repo.visits[visit.visit_id].status == "planned"  # the duo records what happened
+    uow.published.clear()
+    assert await plan_now(uow, now=day_after + timedelta(hours=1)) is None  # same day
+    await not_at_home(uow, CONFIG, visit, day_after)
+    await plan_now(uow, now=day_after)
+    assert [e.reason for e in uow.repo.backlog_rows if e.case_ref == ref("late")] == []
+    [again] = [d for k, d in published(uow) if k == "visit.planned"]
+    assert again["attempt"] == 2  # the next attempt, planned as usual

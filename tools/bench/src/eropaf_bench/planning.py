@@ -8,6 +8,9 @@
 - replan of that week after one counsellor is absent (floors: < 10 s, visits moved at most
   the absent person's visits plus 5 % of all visits).
 
+``--stored`` instead times the replan use case on PostgreSQL with cases stored (reads, solve,
+writes; :func:`stored_replan`), no floor.
+
 Inputs are generated from a fixed seed, so every run plans the same problem.
 """
 
@@ -240,11 +243,175 @@ def run(deterministic_time: float = 2.5) -> list[PlanningFigure]:
     return figures
 
 
+@dataclass
+class StoredReplanFigure:
+    name: str
+    open_cases: int
+    home_visit_cases: int
+    seconds: float  # the whole use case: reads, solve, writes
+    solve_seconds: float
+    digest: str  # of the plan's visits and backlog: equal runs planned alike
+
+    @property
+    def load_and_write_seconds(self) -> float:
+        return round(self.seconds - self.solve_seconds, 3)
+
+
+def stored_replan(
+    database_url: str,
+    *,
+    home_visit_cases: int = 300,
+    other_open_cases: int = 3_000,
+    ended_cases: int = 3_000,
+    deterministic_time: float = 1.0,
+) -> list[StoredReplanFigure]:
+    """The replan use case on PostgreSQL (scheduling's repository) with cases stored: the
+    large week's staff, ``home_visit_cases`` of its cases, ``other_open_cases`` open phone
+    and letter cases and ``ended_cases`` ended ones with their visit done. Timed: the first
+    plan, and the replan after one counsellor is absent; each whole and without its solve."""
+    import asyncio
+
+    return asyncio.run(
+        _stored_replan(
+            database_url, home_visit_cases, other_open_cases, ended_cases, deterministic_time
+        )
+    )
+
+
+async def _stored_replan(
+    database_url: str, homes: int, others: int, ended: int, deterministic_time: float
+) -> list[StoredReplanFigure]:
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from eropaf_contracts.events import OutreachKind
+    from eropaf_contracts.region import load_region
+    from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
+    from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+    from eropaf_scheduling.adapters.tables import CaseRow, VisitRow
+    from eropaf_scheduling.app import MIGRATIONS
+    from eropaf_scheduling.domain.model import PlanningProblem
+    from eropaf_scheduling.service_layer import services
+    from eropaf_scheduling.service_layer.unit_of_work import sql_units_of_work
+
+    week = large_week()
+    assert isinstance(week, PlanningProblem)
+    now = datetime(2026, 5, 29, 8, 0, tzinfo=UTC)  # a Friday: the week is the next one
+    config = services.PlanningConfig(region=load_region())
+    await migrate_async(database_url, MIGRATIONS, service="scheduling")
+    engine = make_engine(database_url)
+
+    sessions = make_sessions(engine)
+    unit_of_work = sql_units_of_work(sessions)
+
+    def row(ref: str, case: object, outreach: OutreachKind, state: str) -> dict[str, object]:
+        from eropaf_scheduling.domain.model import PlanningCase
+
+        assert isinstance(case, PlanningCase)
+        return {
+            "case_ref": ref,
+            "gemeentecode": case.gemeentecode,
+            "team": case.team,
+            "postcode_area": case.postcode_area,
+            "outreach": outreach.value,
+            "urgency": case.urgency.value,
+            "deadline": case.deadline,
+            "priority": case.priority,
+            "partner_codes": list(case.corporations),
+            "state": state,
+            "attempt": 1,
+            "avoid_parts": [],
+            "outreach_planned": outreach is not OutreachKind.HOME_VISIT,
+        }
+
+    cases = week.cases
+    rows = [row(c.case_ref, c, OutreachKind.HOME_VISIT, "open") for c in cases[:homes]]
+    kinds = (OutreachKind.PHONE, OutreachKind.LETTER)
+    rows += [
+        row(_ref(f"other-{i}"), cases[i % len(cases)], kinds[i % 2], "open") for i in range(others)
+    ]
+    rows += [
+        row(_ref(f"ended-{i}"), cases[i % len(cases)], OutreachKind.HOME_VISIT, "ended")
+        for i in range(ended)
+    ]
+    done = [
+        {
+            "visit_id": _ref(f"done-{i}"),
+            "case_ref": _ref(f"ended-{i}"),
+            "attempt": 1,
+            "datum": week.first_day - timedelta(days=7 + i % 20),
+            "part": "ochtend",
+            "window": 0,
+            "staff": [week.staff[0].code, week.staff[-1].code],
+            "status": "done",
+            "sequence": 0,
+        }
+        for i in range(ended)
+    ]
+    figures: list[StoredReplanFigure] = []
+    try:
+        async with unit_of_work() as uow:
+            await services.import_roster(uow, list(week.staff), now)
+        async with transaction(sessions) as session:
+            await session.execute(sa.insert(CaseRow.__table__), rows)  # type: ignore[attr-defined]
+            await session.execute(sa.insert(VisitRow.__table__), done)  # type: ignore[attr-defined]
+            await session.execute(sa.text("ANALYZE"))
+        planner = CpSatPlanner(max_deterministic_time=deterministic_time)
+
+        async def timed(name: str) -> None:
+            async with unit_of_work() as uow:
+                await uow.repo.request_replan(now)
+            started = time.perf_counter()
+            outcome = await services.replan(unit_of_work, planner, config, now)
+            seconds = time.perf_counter() - started
+            assert outcome is not None
+            figures.append(
+                StoredReplanFigure(
+                    name,
+                    homes + others,
+                    homes,
+                    round(seconds, 3),
+                    round(outcome.plan.solve_seconds, 3),
+                    _plan_digest(outcome.plan),
+                )
+            )
+
+        await timed("first plan")
+        counsellor = next(m.code for m in week.staff if m.organisatie == "team")
+        async with unit_of_work() as uow:
+            await services.record_absence(uow, counsellor, week.days[0], week.days[-1], now)
+        await timed(f"replan after absence ({counsellor})")
+    finally:
+        await engine.dispose()
+    return figures
+
+
+def _plan_digest(plan: object) -> str:
+    from eropaf_scheduling.domain.model import Plan
+
+    assert isinstance(plan, Plan)
+    visits = sorted(
+        (a.case_ref, str(a.slot.datum), a.slot.part.value, a.window, *a.staff)
+        for a in plan.assignments
+    )
+    backlog = sorted((e.case_ref, e.reason.value) for e in plan.backlog)
+    return hashlib.sha256(repr((visits, backlog)).encode()).hexdigest()[:12]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--deterministic-time", type=float, default=2.5)
+    parser.add_argument(
+        "--stored",
+        action="store_true",
+        help="only the replan use case on PostgreSQL with stored cases (stored_replan)",
+    )
+    parser.add_argument("--database-url", default=None, help="server for --stored")
     args = parser.parse_args(argv)
+    if args.stored:
+        return _main_stored(args.database_url)
     figures = run(args.deterministic_time)
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
@@ -256,6 +423,27 @@ def main(argv: list[str] | None = None) -> int:
                 f"  floor {f.floor}: {'ok' if f.ok else 'MISSED'}"
             )
     return 0 if all(f.ok for f in figures) else 1
+
+
+def _main_stored(server_url: str | None) -> int:
+    import uuid
+
+    from eropaf_bench.database import DEFAULT_SERVER_URL, create_database, drop_database
+
+    server = server_url or DEFAULT_SERVER_URL
+    name = f"eropaf_bench_replan_{uuid.uuid4().hex[:8]}"
+    url = create_database(server, name)
+    try:
+        figures = stored_replan(url)
+    finally:
+        drop_database(server, name)
+    for f in figures:
+        print(
+            f"{f.name:<40} {f.open_cases:>5} open cases ({f.home_visit_cases} home visits)"
+            f" {f.seconds:>7.3f} s, of which solve {f.solve_seconds:.3f} s,"
+            f" reads and writes {f.load_and_write_seconds:.3f} s, plan {f.digest}"
+        )
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,16 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from eropaf_contracts.cloudevents import (
-    CE_ID,
-    CE_SOURCE,
-    CE_SPECVERSION,
-    CE_TIME,
-    CE_TYPE,
-    CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    SPECVERSION,
-)
+from eropaf_contracts.cloudevents import SIGNAL_FEEDBACK_TYPE, CloudEventHeaders
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     CaseClosed,
@@ -57,7 +48,6 @@ from eropaf_platform.logging import get_logger
 from eropaf_platform.outbox import OutgoingMessage
 
 __all__ = [
-    "FEEDBACK_CE_TYPE",
     "IntakeConfig",
     "accept_partner_messages",
     "answer_dead_letter",
@@ -66,7 +56,6 @@ __all__ = [
     "record_matching_events",
 ]
 
-FEEDBACK_CE_TYPE = "nl.vroegsignalering.signal.feedback.v1"
 log = get_logger(__name__)
 _SOURCE = "eropaf-intake"
 
@@ -300,20 +289,14 @@ def _feedback_message(
     partner_code: str, key: str, feedback: Feedback, *, ce_id: str, event_id: str
 ) -> OutgoingMessage:
     """Feedback on the partner's feedback topic: the contract's JSON body and CloudEvents
-    headers (CONTRACT §2.2)."""
+    headers (CONTRACT §2.2), ``ce_time`` the feedback's time."""
+    headers = CloudEventHeaders(
+        id=ce_id, source=_SOURCE, type=SIGNAL_FEEDBACK_TYPE, time=feedback.time
+    )
     return OutgoingMessage(
         topic=feedback_topic(partner_code),
         key=key,
         value=feedback.model_dump_json(by_alias=True).encode(),
-        # As text: the outbox stores header values as strings (one per feedback, so not
-        # through CloudEventHeaders.to_kafka's bytes and back).
-        headers=[
-            (CE_SPECVERSION, SPECVERSION),
-            (CE_ID, ce_id),
-            (CE_SOURCE, _SOURCE),
-            (CE_TYPE, FEEDBACK_CE_TYPE),
-            (CE_TIME, feedback.time.isoformat()),
-            (CONTENT_TYPE, JSON_CONTENT_TYPE),
-        ],
+        headers=headers.to_text(),  # as text: what the outbox stores
         event_id=event_id,
     )

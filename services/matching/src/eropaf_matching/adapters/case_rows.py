@@ -5,10 +5,10 @@ written (one encoder, :func:`encode`), and how cases are read back.
 Both the repository (which writes) and the case cache (which holds what the tables hold)
 read cases through here, so neither imports the other.
 
-Statements keep the same text whatever the batch: lists travel as one array literal
-(unnested) or JSON parameter, never as ``IN``/``VALUES`` lists of varying length, so
-SQLAlchemy compiles and psycopg prepares each statement once (measured: compiling per batch
-cost more than the database work).
+Statements keep the same text whatever the batch: lists travel as one array parameter
+(``eropaf_platform.bulk.any_of``) or JSON parameter, never as ``IN``/``VALUES`` lists of
+varying length, so SQLAlchemy compiles and psycopg prepares each statement once (measured:
+compiling per batch cost more than the database work).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.ddas import Contactsoort, Dagdeel, Eindresultaat, Signaalpartner
@@ -35,9 +34,9 @@ from eropaf_matching.domain.linking import Assignment, LinkInput
 from eropaf_matching.domain.routing import Routing
 from eropaf_matching.domain.signals import SignalFacts, token_kind
 from eropaf_matching.domain.triage import TriageDecision
+from eropaf_platform import bulk
 
 __all__ = [
-    "among",
     "case_from_rows",
     "case_row",
     "case_signal_row",
@@ -51,7 +50,6 @@ __all__ = [
     "not_picked_up_ids",
     "resolve_case_ids",
     "signal_row",
-    "text_array",
 ]
 
 T = TypeVar("T")
@@ -69,20 +67,6 @@ def encode(value: Any) -> str:
     Measured against the f-string templates it replaced: the rows of 2,000 cases (cases,
     their signals, their links) in 52 ms of CPU instead of 80 ms."""
     return orjson.dumps(value).decode()
-
-
-def among(column: Any, name: str) -> Any:
-    """``column IN (SELECT unnest(CAST(:name AS text[])))``; ``:name`` is a
-    :func:`text_array` literal. One parameter however many values, so the statement is the
-    same every time (built once here, compiled and prepared once), unlike an ``IN`` list of
-    varying length.
-
-    The array travels as a text literal (psycopg dumps a list element by element in Python)
-    and is unnested into a semi-join of index lookups: ``column = ANY(CAST(:literal AS
-    text[]))`` led to generic plans that scanned the whole table and compared every row with
-    every value (measured: 100 ms a batch on case_signal)."""
-    array = sa.cast(sa.bindparam(name, type_=sa.Text), ARRAY(sa.Text))
-    return column.in_(sa.select(sa.func.unnest(array)).scalar_subquery())
 
 
 # --- rows: what is stored of a case ------------------------------------------------------
@@ -304,30 +288,13 @@ def signal_row(link: LinkInput, assignment: Assignment) -> dict[str, Any]:
 # --- loading ----------------------------------------------------------------------------
 
 
-def text_array(values: Iterable[str]) -> str:
-    """A ``text[]`` literal (``{"a","b"}``): psycopg dumps a list parameter element by
-    element in Python (measured: half the cost of the cluster search). Only ever unnested
-    (here and in ``among``): compared with ``= ANY``, a cast literal led to generic plans
-    that scanned the table."""
-    items = list(values)
-    joined = '","'.join(items)
-    # Pseudonyms and kinds: nothing to escape, as a rule (each separator holds two quotes).
-    if "\\" in joined or joined.count('"') != 2 * (len(items) - 1):
-        return "{" + ",".join(_array_element(v) for v in items) + "}"
-    return '{"' + joined + '"}'
-
-
-def _array_element(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 # Built once: a statement built per call costs its construction and cache key every time.
 _CASES_BY_ID = sa.select(*(match_case.c[name] for name in _CASE_COLUMN_NAMES)).where(
-    among(match_case.c.case_id, "ids")
+    bulk.any_of(match_case.c.case_id, name="ids")
 )
 _SIGNALS_OF_CASES = sa.select(
     case_signal.c.case_id, case_signal.c.signal_ref, case_signal.c.facts, case_signal.c.resolved_on
-).where(among(case_signal.c.case_id, "ids"))
+).where(bulk.any_of(case_signal.c.case_id, name="ids"))
 _ATTEMPTS_OF_CASES = sa.select(
     case_contact_attempt.c.case_id,
     case_contact_attempt.c.seq,
@@ -335,9 +302,9 @@ _ATTEMPTS_OF_CASES = sa.select(
     case_contact_attempt.c.bereikt,
     case_contact_attempt.c.datum,
     case_contact_attempt.c.dagdeel,
-).where(among(case_contact_attempt.c.case_id, "ids"))
+).where(bulk.any_of(case_contact_attempt.c.case_id, name="ids"))
 _ALIASES = sa.select(case_alias.c.old_case_id, case_alias.c.case_id).where(
-    among(case_alias.c.old_case_id, "ids")
+    bulk.any_of(case_alias.c.old_case_id, name="ids")
 )
 
 
@@ -345,7 +312,7 @@ async def load_cases_by_ids(session: AsyncSession, case_ids: Sequence[str]) -> l
     if not case_ids:
         return []
     # As case_from_rows, on plain tuples: a batch loads hundreds of cases.
-    ids = {"ids": text_array(case_ids)}
+    ids = {"ids": bulk.array_literal(case_ids)}
     rows = (await session.execute(_CASES_BY_ID, ids)).all()
     signals: dict[str, dict[str, SignalFacts]] = {cid: {} for cid in case_ids}
     resolved: dict[str, dict[str, date]] = {cid: {} for cid in case_ids}
@@ -370,7 +337,7 @@ async def load_cases(
     if gemeentecode is not None:
         query = query.where(match_case.c.gemeentecode == gemeentecode)
     if case_ids:
-        query = query.where(match_case.c.case_id.in_(list(case_ids)))
+        query = query.where(bulk.any_of(match_case.c.case_id, case_ids))
     ids = list((await session.execute(query)).scalars())
     cases: list[Case] = []
     for chunk in chunks(ids):
@@ -408,6 +375,6 @@ async def load_not_picked_up(session: AsyncSession, *, opened_on_or_before: date
 async def resolve_case_ids(session: AsyncSession, case_ids: Iterable[str]) -> dict[str, str]:
     """Current id of each given case id (itself, or where a merge/rename took it)."""
     wanted = sorted(set(case_ids))
-    rows = await session.execute(_ALIASES, {"ids": text_array(wanted)})
+    rows = await session.execute(_ALIASES, {"ids": bulk.array_literal(wanted)})
     aliases = {r.old_case_id: r.case_id for r in rows}
     return {cid: aliases.get(cid, cid) for cid in wanted}

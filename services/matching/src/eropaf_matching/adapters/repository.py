@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eropaf_contracts.region import Region
 from eropaf_matching.adapters.case_cache import CaseCache
 from eropaf_matching.adapters.case_rows import (
-    among,
     case_from_rows,
     case_row,
     case_signal_row,
@@ -39,7 +38,6 @@ from eropaf_matching.adapters.case_rows import (
     not_picked_up_ids,
     resolve_case_ids,
     signal_row,
-    text_array,
 )
 from eropaf_matching.adapters.link_cache import LinkCache
 from eropaf_matching.adapters.tables import (
@@ -53,6 +51,7 @@ from eropaf_matching.domain.cases import Case
 from eropaf_matching.domain.linking import Assignment, LinkInput, Token
 from eropaf_matching.domain.matcher import Matcher
 from eropaf_matching.domain.triage import RegionPolicy
+from eropaf_platform import bulk
 
 __all__ = [
     "MATCHING_LOCK_ID",
@@ -85,12 +84,12 @@ async def lock_matching(session: AsyncSession) -> None:
 
 
 _CASE_IDS_OF_SIGNALS = sa.select(case_signal.c.case_id).where(
-    among(case_signal.c.signal_ref, "refs")
+    bulk.any_of(case_signal.c.signal_ref, name="refs")
 )
 _DELETE_ATTEMPTS = sa.delete(case_contact_attempt).where(
-    among(case_contact_attempt.c.case_id, "ids")
+    bulk.any_of(case_contact_attempt.c.case_id, name="ids")
 )
-_DELETE_CASES = sa.delete(match_case).where(among(match_case.c.case_id, "ids"))
+_DELETE_CASES = sa.delete(match_case).where(bulk.any_of(match_case.c.case_id, name="ids"))
 
 
 @dataclass
@@ -164,7 +163,7 @@ class MatchingState:
             or (c.case_id in self.loaded_cases and self.loaded_cases[c.case_id].contactpogingen)
         ]
         for part in chunks(rewrite):
-            await session.execute(_DELETE_ATTEMPTS, {"ids": text_array(part)})
+            await session.execute(_DELETE_ATTEMPTS, {"ids": bulk.array_literal(part)})
         attempt_rows = [
             {
                 "case_id": c.case_id,
@@ -180,7 +179,7 @@ class MatchingState:
         await _upsert(session, _CASE_CONTACT_ATTEMPT, attempt_rows)
         # Signals were re-pointed above, so the cascade removes nothing still in use.
         for part in chunks(gone):
-            await session.execute(_DELETE_CASES, {"ids": text_array(part)})
+            await session.execute(_DELETE_CASES, {"ids": bulk.array_literal(part)})
         if self.case_cache is not None and (changed or gone):
             self.case_cache.stage(await self.case_cache.generation(session), (changed, gone))
         if self.aliases:
@@ -298,14 +297,14 @@ _CASE_CONTACT_ATTEMPT = _Bulk(
 _CASE_ALIAS = _Bulk(case_alias, (("old_case_id", "text"), ("case_id", "text")), ("old_case_id",))
 
 
-async def _upsert(session: AsyncSession, bulk: _Bulk, rows: Sequence[Mapping[str, Any]]) -> None:
+async def _upsert(session: AsyncSession, table: _Bulk, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or update rows by primary key in one statement (the last row of a key wins:
     one statement may not touch a row twice)."""
     if not rows:
         return
-    unique = {tuple(r[k] for k in bulk.key): r for r in rows}
+    unique = {tuple(r[k] for k in table.key): r for r in rows}
     payload = encode(list(unique.values()))
-    await session.execute(bulk.statement, {"rows": payload})
+    await session.execute(table.statement, {"rows": payload})
 
 
 async def load_state(
@@ -354,7 +353,9 @@ async def load_state(
         case_ids = set(named)
         for chunk in chunks(refs):
             case_ids.update(
-                (await session.execute(_CASE_IDS_OF_SIGNALS, {"refs": text_array(chunk)})).scalars()
+                (
+                    await session.execute(_CASE_IDS_OF_SIGNALS, {"refs": bulk.array_literal(chunk)})
+                ).scalars()
             )
         found = []
         for chunk in chunks(sorted(case_ids)):

@@ -75,6 +75,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "no_employee_available": "geen medewerker van de corporatie beschikbaar",
         "capacity_exhausted": "de capaciteit is op",
         "deadline_passed": "de termijn is verstreken",
+        "visit_overdue": "de dag van het huisbezoek is voorbij zonder vastgelegde contactpoging",
     },
     "en": {
         "Ochtend": "morning",
@@ -94,6 +95,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "no_employee_available": "no corporation employee available",
         "capacity_exhausted": "capacity exhausted",
         "deadline_passed": "the deadline has passed",
+        "visit_overdue": "the home visit's day has passed and no contact attempt was recorded",
     },
 }
 

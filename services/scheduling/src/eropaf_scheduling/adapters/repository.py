@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eropaf_contracts.ddas import Contactsoort, Eindresultaat
 from eropaf_contracts.events import BacklogReason, OutreachKind, StaffRole, Urgency
+from eropaf_platform import bulk
 from eropaf_scheduling.adapters.tables import (
     AbsenceRow,
     AttemptRow,
@@ -22,7 +24,13 @@ from eropaf_scheduling.adapters.tables import (
 )
 from eropaf_scheduling.domain.model import Absence, BacklogEntry, StaffMember
 from eropaf_scheduling.domain.roster import parse_availability
-from eropaf_scheduling.domain.schedule import AttemptRecord, CaseRecord, CaseState, VisitRecord
+from eropaf_scheduling.domain.schedule import (
+    AttemptRecord,
+    CaseRecord,
+    CaseState,
+    VisitRecord,
+    VisitStatus,
+)
 from eropaf_scheduling.domain.time import PartOfDay
 from eropaf_scheduling.service_layer.repository import ReplanState, SchedulingRepository
 
@@ -80,12 +88,41 @@ def _visit(row: VisitRow) -> VisitRecord:
     )
 
 
+_VISIT: sa.Table = VisitRow.__table__  # type: ignore[attr-defined]
+_CASE: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
+
+# Built once (the statement text never changes).
+_PLANNING_CASES = (
+    sa.select(CaseRow)
+    .where(
+        _CASE.c.state == CaseState.OPEN,
+        sa.or_(
+            _CASE.c.outreach == OutreachKind.HOME_VISIT.value,
+            sa.exists().where(
+                _VISIT.c.case_ref == _CASE.c.case_ref, _VISIT.c.status == VisitStatus.PLANNED
+            ),
+        ),
+    )
+    .order_by(_CASE.c.case_ref)
+)
+_OPEN_TASKS = (
+    sa.select(CaseRow)
+    .where(_CASE.c.state == CaseState.OPEN, _CASE.c.outreach != OutreachKind.HOME_VISIT.value)
+    .order_by(_CASE.c.deadline, _CASE.c.case_ref)
+)
+_CANCELLED_VISITS = (
+    sa.select(VisitRow)
+    .where(bulk.any_of(_VISIT.c.case_ref, name="refs"), _VISIT.c.status == VisitStatus.CANCELLED)
+    .order_by(_VISIT.c.case_ref, _VISIT.c.attempt, _VISIT.c.sequence)
+)
+
+
 class SqlSchedulingRepository(SchedulingRepository):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _all(self, stmt: sa.Select) -> list:
-        return list((await self.session.execute(stmt)).scalars().all())
+    async def _all(self, stmt: sa.Select, parameters: dict[str, object] | None = None) -> list:
+        return list((await self.session.execute(stmt, parameters)).scalars().all())
 
     async def staff(self) -> list[StaffMember]:
         rows = await self._all(sa.select(StaffRow).order_by(StaffRow.code))
@@ -121,8 +158,11 @@ class SqlSchedulingRepository(SchedulingRepository):
         stmt = insert(StaffRow.__table__).values(**values)  # type: ignore[attr-defined]
         await self.session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=update))
 
-    async def absences(self) -> list[Absence]:
-        rows = await self._all(sa.select(AbsenceRow))
+    async def absences(self, *, lasting_until: date | None = None) -> list[Absence]:
+        query = sa.select(AbsenceRow)
+        if lasting_until is not None:
+            query = query.where(AbsenceRow.last >= lasting_until)  # type: ignore[arg-type]
+        rows = await self._all(query)
         return sorted(Absence(r.code, r.first, r.last) for r in rows) if rows else []
 
     async def add_absence(self, absence: Absence) -> None:
@@ -139,11 +179,11 @@ class SqlSchedulingRepository(SchedulingRepository):
                 row = await self.session.get(CaseRow, alias.case_ref)
         return _case(row) if row else None
 
-    async def open_cases(self) -> list[CaseRecord]:
-        rows = await self._all(
-            sa.select(CaseRow).where(CaseRow.state == CaseState.OPEN).order_by(CaseRow.case_ref)  # type: ignore[arg-type]
-        )
-        return [_case(r) for r in rows]
+    async def planning_cases(self) -> list[CaseRecord]:
+        return [_case(r) for r in await self._all(_PLANNING_CASES)]
+
+    async def open_tasks(self) -> list[CaseRecord]:
+        return [_case(r) for r in await self._all(_OPEN_TASKS)]
 
     async def save_case(self, case: CaseRecord) -> None:
         await self.session.merge(
@@ -192,6 +232,12 @@ class SqlSchedulingRepository(SchedulingRepository):
 
     async def planned_visits(self) -> list[VisitRecord]:
         rows = await self._all(sa.select(VisitRow).where(VisitRow.status == "planned"))  # type: ignore[arg-type]
+        return [_visit(r) for r in rows]
+
+    async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
+        if not case_refs:
+            return []
+        rows = await self._all(_CANCELLED_VISITS, {"refs": bulk.array_literal(case_refs)})
         return [_visit(r) for r in rows]
 
     async def visits_between(self, first: date, last: date) -> list[VisitRecord]:
@@ -278,14 +324,21 @@ class SqlSchedulingRepository(SchedulingRepository):
 
     async def replan_state(self) -> ReplanState:
         row = (await self.session.execute(sa.select(ReplanRow.__table__))).one()  # type: ignore[attr-defined]
-        return ReplanState(row.requested, row.planned, row.requested_at)
+        return ReplanState(
+            row.requested, row.planned, row.requested_at, row.pending_since, row.planned_at
+        )
 
     async def request_replan(self, now: datetime) -> None:
         table = ReplanRow.__table__  # type: ignore[attr-defined]
+        first = sa.or_(table.c.requested == table.c.planned, table.c.pending_since.is_(None))
         await self.session.execute(
-            sa.update(table).values(requested=table.c.requested + 1, requested_at=now)
+            sa.update(table).values(
+                requested=table.c.requested + 1,
+                requested_at=now,
+                pending_since=sa.case((first, now), else_=table.c.pending_since),
+            )
         )
 
-    async def mark_planned(self, generation: int) -> None:
+    async def mark_planned(self, generation: int, at: datetime) -> None:
         table = ReplanRow.__table__  # type: ignore[attr-defined]
-        await self.session.execute(sa.update(table).values(planned=generation))
+        await self.session.execute(sa.update(table).values(planned=generation, planned_at=at))

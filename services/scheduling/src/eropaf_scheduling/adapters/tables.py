@@ -109,3 +109,6 @@ class ReplanRow(SQLModel, table=True):
     requested: int = 0
     planned: int = 0
     requested_at: datetime | None = Field(default=None, sa_column=Column(TS))
+    # the first change since the last plan: a replan waits at most a maximum delay after it
+    pending_since: datetime | None = Field(default=None, sa_column=Column(TS))
+    planned_at: datetime | None = Field(default=None, sa_column=Column(TS))  # the last plan

@@ -28,6 +28,7 @@ from eropaf_contracts.events import (
 from eropaf_scheduling.domain.model import (
     Absence,
     Assignment,
+    BacklogEntry,
     Plan,
     PlanningCase,
     PlanningProblem,
@@ -45,6 +46,7 @@ __all__ = [
     "VisitStatus",
     "apply_plan",
     "cancel_case_visits",
+    "overdue_visits",
     "record_attempt",
 ]
 
@@ -265,6 +267,30 @@ def apply_plan(
                 )
             )
     return changes
+
+
+def overdue_visits(
+    cases: dict[str, CaseRecord], planned: list[VisitRecord], today: date
+) -> tuple[BacklogEntry, ...]:
+    """Open cases whose planned visit's day is over with no contact attempt recorded for it
+    (recording one ends the visit): in the backlog as ``visit_overdue`` until the duo records
+    what happened, so the coordinator sees it. The planner leaves such a case alone."""
+    entries = [
+        BacklogEntry(
+            case.case_ref,
+            case.gemeentecode,
+            case.team,
+            case.deadline,
+            visit.attempt,
+            BacklogReason.VISIT_OVERDUE,
+        )
+        for visit in planned
+        if visit.status == VisitStatus.PLANNED
+        and visit.datum < today
+        and (case := cases.get(visit.case_ref)) is not None
+        and case.state == CaseState.OPEN
+    ]
+    return tuple(sorted(entries, key=lambda e: (e.deadline, e.case_ref)))
 
 
 def cancel_case_visits(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,7 +18,9 @@ __all__ = ["ReplanState", "SchedulingRepository"]
 class ReplanState:
     requested: int
     planned: int
-    requested_at: datetime | None
+    requested_at: datetime | None  # the last change
+    pending_since: datetime | None = None  # the first change not planned yet
+    planned_at: datetime | None = None  # when the current plan was made
 
     @property
     def due(self) -> bool:
@@ -36,7 +39,9 @@ class SchedulingRepository(abc.ABC):
         """Insert or update; ``token_hash`` None keeps the stored one."""
 
     @abc.abstractmethod
-    async def absences(self) -> list[Absence]: ...
+    async def absences(self, *, lasting_until: date | None = None) -> list[Absence]:
+        """All absences, or those that last until ``lasting_until`` or later."""
+
     @abc.abstractmethod
     async def add_absence(self, absence: Absence) -> None: ...
     @abc.abstractmethod
@@ -44,7 +49,14 @@ class SchedulingRepository(abc.ABC):
         """The case by its ref or by a ref it had before."""
 
     @abc.abstractmethod
-    async def open_cases(self) -> list[CaseRecord]: ...
+    async def planning_cases(self) -> list[CaseRecord]:
+        """What a replan plans, by ref: the open cases that need a home visit, and any other
+        open case that still holds a planned visit (the replan cancels it)."""
+
+    @abc.abstractmethod
+    async def open_tasks(self) -> list[CaseRecord]:
+        """Open cases whose outreach is a phone call or a letter, by deadline and ref."""
+
     @abc.abstractmethod
     async def save_case(self, case: CaseRecord) -> None: ...
     @abc.abstractmethod
@@ -55,6 +67,10 @@ class SchedulingRepository(abc.ABC):
     async def visits_of(self, case_ref: str) -> list[VisitRecord]: ...
     @abc.abstractmethod
     async def planned_visits(self) -> list[VisitRecord]: ...
+    @abc.abstractmethod
+    async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
+        """The cancelled visits of these cases, by case and attempt."""
+
     @abc.abstractmethod
     async def visits_between(self, first: date, last: date) -> list[VisitRecord]: ...
     @abc.abstractmethod
@@ -70,6 +86,8 @@ class SchedulingRepository(abc.ABC):
     @abc.abstractmethod
     async def replan_state(self) -> ReplanState: ...
     @abc.abstractmethod
-    async def request_replan(self, now: datetime) -> None: ...
+    async def request_replan(self, now: datetime) -> None:
+        """Count a change; the first one since the last plan also sets ``pending_since``."""
+
     @abc.abstractmethod
-    async def mark_planned(self, generation: int) -> None: ...
+    async def mark_planned(self, generation: int, at: datetime) -> None: ...

@@ -37,11 +37,12 @@ from eropaf_scheduling.domain.schedule import (
     VisitStatus,
     apply_plan,
     cancel_case_visits,
+    overdue_visits,
     planning_problem,
     record_attempt,
 )
 from eropaf_scheduling.domain.time import AMSTERDAM, PartOfDay, visit_windows, working_days
-from eropaf_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
+from eropaf_scheduling.service_layer.unit_of_work import ReplanState, SchedulingUnitOfWork
 
 __all__ = [
     "AbsenceRecorded",
@@ -77,7 +78,8 @@ class PlanningConfig:
     region: Region
     horizon_days: int = 10  # working days
     travel_buffer: int = 30  # minutes between two visits of one person
-    max_attempts: int = 3  # the region policy's last contact attempt
+    # the last home-visit attempt when the region policy names none (home_visit_attempts)
+    fallback_attempts: int = 3
     lead_days: int = 1  # the first plannable day is this many days after today
 
     @property
@@ -87,6 +89,11 @@ class PlanningConfig:
     @property
     def visit_minutes(self) -> int:
         return self.region.visit_minutes
+
+    @property
+    def max_attempts(self) -> int:
+        """The last contact attempt: the region policy's, else the setting."""
+        return self.region.home_visit_attempts or self.fallback_attempts
 
 
 def hash_token(token: str) -> str:
@@ -272,11 +279,7 @@ async def open_tasks(uow: SchedulingUnitOfWork) -> list[CaseRecord]:
     """Open cases whose outreach is a phone call or a letter (a task for the team, not a
     visit), by deadline."""
     async with uow:
-        cases = await uow.repo.open_cases()
-    return sorted(
-        (c for c in cases if c.outreach is not OutreachKind.HOME_VISIT),
-        key=lambda c: (c.deadline, c.case_ref),
-    )
+        return await uow.repo.open_tasks()
 
 
 # --- case events from matching ---------------------------------------------------------
@@ -484,6 +487,14 @@ def planning_days(config: PlanningConfig, today: date, weekend: bool) -> tuple[d
     return tuple(days)
 
 
+def _waiting(state: ReplanState, now: datetime, quiet_s: float, max_delay_s: float | None) -> bool:
+    """Whether a due replan still waits for changes to settle (never without a quiet time)."""
+    if quiet_s <= 0 or state.requested_at is None or (now - state.requested_at).total_seconds() >= quiet_s:
+        return False
+    waited = (now - state.pending_since).total_seconds() if state.pending_since else 0.0
+    return max_delay_s is None or waited < max_delay_s
+
+
 async def replan(
     unit_of_work: Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]],
     planner: Planner,
@@ -491,27 +502,34 @@ async def replan(
     now: datetime,
     *,
     quiet_s: float = 0.0,
+    max_delay_s: float | None = None,
 ) -> ReplanOutcome | None:
     """Plan again when a change asked for it and none came for ``quiet_s`` (a burst of
-    changes is one solve). Reads in one transaction, solves outside any, and writes the
-    result in another only if nothing changed meanwhile (else the next run plans again)."""
+    changes is one solve), or at the latest ``max_delay_s`` after the first change not
+    planned yet (a steady trickle of changes does not hold planning back). Reads in one
+    transaction, solves outside any, and writes the result in another only if nothing
+    changed meanwhile (else the next run plans again).
+
+    Reads only what the plan depends on: the staff, the absences not over before the first
+    planning day, the planned visits and the cases to plan (open home-visit cases, and open
+    cases still holding a visit); after the solve, the cancelled visits of the cases that get
+    a new one (a re-plan of the same attempt keeps the visit's id)."""
+    today = now.astimezone(AMSTERDAM).date()
     async with unit_of_work() as uow:
         state = await uow.repo.replan_state()
-        if not state.due:
+        new_day = (
+            state.planned_at is not None and state.planned_at.astimezone(AMSTERDAM).date() < today
+        )
+        if not state.due and not new_day:
             return None
-        if (
-            quiet_s > 0
-            and state.requested_at is not None
-            and (now - state.requested_at).total_seconds() < quiet_s
-        ):
+        if state.due and _waiting(state, now, quiet_s, max_delay_s):
             return None
         staff = await uow.repo.staff()
-        absences = tuple(await uow.repo.absences())
-        cases = await uow.repo.open_cases()
+        days = planning_days(config, today, any(m.works_weekends for m in staff))
+        first_day = days[0]
+        absences = tuple(await uow.repo.absences(lasting_until=first_day))
+        cases = await uow.repo.planning_cases()
         planned_all = await uow.repo.planned_visits()
-    today = now.astimezone(AMSTERDAM).date()
-    days = planning_days(config, today, any(m.works_weekends for m in staff))
-    first_day = days[0]
     planned = {v.case_ref: v for v in planned_all}
     # a case whose visit day has come keeps it until staff record what happened
     waiting = {ref for ref, v in planned.items() if v.datum < first_day}
@@ -530,22 +548,29 @@ async def replan(
         travel_buffer=config.travel_buffer,
     )
     plan = await asyncio.to_thread(planner.plan, problem)
+    overdue = overdue_visits({c.case_ref: c for c in cases}, planned_all, today)
+    plan = replace(plan, backlog=plan.backlog + overdue)
     async with unit_of_work() as uow:
         await uow.lock()
         current = await uow.repo.replan_state()
         if (current.requested, current.planned) != (state.requested, state.planned):
             # changed while solving, or another run planned meanwhile: the next run plans
             return None
-        cancelled: dict[str, VisitRecord] = {}
-        for case in plannable:
-            for visit in await uow.repo.visits_of(case.case_ref):
-                if visit.status == VisitStatus.CANCELLED and visit.attempt == case.attempt:
-                    cancelled[case.case_ref] = visit
+        by_ref = {c.case_ref: c for c in plannable}
+        kept = {ref: v for ref, v in planned.items() if ref not in waiting}
+        new_visits = sorted(
+            {a.case_ref for a in plan.assignments if a.case_ref not in kept} & by_ref.keys()
+        )
+        cancelled = {
+            v.case_ref: v
+            for v in await uow.repo.cancelled_visits(new_visits)
+            if v.attempt == by_ref[v.case_ref].attempt
+        }
         backlog_before = {e.case_ref: e.reason for e in await uow.repo.backlog()}
         changes = apply_plan(
             plan,
-            {c.case_ref: c for c in plannable},
-            {ref: v for ref, v in planned.items() if ref not in waiting},
+            by_ref,
+            kept,
             cancelled,
             absences,
             backlog_before,
@@ -555,6 +580,6 @@ async def replan(
         )
         await _save(uow, changes, None)
         await uow.repo.replace_backlog(list(plan.backlog))
-        await uow.repo.mark_planned(state.requested)
+        await uow.repo.mark_planned(state.requested, now)
         await uow.commit()
     return ReplanOutcome(plan, state.requested, len(changes.events))

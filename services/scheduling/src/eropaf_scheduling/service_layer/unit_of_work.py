@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from eropaf_platform.db import transaction
 from eropaf_platform.unit_of_work import AbstractUnitOfWork, SqlUnitOfWork
 from eropaf_scheduling.adapters.repository import SqlSchedulingRepository
 from eropaf_scheduling.service_layer.repository import ReplanState, SchedulingRepository
@@ -16,6 +19,7 @@ __all__ = [
     "SchedulingRepository",
     "SchedulingUnitOfWork",
     "SqlSchedulingUnitOfWork",
+    "sql_units_of_work",
 ]
 
 
@@ -34,3 +38,19 @@ class SqlSchedulingUnitOfWork(SqlUnitOfWork, SchedulingUnitOfWork):
 
     async def lock(self) -> None:
         await self.session.execute(sa.text("SELECT pg_advisory_xact_lock(5313001)"))
+
+
+def sql_units_of_work(
+    sessions: async_sessionmaker[AsyncSession],
+) -> Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]]:
+    """Units of work on PostgreSQL, each in a transaction of its own (what ``replan`` and the
+    staff API open one after the other)."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[SchedulingUnitOfWork]:
+        async with transaction(sessions) as session:
+            uow = SqlSchedulingUnitOfWork(session)
+            async with uow:
+                yield uow
+
+    return opened
