@@ -489,7 +489,9 @@ def planning_days(config: PlanningConfig, today: date, weekend: bool) -> tuple[d
 
 def _waiting(state: ReplanState, now: datetime, quiet_s: float, max_delay_s: float | None) -> bool:
     """Whether a due replan still waits for changes to settle (never without a quiet time)."""
-    if quiet_s <= 0 or state.requested_at is None or (now - state.requested_at).total_seconds() >= quiet_s:
+    if quiet_s <= 0 or state.requested_at is None:
+        return False
+    if (now - state.requested_at).total_seconds() >= quiet_s:
         return False
     waited = (now - state.pending_since).total_seconds() if state.pending_since else 0.0
     return max_delay_s is None or waited < max_delay_s
