@@ -33,6 +33,7 @@ from eropaf_portal.domain.i18n import translator
 from eropaf_portal.domain.model import AttemptInput, Language, Me, Role
 from eropaf_portal.service_layer import services
 from eropaf_portal.service_layer.ports import (
+    ApiError,
     Forbidden,
     IntakeApi,
     LoginLinks,
@@ -507,8 +508,10 @@ def router() -> APIRouter:
             raise HTTPException(401, "internal token required")
         try:
             url = await services.issue_login_link(p.scheduling, p.links, body.code, p.public_url)
-        except Unauthenticated:
+        except (Unauthenticated, NotFound):
             raise HTTPException(404, "no active staff member with this code") from None
+        except ApiError as exc:
+            raise HTTPException(502, f"scheduling answered {exc.status}") from None
         return LoginLinkOut(url=url, expires_in_s=p.links.max_age_s)
 
     return r
