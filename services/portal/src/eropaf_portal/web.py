@@ -486,13 +486,15 @@ def router() -> APIRouter:
     async def export_ddas(request: Request, gemeente: str, first: date, last: date) -> Response:
         me = current_staff(request)
         try:
-            xml = await services.ddas_export(portal_of(request).matching, me, gemeente, first, last)
+            export = await services.ddas_export(
+                portal_of(request).matching, me, gemeente, first, last
+            )
         except ValueError:
             raise HTTPException(422, "'last' is before 'first'") from None
-        name = f"ddas-{gemeente}-{first.isoformat()}-{last.isoformat()}.xml"
+        name = f"ddas-{gemeente}-{first.isoformat()}-{last.isoformat()}.{export.extension}"
         return Response(
-            xml,
-            media_type="application/xml",
+            export.content,
+            media_type=export.media_type,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 

@@ -192,8 +192,7 @@ def test_a_duo_member_sees_no_coordinator_pages(client: TestClient, world: World
     for path in ("/backlog", "/capacity", "/funnel", "/staff", "/export"):
         assert client.get(path).status_code == 403, path
     assert (
-        client.get("/export/ddas?gemeente=GM0356&first=2026-11-01&last=2026-11-30").status_code
-        == 403
+        client.get("/export/ddas?gemeente=0356&first=2026-11-01&last=2026-11-30").status_code == 403
     )
     assert world.matching.exports == []
 
@@ -203,9 +202,9 @@ def test_coordinator_pages(client: TestClient, world: World) -> None:
     assert client.get("/").headers["location"] == "/backlog"
     assert client.get("/backlog").status_code == 200
     assert client.get("/capacity").status_code == 200
-    funnel = client.get("/funnel?gemeente=GM0356&month=2026-11")
+    funnel = client.get("/funnel?gemeente=0356&month=2026-11")
     assert funnel.status_code == 200 and 'data-step="help_accepted">10<' in funnel.text
-    assert client.get("/funnel?gemeente=GM0344").status_code == 403
+    assert client.get("/funnel?gemeente=0344").status_code == 403
     staff = client.get("/staff")
     assert staff.status_code == 200 and "bram" in staff.text
     absent = client.post(
@@ -215,10 +214,13 @@ def test_coordinator_pages(client: TestClient, world: World) -> None:
     assert absent.status_code == 200
     assert "bram is afwezig van 2026-11-16 t/m 2026-11-20; 2 bezoek(en) verplaatst." in absent.text
     assert "geen schuldhulpverlener beschikbaar" in absent.text  # the backlog it left
-    export = client.get("/export/ddas?gemeente=GM0356&first=2026-11-01&last=2026-11-30")
+    export = client.get("/export/ddas?gemeente=0356&first=2026-11-01&last=2026-11-30")
     assert export.status_code == 200
-    assert "attachment" in export.headers["content-disposition"]
-    assert world.matching.exports[-1][0] == "GM0356"
+    assert (
+        'filename="ddas-0356-2026-11-01-2026-11-30.json"' in export.headers["content-disposition"]
+    )
+    assert export.headers["content-type"].startswith("application/json")
+    assert world.matching.exports[-1][0] == "0356"
 
 
 def test_the_cli_gets_a_login_link_with_the_internal_token(client: TestClient) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import orjson
+
 from eropaf_portal.domain.model import (
     Absence,
     AbsenceRecorded,
@@ -16,6 +18,7 @@ from eropaf_portal.domain.model import (
     BacklogEntry,
     CapacityWeek,
     Case,
+    DdasExport,
     Funnel,
     Language,
     Me,
@@ -42,7 +45,7 @@ def me(
     code: str,
     rol: Role,
     organisatie: str,
-    gemeenten: tuple[str, ...] = ("GM0356",),
+    gemeenten: tuple[str, ...] = ("0356",),
     taal: Language = Language.NL,
 ) -> Me:
     return Me(
@@ -68,7 +71,7 @@ def visit(
     return Visit(
         visit_id=visit_id,
         case_ref=case_ref,
-        gemeentecode="GM0356",
+        gemeentecode="0356",
         datum=datum,
         dagdeel=dagdeel,
         start=datetime.combine(datum, time(start_h), UTC),
@@ -295,9 +298,9 @@ class FakeMatching:
             return Funnel(gemeentecode, first, last, 0, 0, 0, 0, 0)
         return replace(f, first=first, last=last)
 
-    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> bytes:
+    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> DdasExport:
         self.exports.append((gemeentecode, first, last))
-        return f"<ddas gemeente='{gemeentecode}' from='{first}' to='{last}'/>".encode()
+        return DdasExport(orjson.dumps({"gemeente": gemeentecode}), "application/json")
 
 
 class FakeIntake:
@@ -337,18 +340,18 @@ def demo_world() -> World:
     scheduling.add_staff(me("anna", Role.MEDEWERKER, "mitros"))
     scheduling.add_staff(me("bram", Role.SCHULDHULPVERLENER, "wil", taal=Language.EN))
     scheduling.add_staff(me("olga", Role.MEDEWERKER, "portaal"))
-    scheduling.add_staff(me("cora", Role.COORDINATOR, "wil", gemeenten=("GM0356", "GM0321")))
+    scheduling.add_staff(me("cora", Role.COORDINATOR, "wil", gemeenten=("0356", "0321")))
     scheduling.add_case(
-        FakeCase(CASE_A, "GM0356", "wil", TODAY + timedelta(days=10)),
+        FakeCase(CASE_A, "0356", "wil", TODAY + timedelta(days=10)),
         visit("1" * 16, CASE_A, TODAY, "Ochtend", ("anna", "bram")),
     )
     scheduling.add_case(
-        FakeCase(CASE_B, "GM0356", "wil", TODAY + timedelta(days=12)),
+        FakeCase(CASE_B, "0356", "wil", TODAY + timedelta(days=12)),
         visit("2" * 16, CASE_B, TODAY + timedelta(days=2), "Middag", ("olga", "bram")),
     )
     matching = FakeMatching()
     matching.signals[CASE_A] = ["sig-a-1"]
-    matching.funnels["GM0356"] = Funnel("GM0356", TODAY, TODAY, 100, 60, 40, 25, 10)
+    matching.funnels["0356"] = Funnel("0356", TODAY, TODAY, 100, 60, 40, 25, 10)
     intake = FakeIntake()
     intake.records["sig-a-1"] = {
         "ID": "x",

@@ -88,10 +88,10 @@ async def test_coordinator_pages_refuse_other_roles_and_other_regions() -> None:
         with pytest.raises(Forbidden):
             await call
     with pytest.raises(rules.OutsideRegion):
-        await services.funnel(w.matching, bram, "GM0356", None, TODAY)
+        await services.funnel(w.matching, bram, "0356", None, TODAY)
     with pytest.raises(rules.OutsideRegion):
-        await services.ddas_export(w.matching, cora, "GM0344", TODAY, TODAY)
-    assert (await services.funnel(w.matching, cora, "GM0356", "2026-10", TODAY)).signals == 100
+        await services.ddas_export(w.matching, cora, "0344", TODAY, TODAY)
+    assert (await services.funnel(w.matching, cora, "0356", "2026-10", TODAY)).signals == 100
     assert w.matching.exports == []
 
 

@@ -21,6 +21,7 @@ from eropaf_portal.domain.model import (
     BacklogEntry,
     CapacityWeek,
     Case,
+    DdasExport,
     Funnel,
     Language,
     Me,
@@ -375,13 +376,14 @@ class MatchingClient(_Client):
             f.help_accepted,
         )
 
-    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> bytes:
+    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> DdasExport:
         response = await self._request(
             "GET",
             "/internal/v1/ddas",
             params={"gemeente": gemeentecode, "from": first.isoformat(), "to": last.isoformat()},
         )
-        return response.content
+        media_type = response.headers.get("content-type", "application/json").split(";")[0]
+        return DdasExport(response.content, media_type)
 
 
 class IntakeClient(_Client):

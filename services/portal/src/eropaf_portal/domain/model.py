@@ -205,6 +205,18 @@ class FunnelStep:
 
 
 @dataclass(frozen=True)
+class DdasExport:
+    """A municipality's DDAS delivery as matching made it (its bytes and media type)."""
+
+    content: bytes
+    media_type: str
+
+    @property
+    def extension(self) -> str:
+        return "json" if "json" in self.media_type else "xml"
+
+
+@dataclass(frozen=True)
 class ContactDetails:
     """One signal's personal fields as intake returned them (label, value), for one page."""
 

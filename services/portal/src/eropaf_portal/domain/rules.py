@@ -13,7 +13,6 @@ from eropaf_portal.domain.model import ContactDetails, Me, Visit
 
 STAFF_CODE = re.compile(r"^[a-z0-9-]{2,32}$")
 CASE_REF = re.compile(r"^[0-9a-f]{16,128}$")
-GEMEENTECODE = re.compile(r"^(GM)?[0-9]{4}$")
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # How far ahead "my visits" looks: the planning horizon is ten working days.
 VISITS_AHEAD_DAYS = 21

@@ -16,6 +16,7 @@ from eropaf_portal.domain.model import (
     BacklogEntry,
     CapacityWeek,
     Case,
+    DdasExport,
     Funnel,
     Me,
     StaffEntry,
@@ -91,7 +92,7 @@ class MatchingApi(Protocol):
 
     async def funnel(self, gemeentecode: str, first: date, last: date) -> Funnel: ...
 
-    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> bytes: ...
+    async def ddas_export(self, gemeentecode: str, first: date, last: date) -> DdasExport: ...
 
 
 class IntakeApi(Protocol):

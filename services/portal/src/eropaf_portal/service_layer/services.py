@@ -23,6 +23,7 @@ from eropaf_portal.domain.model import (
     CapacityWeek,
     Case,
     ContactDetails,
+    DdasExport,
     Funnel,
     Me,
     StaffEntry,
@@ -204,7 +205,7 @@ async def visits_of_staff(
 
 async def ddas_export(
     matching: MatchingApi, me: Me, gemeentecode: str, first: date, last: date
-) -> bytes:
+) -> DdasExport:
     rules.check_region(me, gemeentecode)
     if last < first:
         raise ValueError("to before from")
