@@ -137,7 +137,8 @@ SERVICE_ENV: dict[str, dict[str, Setting]] = {
         "EROPAF_INTAKE_URL": lambda ctx, _service: ctx.url("intake"),
         "EROPAF_INTERNAL_API_TOKEN": _secret("internal_api_token"),
     },
-    "scheduling": {},
+    # the staff API lets a service holding the internal token act for a staff member
+    "scheduling": {"EROPAF_INTERNAL_API_TOKEN": _secret("internal_api_token")},
     "notification": {
         "EROPAF_SMTP_HOST": lambda ctx, _service: ctx.smtp_host,
         "EROPAF_SMTP_PORT": lambda ctx, _service: str(ctx.smtp_port),

@@ -325,7 +325,8 @@ class Stack:
             "scheduling_url": self.ctx.url("scheduling")
             if "scheduling" in self.ctx.ports
             else None,
-            "matching_url": self.ctx.url("matching") if "matching" in self.services else None,
+            # matching's internal read API (/internal/v1/, the internal token)
+            "matching_url": self.ctx.url("matching") if "matching" in self.ctx.ports else None,
             "portal_url": self.ctx.url("portal") if "portal" in self.services else None,
             "mail_dir": str(self.mail_dir),
             "logs_dir": str(self.logs_dir),

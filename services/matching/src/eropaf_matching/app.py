@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from eropaf_contracts.region import Region, load_region
@@ -21,7 +23,7 @@ from eropaf_matching.policy import load_policy
 from eropaf_platform.service import Service
 from eropaf_platform.settings import ServiceSettings
 
-__all__ = ["MIGRATIONS", "MatchingSettings", "build", "load_rules", "main"]
+__all__ = ["MIGRATIONS", "MatchingSettings", "build", "build_app", "load_rules", "main"]
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 SIGNALS_CONSUMER = "matching-signals"
@@ -29,8 +31,8 @@ VISITS_CONSUMER = "matching-visits"
 
 
 class MatchingSettings(ServiceSettings):
-    # The internal token lets the CLI read personal data from intake for the DDAS export;
-    # the service itself never needs it, but one settings class keeps one place to look.
+    # The internal token: the bearer token of matching's internal read API (api.py), and
+    # how matching and the CLI read personal data from intake for the DDAS export.
     secret_fields = ("internal_api_token",)
 
     service_name: str = "matching"
@@ -107,5 +109,42 @@ def build(settings: MatchingSettings | None = None, *, group_prefix: str | None 
     return service
 
 
+def internal_api(service: Service, app: FastAPI | None = None) -> FastAPI:
+    """The internal read API (``api.py``) on the service's database, on ``app`` or a new
+    app."""
+    from eropaf_matching.adapters.case_reader import SqlCaseReader
+    from eropaf_matching.adapters.intake_client import IntakeClient
+    from eropaf_matching.api import internal_app
+    from eropaf_matching.domain.ddas_export import PersonalRecords
+
+    settings = service.settings
+    assert isinstance(settings, MatchingSettings) and settings.internal_api_token is not None
+    token = settings.internal_api_token.get_secret_value()
+    intake_url = settings.intake_url
+
+    def personal_records_for(accessor: str) -> PersonalRecords:
+        assert intake_url is not None
+
+        def read(refs: list[str]) -> Any:
+            with IntakeClient(intake_url, token, accessor=accessor) as client:
+                return client.ddas_records(refs)
+
+        return read
+
+    return internal_app(
+        app,
+        token=token,
+        reader=SqlCaseReader(service.sessions),
+        region=load_region(settings.region_file),
+        personal_records_for=personal_records_for if intake_url else None,
+    )
+
+
+def build_app(settings: MatchingSettings | None = None) -> tuple[Service, FastAPI]:
+    service = build(settings)
+    return service, service.http_app(internal_api(service))
+
+
 def main() -> None:
-    build().run()
+    service = build()
+    service.run(internal_api(service))

@@ -159,7 +159,7 @@ def ddas_export(args: argparse.Namespace) -> int:
 
 def _ddas_export(args: argparse.Namespace) -> int:
     from eropaf_contracts.ddas import validate_uitwisselmodel
-    from eropaf_matching.domain.ddas_export import Organisatie, build_uitwisselmodel
+    from eropaf_matching.domain.ddas_export import Organisatie, delivery
 
     if args.end < args.start:
         raise UsageError(f"--to {args.end} is before --from {args.start}")
@@ -175,18 +175,11 @@ def _ddas_export(args: argparse.Namespace) -> int:
         "code_gegevensleverancier": args.leverancier,
         "aangeleverd_op": datetime.now(UTC),
     }
-    document = build_uitwisselmodel(cases, **common)
-    if not args.no_personal_data:
-        # Ask intake only for the signals in this delivery: every read is audited there.
-        refs = [item["ID"] for item in document["leveringen"][0]["vroegsignalen"]]
+    if args.no_personal_data:
+        document = delivery(cases, **common)
+    else:
         with make_intake_client(connection) as client:
-            records = client.personal_records(refs)
-        document = build_uitwisselmodel(
-            cases,
-            **common,
-            personal_data={ref: r.client for ref, r in records.items()},
-            signal_ids={ref: r.signal_id for ref, r in records.items() if r.signal_id},
-        )
+            document = delivery(cases, **common, personal_records=client.ddas_records)
     problems = validate_uitwisselmodel(document)
     if problems:
         print("eropaf ddas export: the delivery is NOT valid DDAS v0.9:", file=sys.stderr)

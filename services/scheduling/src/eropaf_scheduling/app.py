@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from eropaf_contracts.region import load_region
 from eropaf_contracts.topics import CASES_TOPIC, STAFF_TOPIC, VISITS_TOPIC
@@ -37,7 +37,12 @@ CASES_CONSUMER = "scheduling-cases"
 
 
 class SchedulingSettings(ServiceSettings):
+    # The internal token lets a service (the staff portal) act for a staff member on the
+    # staff API (X-Staff-Code); `eropaf up` gives it the one intake and matching have.
+    secret_fields = ("internal_api_token",)
+
     service_name: str = "scheduling"
+    internal_api_token: SecretStr | None = None
     region_file: str | None = Field(default=None, description="region YAML; default Lekstroom")
     horizon_days: int = Field(default=10, ge=1, le=60, description="planning horizon, working days")
     travel_buffer_minutes: int = Field(default=30, ge=0, le=120)
@@ -90,9 +95,9 @@ def build(
             async with uow:
                 yield uow
 
-    async def replan_when_due() -> None:
+    async def replan_when_due(quiet_s: float = settings.replan_quiet_s) -> None:
         outcome = await services.replan(
-            unit_of_work, planner(), config, datetime.now(UTC), quiet_s=settings.replan_quiet_s
+            unit_of_work, planner(), config, datetime.now(UTC), quiet_s=quiet_s
         )
         if outcome is None:
             return
@@ -112,20 +117,34 @@ def build(
             solve_s=round(plan.solve_seconds, 3),
         )
 
+    async def replan_now() -> None:
+        await replan_when_due(0.0)
+
     service.every(settings.replan_interval_s, replan_when_due, name="replan")
     service.unit_of_work = unit_of_work  # type: ignore[attr-defined]
+    service.replan_now = replan_now  # type: ignore[attr-defined]
     return service, config
+
+
+def _staff_app(service: Service, config: PlanningConfig) -> FastAPI:
+    settings = service.settings
+    assert isinstance(settings, SchedulingSettings)
+    token = settings.internal_api_token
+    app = staff_app(
+        config,
+        service.unit_of_work,  # type: ignore[attr-defined]
+        internal_token=token.get_secret_value() if token else None,
+        replan_now=service.replan_now,  # type: ignore[attr-defined]
+    )
+    app.state.wake_relay = service.relay.wake
+    return app
 
 
 def build_app(settings: SchedulingSettings | None = None) -> tuple[Service, FastAPI]:
     service, config = build(settings)
-    app = staff_app(config, service.unit_of_work)  # type: ignore[attr-defined]
-    app.state.wake_relay = service.relay.wake
-    return service, service.http_app(app)
+    return service, service.http_app(_staff_app(service, config))
 
 
 def main() -> None:
     service, config = build()
-    app = staff_app(config, service.unit_of_work)  # type: ignore[attr-defined]
-    app.state.wake_relay = service.relay.wake
-    service.run(app)
+    service.run(_staff_app(service, config))

@@ -74,6 +74,14 @@ class IntakeClient:
             out.update(self._fetch(refs[start : start + CHUNK]))
         return out
 
+    def ddas_records(
+        self, signal_refs: Iterable[str]
+    ) -> dict[str, tuple[Mapping[str, str], str | None]]:
+        """As ``ddas_export.PersonalRecords``: (client fields, partner's signal ID) per ref."""
+        return {
+            ref: (r.client, r.signal_id) for ref, r in self.personal_records(signal_refs).items()
+        }
+
     def _fetch(self, refs: list[str]) -> dict[str, PersonalRecord]:
         params = httpx.QueryParams(
             [*(("signal_ref", ref) for ref in refs), ("purpose", self.purpose)]

@@ -20,7 +20,16 @@ from typing import Any
 
 from eropaf_matching.domain.cases import Case
 
-__all__ = ["CLIENT_FIELDS", "Organisatie", "PersonalData", "build_uitwisselmodel"]
+__all__ = [
+    "CLIENT_FIELDS",
+    "Organisatie",
+    "PersonalData",
+    "PersonalRecords",
+    "build_uitwisselmodel",
+    "cases_in_delivery",
+    "delivery",
+    "signal_refs_in",
+]
 
 # The client fields DDAS knows; anything else from the callback is a programming error.
 CLIENT_FIELDS: frozenset[str] = frozenset(
@@ -40,6 +49,10 @@ CLIENT_FIELDS: frozenset[str] = frozenset(
 
 PersonalData = Callable[[str], Mapping[str, str] | None] | Mapping[str, Mapping[str, str]]
 """signal_ref -> DDAS client fields (callback or dict); None/missing: leave them out."""
+
+PersonalRecords = Callable[[list[str]], Mapping[str, tuple[Mapping[str, str], str | None]]]
+"""signal_refs -> {signal_ref: (DDAS client fields, the partner's signal ID or None)} for
+the refs the reader has data for (intake's audited API)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,62 @@ def _active(case: Case, start: date, end: date) -> bool:
     return case.opened_on <= end and (case.closed_on is None or case.closed_on >= start)
 
 
+def cases_in_delivery(
+    cases: Iterable[Case], *, gemeentecode: str, start: date, end: date
+) -> list[Case]:
+    """The delivery's ``vroegsignaalzaken``: the municipality's cases active in the period."""
+    return sorted(
+        (c for c in cases if c.gemeentecode == gemeentecode and _active(c, start, end)),
+        key=lambda c: c.earliest_key,
+    )
+
+
+def signal_refs_in(cases: Iterable[Case], *, start: date, end: date) -> list[str]:
+    """The delivery's ``vroegsignalen`` (of :func:`cases_in_delivery`): signals received in
+    the period, in delivery order."""
+    return [
+        s.signal_ref
+        for case in cases
+        for s in sorted(case.signals.values(), key=lambda s: s.key)
+        if start <= s.received_at.date() <= end
+    ]
+
+
+def delivery(
+    cases: Iterable[Case],
+    *,
+    gemeentecode: str,
+    start: date,
+    end: date,
+    organisatie: Organisatie,
+    code_gegevensleverancier: str,
+    aangeleverd_op: datetime,
+    personal_records: PersonalRecords | None = None,
+) -> dict[str, Any]:
+    """The delivery of ``eropaf ddas export``: without ``personal_records`` the client fields
+    are left out; with it they are read for the delivery's own signals only (every read is
+    audited by intake) and the partners' signal IDs replace the refs."""
+    common: dict[str, Any] = {
+        "gemeentecode": gemeentecode,
+        "start": start,
+        "end": end,
+        "organisatie": organisatie,
+        "code_gegevensleverancier": code_gegevensleverancier,
+        "aangeleverd_op": aangeleverd_op,
+    }
+    cases = list(cases)
+    if personal_records is None:
+        return build_uitwisselmodel(cases, **common)
+    mine = cases_in_delivery(cases, gemeentecode=gemeentecode, start=start, end=end)
+    records = personal_records(signal_refs_in(mine, start=start, end=end))
+    return build_uitwisselmodel(
+        cases,
+        **common,
+        personal_data={ref: client for ref, (client, _) in records.items()},
+        signal_ids={ref: sid for ref, (_, sid) in records.items() if sid},
+    )
+
+
 def build_uitwisselmodel(
     cases: Iterable[Case],
     *,
@@ -104,10 +173,7 @@ def build_uitwisselmodel(
     def ddas_id(ref: str) -> str:
         return signal_ids.get(ref, ref) if signal_ids else ref
 
-    mine = sorted(
-        (c for c in cases if c.gemeentecode == gemeentecode and _active(c, start, end)),
-        key=lambda c: c.earliest_key,
-    )
+    mine = cases_in_delivery(cases, gemeentecode=gemeentecode, start=start, end=end)
     vroegsignalen: list[dict[str, Any]] = []
     zaken: list[dict[str, Any]] = []
     for case in mine:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -25,6 +25,7 @@ from eropaf_contracts.events import (
 )
 from eropaf_contracts.region import Region
 from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
+from eropaf_scheduling.domain import capacity as capacity_rules
 from eropaf_scheduling.domain.model import Absence, Plan, StaffMember
 from eropaf_scheduling.domain.planning import Planner
 from eropaf_scheduling.domain.schedule import (
@@ -39,22 +40,27 @@ from eropaf_scheduling.domain.schedule import (
     planning_problem,
     record_attempt,
 )
-from eropaf_scheduling.domain.time import AMSTERDAM, PartOfDay, working_days
+from eropaf_scheduling.domain.time import AMSTERDAM, PartOfDay, visit_windows, working_days
 from eropaf_scheduling.service_layer.unit_of_work import SchedulingUnitOfWork
 
 __all__ = [
+    "AbsenceRecorded",
     "PlanningConfig",
     "ReplanOutcome",
     "UnknownCase",
     "UnknownStaff",
+    "capacity",
     "case_closed",
     "case_updated",
     "hash_token",
     "import_roster",
+    "open_tasks",
     "outreach_decided",
     "record_absence",
+    "record_absence_and_replan",
     "record_contact_attempt",
     "replan",
+    "staff_with_absences",
 ]
 
 
@@ -161,6 +167,116 @@ async def record_absence(
         await uow.repo.add_absence(Absence(code, first, last))
         await uow.repo.request_replan(now)
         await uow.commit()
+
+
+@dataclass(frozen=True)
+class AbsenceRecorded:
+    code: str
+    first: date
+    last: date
+    visits_moved: int  # the member's planned visits in the period that are no longer theirs
+    replanned: bool  # False: replanning is still due (the service's replan job does it)
+
+
+async def record_absence_and_replan(
+    unit_of_work: Callable[[], AbstractAsyncContextManager[SchedulingUnitOfWork]],
+    code: str,
+    first: date,
+    last: date,
+    now: datetime,
+    replan_now: Callable[[], Awaitable[object]],
+    *,
+    tries: int = 3,
+) -> AbsenceRecorded:
+    """Record the absence as :func:`record_absence` does, then replan at once (``replan_now``,
+    e.g. :func:`replan` with no quiet time) until no replan is due, at most ``tries`` times
+    (another change during a solve makes it plan again)."""
+
+    async def theirs() -> set[str]:
+        async with unit_of_work() as uow:
+            return {
+                v.visit_id
+                for v in await uow.repo.visits_between(first, last)
+                if v.status == VisitStatus.PLANNED and code in v.staff
+            }
+
+    before = await theirs()
+    async with unit_of_work() as uow:
+        await record_absence(uow, code, first, last, now)
+    due = True
+    for _ in range(tries):
+        await replan_now()
+        async with unit_of_work() as uow:
+            due = (await uow.repo.replan_state()).due
+        if not due:
+            break
+    moved = len(before - await theirs())
+    return AbsenceRecorded(code, first, last, visits_moved=moved, replanned=not due)
+
+
+# --- staff portal views ----------------------------------------------------------------
+
+
+async def staff_with_absences(
+    uow: SchedulingUnitOfWork, gemeenten: frozenset[str]
+) -> list[tuple[StaffMember, list[Absence]]]:
+    """Active staff serving any of ``gemeenten``, by code, each with their absences."""
+    async with uow:
+        staff = await uow.repo.staff()
+        absences = await uow.repo.absences()
+    return [
+        (m, sorted(a for a in absences if a.code == m.code))
+        for m in sorted(staff, key=lambda m: m.code)
+        if m.active and m.gemeenten & gemeenten
+    ]
+
+
+async def capacity(
+    uow: SchedulingUnitOfWork,
+    config: PlanningConfig,
+    gemeenten: frozenset[str],
+    first: date,
+    last: date,
+) -> list[capacity_rules.CapacityRow]:
+    """Planned visits against available slots (``domain.capacity``)."""
+    async with uow:
+        staff = await uow.repo.staff()
+        absences = tuple(await uow.repo.absences())
+        visits: list[capacity_rules.PlannedVisit] = []
+        cases: dict[str, CaseRecord | None] = {}
+        for v in await uow.repo.visits_between(first, last):
+            if v.status == VisitStatus.CANCELLED:
+                continue
+            if v.case_ref not in cases:
+                cases[v.case_ref] = await uow.repo.case(v.case_ref)
+            case = cases[v.case_ref]
+            if case is not None:
+                visits.append(capacity_rules.PlannedVisit(case.gemeentecode, case.team, v.datum))
+    windows = {
+        part: len(visit_windows(part, config.visit_minutes, config.travel_buffer))
+        for part in PartOfDay
+    }
+    return capacity_rules.capacity(
+        first=first,
+        last=last,
+        gemeenten=gemeenten,
+        staff=staff,
+        absences=absences,
+        holidays=frozenset(config.region.holidays),
+        windows_per_part=windows,
+        visits=visits,
+    )
+
+
+async def open_tasks(uow: SchedulingUnitOfWork) -> list[CaseRecord]:
+    """Open cases whose outreach is a phone call or a letter (a task for the team, not a
+    visit), by deadline."""
+    async with uow:
+        cases = await uow.repo.open_cases()
+    return sorted(
+        (c for c in cases if c.outreach is not OutreachKind.HOME_VISIT),
+        key=lambda c: (c.deadline, c.case_ref),
+    )
 
 
 # --- case events from matching ---------------------------------------------------------
@@ -413,8 +529,9 @@ async def replan(
     async with unit_of_work() as uow:
         await uow.lock()
         current = await uow.repo.replan_state()
-        if current.requested != state.requested:
-            return None  # changed while solving: the next run plans with it
+        if (current.requested, current.planned) != (state.requested, state.planned):
+            # changed while solving, or another run planned meanwhile: the next run plans
+            return None
         cancelled: dict[str, VisitRecord] = {}
         for case in plannable:
             for visit in await uow.repo.visits_of(case.case_ref):
