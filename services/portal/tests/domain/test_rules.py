@@ -65,14 +65,16 @@ def test_contact_details_show_client_and_contact_fields_only() -> None:
                 "Achternaam": "Jansen",
                 "adres": {"Postcode": "3431AB"},
                 "Tussenvoegsel": "",
+                "Burgerservicenummer": "111222333",
+                "Geboortedatum": "1980-01-01",
             },
             "contactgegevens": {"telefoonnummer": "0612345678"},
         },
     )
     assert details.fields == (
-        ("client.Achternaam", "Jansen"),
-        ("client.adres.Postcode", "3431AB"),
-        ("contactgegevens.telefoonnummer", "0612345678"),
+        ("Achternaam", "Jansen"),
+        ("adres.Postcode", "3431AB"),
+        ("telefoonnummer", "0612345678"),
     )
 
 

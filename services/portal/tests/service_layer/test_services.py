@@ -49,7 +49,7 @@ async def test_contact_details_are_read_audited_with_the_purpose_after_the_case_
     details = await services.reveal_contact_details(
         w.scheduling, w.matching, w.intake, anna, CASE_A, "  huisbezoek   voorbereiden "
     )
-    assert dict(details[0].fields)["contactgegevens.telefoonnummer"] == "0612345678"
+    assert dict(details[0].fields)["telefoonnummer"] == "0612345678"
     assert w.intake.audit == [("anna", "huisbezoek voorbereiden", ("sig-a-1",))]
     with pytest.raises(Forbidden):  # olga's corporation has no visit on case A
         await services.reveal_contact_details(

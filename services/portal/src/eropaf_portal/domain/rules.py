@@ -83,22 +83,29 @@ def check_region(me: Me, gemeentecode: str) -> None:
         raise OutsideRegion(gemeentecode)
 
 
+# What a visit needs is who lives where and how to reach them: identity numbers and birth
+# dates stay off the screen even after the staff member stated a purpose.
+HIDDEN_FIELDS = frozenset({"Burgerservicenummer", "Geboortedatum"})
+
+
 def contact_details(signal_ref: str, record: Mapping[str, Any]) -> ContactDetails:
-    """Intake's record of one signal as (label, value) pairs, nested names joined with dots;
-    the DDAS names stay as they are."""
+    """Intake's record of one signal as (label, value) pairs: the client's name and address
+    and the contact details, nested names joined with dots, DDAS names as they are."""
     fields: list[tuple[str, str]] = []
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, Mapping):
             for key in sorted(value):
-                walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+                if key not in HIDDEN_FIELDS:
+                    walk(f"{prefix}.{key}" if prefix else str(key), value[key])
         elif isinstance(value, list):
             for i, item in enumerate(value, 1):
                 walk(f"{prefix}[{i}]", item)
         elif value is not None and value != "":
             fields.append((prefix, str(value)))
 
-    walk("", {k: v for k, v in record.items() if k in ("client", "contactgegevens")})
+    walk("", record.get("client") or {})
+    walk("", record.get("contactgegevens") or {})
     return ContactDetails(signal_ref=signal_ref, fields=tuple(fields))
 
 
