@@ -287,7 +287,12 @@ def router() -> APIRouter:
         p = portal_of(request)
         if p.oidc is None:
             raise HTTPException(404)
-        token = await p.oidc.authorize_access_token(request)
+        from authlib.integrations.base_client.errors import OAuthError
+
+        try:
+            token = await p.oidc.authorize_access_token(request)
+        except OAuthError:  # wrong or replayed state, refused code, bad ID token
+            raise Forbidden("the identity provider's answer is not valid here") from None
         claims = token.get("userinfo") or {}
         try:
             code = rules.staff_code_from_claims(claims, p.oidc_claim)
