@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
-PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification tools/bench tools/demo
+PACKAGES := libs/contracts libs/platform libs/cli services/intake services/matching services/scheduling services/notification services/portal tools/bench tools/demo
 # uv itself: on PATH, else the pip-installed module (wherever pip put its script).
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
@@ -36,7 +36,7 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/pytest -m "integration"
 
-MODULES := eropaf_contracts eropaf_platform eropaf_cli eropaf_intake eropaf_matching eropaf_scheduling eropaf_notification eropaf_bench eropaf_demo
+MODULES := eropaf_contracts eropaf_platform eropaf_cli eropaf_intake eropaf_matching eropaf_scheduling eropaf_notification eropaf_portal eropaf_bench eropaf_demo
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -79,6 +79,15 @@ def test_service_env_sets_the_stack_settings_over_the_callers(tmp_path: Path) ->
         "2525",
     )
     assert "EROPAF_PSEUDONYM_KEY" not in notification  # secrets only where needed
+    portal = stack.service_env(ctx, "portal", {})
+    assert portal["EROPAF_SCHEDULING_URL"] == "http://127.0.0.1:9002"
+    assert portal["EROPAF_MATCHING_URL"] == "http://127.0.0.1:9001"
+    assert portal["EROPAF_INTAKE_URL"] == "http://127.0.0.1:9000"
+    assert portal["EROPAF_PUBLIC_URL"] == "http://127.0.0.1:9004"
+    assert portal["EROPAF_INTERNAL_API_TOKEN"] == intake["EROPAF_INTERNAL_API_TOKEN"]
+    assert portal["EROPAF_SESSION_SECRET"] == secrets["portal_session_key"]
+    assert portal["EROPAF_SMTP_PORT"] == "2525"
+    assert "EROPAF_MASTER_KEYS" not in portal and "EROPAF_PSEUDONYM_KEY" not in portal
 
 
 def test_every_service_has_an_env_entry() -> None:

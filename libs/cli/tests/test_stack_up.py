@@ -95,6 +95,11 @@ def test_stack_json_within_budget_and_every_service_ready(running: RunningStack)
     assert info["intake_url"].startswith("http://127.0.0.1:")
     assert info["scheduling_url"].startswith("http://127.0.0.1:")
     assert info["scheduling_url"] == info["services"]["scheduling"]["url"]
+    assert info["matching_url"] == info["services"]["matching"]["url"]
+    assert info["portal_url"] == info["services"]["portal"]["url"]
+    # the staff portal answers with its login page, in Dutch
+    login = httpx.get(f"{info['portal_url']}/login", timeout=10)
+    assert login.status_code == 200 and '<html lang="nl">' in login.text
     # the staff API (CONTRACT §4.2) answers, and only with a staff token
     assert httpx.get(f"{info['scheduling_url']}/v1/backlog", timeout=10).status_code == 401
     # matching's internal read API answers, and only with the internal token

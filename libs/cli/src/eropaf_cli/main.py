@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # declared, not written yet: that area has no commands
         register(sub)
+    # Added after the areas: `staff` is scheduling's area, `login-link` asks the portal.
+    from eropaf_cli.portal_commands import register_staff_login_link
+
+    register_staff_login_link(sub)
     return parser
 
 

@@ -40,7 +40,9 @@ from typing import Any
 # for every command. The supervisor and its imports are in `stack_runtime`, loaded by `up` alone.
 
 # Every service of the system, in start order; each runs as `python -m eropaf_<name>`.
-SERVICES: tuple[str, ...] = ("intake", "matching", "scheduling", "notification")
+SERVICES: tuple[str, ...] = ("intake", "matching", "scheduling", "notification", "portal")
+# Services with no database of their own (the portal shows what the others' APIs return).
+WITHOUT_DATABASE: frozenset[str] = frozenset({"portal"})
 # Development aid only: a comma-separated subset of SERVICES to start.
 SERVICES_ENV = "EROPAF_STACK_SERVICES"
 
@@ -66,6 +68,7 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "pseudonym_key": lambda: secrets.token_hex(32),
     "master_keys": lambda: "local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     "internal_api_token": lambda: secrets.token_urlsafe(32),
+    "portal_session_key": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -117,7 +120,7 @@ def _secret(name: str) -> Setting:
 COMMON_ENV: dict[str, Setting] = {
     "EROPAF_SERVICE_NAME": lambda _ctx, service: service,
     "EROPAF_DEV_MODE": lambda _ctx, _service: "false",  # real secrets, never dev defaults
-    "EROPAF_DATABASE_URL": lambda ctx, service: ctx.database_urls[service],
+    "EROPAF_DATABASE_URL": lambda ctx, service: ctx.database_urls.get(service, ""),
     "EROPAF_KAFKA_BOOTSTRAP_SERVERS": lambda ctx, _service: ctx.bootstrap_servers,
     "EROPAF_HTTP_HOST": lambda _ctx, _service: HTTP_HOST,
     "EROPAF_HTTP_PORT": lambda ctx, service: str(ctx.ports[service]),
@@ -137,6 +140,16 @@ SERVICE_ENV: dict[str, dict[str, Setting]] = {
     # the staff API lets a service holding the internal token act for a staff member
     "scheduling": {"EROPAF_INTERNAL_API_TOKEN": _secret("internal_api_token")},
     "notification": {
+        "EROPAF_SMTP_HOST": lambda ctx, _service: ctx.smtp_host,
+        "EROPAF_SMTP_PORT": lambda ctx, _service: str(ctx.smtp_port),
+    },
+    "portal": {
+        "EROPAF_INTAKE_URL": lambda ctx, _service: ctx.url("intake"),
+        "EROPAF_MATCHING_URL": lambda ctx, _service: ctx.url("matching"),
+        "EROPAF_SCHEDULING_URL": lambda ctx, _service: ctx.url("scheduling"),
+        "EROPAF_INTERNAL_API_TOKEN": _secret("internal_api_token"),
+        "EROPAF_SESSION_SECRET": _secret("portal_session_key"),
+        "EROPAF_PUBLIC_URL": lambda ctx, _service: ctx.url("portal"),
         "EROPAF_SMTP_HOST": lambda ctx, _service: ctx.smtp_host,
         "EROPAF_SMTP_PORT": lambda ctx, _service: str(ctx.smtp_port),
     },

@@ -36,6 +36,7 @@ from .stack import (
     STABLE_AFTER_S,
     STACK_FILE,
     START_TIMEOUT_S,
+    WITHOUT_DATABASE,
     StackContext,
     data_dir_lock,
     database_name,
@@ -229,7 +230,7 @@ class Stack:
             from eropaf_platform.db import normalise_url
 
             server = make_url(normalise_url(self.database_url))
-            for name in self.services:
+            for name in self._with_database():
                 db = database_name(self.data_dir, name, shared_server=True)
                 urls[name] = server.set(database=db).render_as_string(hide_password=False)
         else:
@@ -238,11 +239,14 @@ class Stack:
             self.postgres = PostgresProcess(
                 self.data_dir / "postgres", log_file=self.logs_dir / "postgres.log"
             )
-            for name in self.services:
+            for name in self._with_database():
                 urls[name] = self.postgres.url_for(
                     database_name(self.data_dir, name, shared_server=False)
                 )
         return urls
+
+    def _with_database(self) -> list[str]:
+        return [name for name in self.services if name not in WITHOUT_DATABASE]
 
     def _start_databases(self, urls: dict[str, str]) -> None:
         """Start the embedded server (initdb on first use), or check the given server.
@@ -323,6 +327,7 @@ class Stack:
             else None,
             # matching's internal read API (/internal/v1/, the internal token)
             "matching_url": self.ctx.url("matching") if "matching" in self.ctx.ports else None,
+            "portal_url": self.ctx.url("portal") if "portal" in self.services else None,
             "mail_dir": str(self.mail_dir),
             "logs_dir": str(self.logs_dir),
             "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},
@@ -421,7 +426,7 @@ def up(args: argparse.Namespace) -> int:
             stack.start()
             info = stack.info()
             print(
-                f"eropaf stack ready: intake {info['intake_url']}, "
+                f"eropaf stack ready: intake {info['intake_url']}, portal {info['portal_url']}, "
                 f"kafka {info['bootstrap_servers']}, mail {info['mail_dir']} "
                 f"({data_dir / STACK_FILE})",
                 flush=True,

@@ -372,6 +372,22 @@ def run_month(
     return summary
 
 
+# The demo counsellor whose portal login link `--keep` prints (a counsellor of the roster).
+PORTAL_COUNSELLOR = "wil-pieter"
+
+
+def portal_note(data_dir: Path, code: str = PORTAL_COUNSELLOR) -> str:
+    """The staff portal's address and a one-time login link for a demo counsellor."""
+    info = json.loads((data_dir / "stack.json").read_text())
+    portal = info.get("portal_url")
+    if not portal:
+        return "staff portal: not running in this stack"
+    done = eropaf_here("staff", "login-link", code, "--data-dir", str(data_dir))
+    if done.returncode != 0:
+        return f"staff portal: {portal} (no login link for {code}: {done.stderr.strip()})"
+    return f"staff portal: {portal}\nlog in as {code}: {done.stdout.strip()}"
+
+
 def run(options: DemoOptions) -> int:
     started = time.monotonic()
     owned = options.data_dir is None
@@ -408,6 +424,7 @@ def run(options: DemoOptions) -> int:
             f"stack left running on {data_dir} (pid {stack.process.pid}); "
             f"stop it with: eropaf down --data-dir {data_dir}"
         )
+        console.print(portal_note(data_dir), soft_wrap=True)
     else:
         for thread in stopping:  # the stop begun by `release`
             thread.join()

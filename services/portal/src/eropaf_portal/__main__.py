@@ -1,0 +1,3 @@
+from eropaf_portal.app import main
+
+main()
