@@ -293,25 +293,14 @@ def staff_router(
         if not member.gemeenten & coordinator.gemeenten:
             raise HTTPException(403, "not a staff member in your municipalities")
 
-    async def may_see(uow: SchedulingUnitOfWork, member: StaffMember, case: CaseRecord) -> bool:
-        if member.rol is StaffRole.COORDINATOR:
-            return case.gemeentecode in member.gemeenten
-        own = any(member.code in v.staff for v in await uow.repo.visits_of(case.case_ref))
-        if own:
-            return True
-        return (
-            member.rol is StaffRole.SCHULDHULPVERLENER
-            and member.organisatie == case.team
-            and case.gemeentecode in member.gemeenten
-        )
-
     async def check_case(member: StaffMember, case_ref: str) -> None:
-        async with unit_of_work() as uow:
-            case = await uow.repo.case(case_ref)
-            if case is None:
-                raise HTTPException(404, "no such case")
-            if not await may_see(uow, member, case):
-                raise HTTPException(403, "not a case of yours")
+        try:
+            async with unit_of_work() as uow:
+                visible = await services.may_see_case(uow, member, case_ref)
+        except services.UnknownCase:
+            raise HTTPException(404, "no such case") from None
+        if not visible:
+            raise HTTPException(403, "not a case of yours")
 
     class StaffRoute(APIRoute):
         """Authenticates, and checks the path's case, before the request is read."""
@@ -383,16 +372,9 @@ def staff_router(
         member: StaffMember = staff_member,
     ) -> VisitsOut:
         _check_period(first, last)
-        out: list[VisitOut] = []
         async with unit_of_work() as uow:
-            cases: dict[str, CaseRecord | None] = {}
-            for v in await uow.repo.visits_between(first, last):
-                if v.case_ref not in cases:
-                    cases[v.case_ref] = await uow.repo.case(v.case_ref)
-                case = cases[v.case_ref]
-                if case is not None and await may_see(uow, member, case):
-                    out.append(visit_out(case, v))
-        return VisitsOut(visits=out)
+            seen = await services.visible_visits(uow, member, first, last)
+        return VisitsOut(visits=[visit_out(case, v) for case, v in seen])
 
     @router.get(
         "/backlog",
@@ -610,8 +592,7 @@ def staff_router(
     )
     async def tasks(member: StaffMember = staff_member) -> TasksOut:
         async with unit_of_work() as uow:
-            cases = await services.open_tasks(uow)
-            visible = [c for c in cases if await may_see(uow, member, c)]
+            visible = await services.open_tasks(uow, member)
         return TasksOut(
             tasks=[
                 TaskOut(

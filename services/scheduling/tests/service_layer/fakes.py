@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -61,6 +61,17 @@ class FakeRepository(SchedulingRepository):
 
     async def case(self, case_ref: str) -> CaseRecord | None:
         return self.cases.get(self.aliases.get(case_ref, case_ref))
+
+    async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
+        return {ref: self.cases[ref] for ref in case_refs if ref in self.cases}
+
+    async def visits_of_cases(self, case_refs: Collection[str]) -> dict[str, list[VisitRecord]]:
+        return {
+            ref: sorted(
+                (v for v in self.visits.values() if v.case_ref == ref), key=lambda v: v.attempt
+            )
+            for ref in case_refs
+        }
 
     async def open_tasks(self) -> list[CaseRecord]:
         return sorted(

@@ -16,6 +16,7 @@ from eropaf_contracts.events import (
     CaseUpdated,
     OutreachDecided,
     OutreachKind,
+    StaffRole,
     Urgency,
 )
 from eropaf_contracts.region import load_region
@@ -29,7 +30,7 @@ from eropaf_scheduling.domain.time import PartOfDay
 from eropaf_scheduling.service_layer import services
 from eropaf_scheduling.service_layer.services import PlanningConfig
 
-from ..builders import counsellor, employee, ref
+from ..builders import counsellor, employee, member, ref
 from .fakes import FakeSchedulingUnitOfWork
 
 pytestmark = pytest.mark.unit
@@ -488,3 +489,24 @@ async def test_a_visit_whose_day_passed_with_nothing_recorded_is_overdue_in_the_
     assert [e.reason for e in uow.repo.backlog_rows if e.case_ref == ref("late")] == []
     [again] = [d for k, d in published(uow) if k == "visit.planned"]
     assert again["attempt"] == 2  # the next attempt, planned as usual
+
+
+async def test_visits_shown_are_those_of_visible_cases_read_in_bulk(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    for i in range(6):
+        event, env = decided(f"seen-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    first, last = date(2026, 6, 1), date(2026, 6, 30)
+    uow.repo.visits_read.clear()
+    employee_a = uow.repo.staff_rows["mitros-a"][0]
+    mine = await services.visible_visits(uow, employee_a, first, last)
+    assert mine and all("mitros-a" in v.staff for _, v in mine)
+    everyone = await services.visible_visits(uow, uow.repo.staff_rows["wil-a"][0], first, last)
+    assert len(everyone) == 6  # a counsellor of the team sees the team's cases in 0356
+    assert uow.repo.visits_read == []  # no lookup per visit
+    outsider = counsellor("wil-x", gemeenten=("0344",))
+    assert await services.visible_visits(uow, outsider, first, last) == []
+    coordinator = member("coord-x", StaffRole.COORDINATOR, "wil")
+    assert len(await services.visible_visits(uow, coordinator, first, last)) == 6

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -110,6 +110,12 @@ _OPEN_TASKS = (
     .where(_CASE.c.state == CaseState.OPEN, _CASE.c.outreach != OutreachKind.HOME_VISIT.value)
     .order_by(_CASE.c.deadline, _CASE.c.case_ref)
 )
+_CASES_BY_REF = sa.select(CaseRow).where(bulk.any_of(_CASE.c.case_ref, name="refs"))
+_VISITS_OF_CASES = (
+    sa.select(VisitRow)
+    .where(bulk.any_of(_VISIT.c.case_ref, name="refs"))
+    .order_by(_VISIT.c.case_ref, _VISIT.c.attempt)
+)
 _CANCELLED_VISITS = (
     sa.select(VisitRow)
     .where(bulk.any_of(_VISIT.c.case_ref, name="refs"), _VISIT.c.status == VisitStatus.CANCELLED)
@@ -181,6 +187,20 @@ class SqlSchedulingRepository(SchedulingRepository):
 
     async def planning_cases(self) -> list[CaseRecord]:
         return [_case(r) for r in await self._all(_PLANNING_CASES)]
+
+    async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
+        if not case_refs:
+            return {}
+        rows = await self._all(_CASES_BY_REF, {"refs": bulk.array_literal(case_refs)})
+        return {r.case_ref: _case(r) for r in rows}
+
+    async def visits_of_cases(self, case_refs: Collection[str]) -> dict[str, list[VisitRecord]]:
+        found: dict[str, list[VisitRecord]] = {ref: [] for ref in case_refs}
+        if not case_refs:
+            return found
+        for r in await self._all(_VISITS_OF_CASES, {"refs": bulk.array_literal(case_refs)}):
+            found[r.case_ref].append(_visit(r))
+        return found
 
     async def open_tasks(self) -> list[CaseRecord]:
         return [_case(r) for r in await self._all(_OPEN_TASKS)]

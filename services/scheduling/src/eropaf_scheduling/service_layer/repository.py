@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -52,6 +52,14 @@ class SchedulingRepository(abc.ABC):
     async def planning_cases(self) -> list[CaseRecord]:
         """What a replan plans, by ref: the open cases that need a home visit, and any other
         open case that still holds a planned visit (the replan cancels it)."""
+
+    @abc.abstractmethod
+    async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
+        """The cases with these current refs (a ref a case had before is not looked up)."""
+
+    @abc.abstractmethod
+    async def visits_of_cases(self, case_refs: Collection[str]) -> dict[str, list[VisitRecord]]:
+        """All visits of these cases, by case ref, each list by attempt."""
 
     @abc.abstractmethod
     async def open_tasks(self) -> list[CaseRecord]:

@@ -25,6 +25,7 @@ from eropaf_contracts.events import (
 )
 from eropaf_contracts.region import Region
 from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
+from eropaf_scheduling.domain import access
 from eropaf_scheduling.domain import capacity as capacity_rules
 from eropaf_scheduling.domain.model import Absence, Plan, StaffMember
 from eropaf_scheduling.domain.planning import Planner
@@ -275,11 +276,44 @@ async def capacity(
     )
 
 
-async def open_tasks(uow: SchedulingUnitOfWork) -> list[CaseRecord]:
+async def open_tasks(uow: SchedulingUnitOfWork, member: StaffMember) -> list[CaseRecord]:
     """Open cases whose outreach is a phone call or a letter (a task for the team, not a
-    visit), by deadline."""
+    visit) that ``member`` may see, by deadline."""
     async with uow:
-        return await uow.repo.open_tasks()
+        cases = await uow.repo.open_tasks()
+        visits = await uow.repo.visits_of_cases([c.case_ref for c in cases])
+    return [c for c in cases if access.may_see(member, c, visits[c.case_ref])]
+
+
+async def visible_visits(
+    uow: SchedulingUnitOfWork, member: StaffMember, first: date, last: date
+) -> list[tuple[CaseRecord, VisitRecord]]:
+    """The visits between ``first`` and ``last`` (by day, part, window) on cases ``member``
+    may see, each with its case; three queries, whatever the number of visits."""
+    async with uow:
+        in_period = await uow.repo.visits_between(first, last)
+        refs = sorted({v.case_ref for v in in_period})
+        cases: dict[str, CaseRecord | None] = dict(await uow.repo.cases_by_ref(refs))
+        for ref in refs:
+            if ref not in cases:  # a ref the case had before a merge
+                cases[ref] = await uow.repo.case(ref)
+        found = {c.case_ref for c in cases.values() if c is not None}
+        visits = await uow.repo.visits_of_cases(sorted(found))
+    seen: list[tuple[CaseRecord, VisitRecord]] = []
+    for v in in_period:
+        case = cases[v.case_ref]
+        if case is not None and access.may_see(member, case, visits[case.case_ref]):
+            seen.append((case, v))
+    return seen
+
+
+async def may_see_case(uow: SchedulingUnitOfWork, member: StaffMember, case_ref: str) -> bool:
+    """Whether ``member`` may see the case; :class:`UnknownCase` when there is none."""
+    async with uow:
+        case = await uow.repo.case(case_ref)
+        if case is None:
+            raise UnknownCase(case_ref)
+        return access.may_see(member, case, await uow.repo.visits_of(case.case_ref))
 
 
 # --- case events from matching ---------------------------------------------------------
