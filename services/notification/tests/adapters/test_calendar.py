@@ -17,6 +17,8 @@ from eropaf_notification.adapters.calendar import (
     build_invite,
 )
 
+from ..mailparse import event_of
+
 pytestmark = pytest.mark.unit
 
 # Any text a template or the roster may give: no surrogates (not UTF-8), no lone CR (a line
@@ -24,7 +26,13 @@ pytestmark = pytest.mark.unit
 TEXT = st.text(
     st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n"), max_size=200
 )
-NAME = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80)
+# Names without a backslash: RFC 5545 gives it no meaning in a parameter value, but icalendar's
+# reader takes it as an escape (and so reads back what its own writer wrote the same way).
+NAME = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\"),
+    min_size=1,
+    max_size=80,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -50,7 +58,7 @@ def test_text_and_names_read_back_exactly(
     assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
     raw.decode()  # never cut inside a character
     cal = icalendar.Calendar.from_ical(raw)
-    (event,) = cal.walk("VEVENT")
+    event = event_of(cal)
     assert str(event["SUMMARY"]) == summary
     assert str(event["DESCRIPTION"]) == description
     assert str(event["LOCATION"]) == location
