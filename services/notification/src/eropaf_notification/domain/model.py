@@ -80,6 +80,8 @@ class MessageFacts(BaseModel):
     attempt: int | None = None
     deadline: date | None = None
     outreach: str | None = None
+    previous_outreach: str | None = None  # a changed decision: the outreach told before
+    decided_at: datetime | None = None  # of the outreach decision told
     urgency: str | None = None
     reason: str | None = None
     digest_date: date | None = None
