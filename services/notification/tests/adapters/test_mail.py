@@ -185,7 +185,7 @@ def test_headers_and_bodies_read_back_exactly() -> None:
         renderer=RENDERER,
         now=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
     )
-    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF lines only
     message = parse(raw)
     assert message["To"].addresses[0].display_name == odd.naam

@@ -135,7 +135,7 @@ def _part(content_type: bytes, data: bytes, extra: bytes = b"") -> bytes:
 def _multipart(subtype: str, boundary: str, parts: Sequence[bytes]) -> bytes:
     """A multipart part: its header, and each part after its delimiter (RFC 2046 §5.1.1)."""
     delimiter = f"\r\n--{boundary}\r\n".encode()
-    head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()
+    head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode()
     # The first delimiter needs no CRLF before it (the header's blank line ends there).
     return (
         head
