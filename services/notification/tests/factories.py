@@ -143,7 +143,10 @@ def cancelled(before: VisitPlanned | VisitRescheduled) -> VisitCancelled:
 
 
 def decided(
-    case: str = "case-1", outreach: OutreachKind = OutreachKind.HOME_VISIT
+    case: str = "case-1",
+    outreach: OutreachKind = OutreachKind.HOME_VISIT,
+    decided_at: datetime = datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+    priority: int = 3,
 ) -> OutreachDecided:
     return OutreachDecided(
         case_ref=ref(case),
@@ -154,9 +157,9 @@ def decided(
         outreach=outreach,
         urgency=Urgency.HIGH,
         deadline=date(2026, 11, 20),
-        priority=3,
+        priority=priority,
         rule_ids=["huur-2-maanden"],
-        decided_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        decided_at=decided_at,
         partner_codes=["mitros"],
     )
 

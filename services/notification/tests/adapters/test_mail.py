@@ -27,7 +27,7 @@ PEOPLE = {
 
 def sent(intent: Intent) -> bytes:
     attendees = [PEOPLE[c] for c in intent.facts.attendees]
-    message = compose(
+    return compose(
         kind=intent.kind,
         facts=intent.facts,
         recipient=PEOPLE[intent.recipient],
@@ -37,7 +37,6 @@ def sent(intent: Intent) -> bytes:
         renderer=RENDERER,
         now=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
     )
-    return message.as_bytes()
 
 
 def test_invite_structure_and_headers() -> None:
@@ -171,3 +170,46 @@ async def test_rendering_in_worker_processes_gives_the_same_message() -> None:
     message = parse(Keep.sent[0])
     assert message["Message-ID"] == f"<{intent.notification_id}@eropaf.test>"
     assert str(calendars(message)[0][1]["METHOD"]) == "REQUEST"
+
+
+def test_headers_and_bodies_read_back_exactly() -> None:
+    odd = Recipient("ann", 'Ännë "de" Vries, Jr.', "ann@staff.example.org", "nl")
+    intent = rules.visit_planned(planned(duo=("ann", "bob")))[0]
+    raw = compose(
+        kind=intent.kind,
+        facts=intent.facts,
+        recipient=odd,
+        attendees=[odd, PEOPLE["bob"]],
+        notification_id=intent.notification_id,
+        identity=IDENTITY,
+        renderer=RENDERER,
+        now=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
+    )
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF lines only
+    message = parse(raw)
+    assert message["To"].addresses[0].display_name == odd.naam
+    assert message["To"].addresses[0].addr_spec == odd.email
+    assert " ".join(message["Subject"].split()) == message["Subject"]
+    assert intent.facts.case_ref in message["Subject"]
+    text = parts(parts(message)[0])[0].get_content()
+    assert odd.naam in text
+    (_, cal), _ = calendars(message)
+    names = sorted(str(a.params["CN"]) for a in event_of(cal)["ATTENDEE"])
+    assert names == sorted([odd.naam, "Bob Smith"])
+
+
+def test_a_line_break_in_a_header_value_is_refused() -> None:
+    intent = rules.visit_planned(planned(duo=("ann", "bob")))[0]
+    sneaky = Recipient("ann", "Ann\r\nBcc: x@example.org", "ann@staff.example.org", "nl")
+    with pytest.raises(ValueError, match="line break"):
+        compose(
+            kind=intent.kind,
+            facts=intent.facts,
+            recipient=sneaky,
+            attendees=[PEOPLE["bob"]],
+            notification_id=intent.notification_id,
+            identity=IDENTITY,
+            renderer=RENDERER,
+            now=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
+        )

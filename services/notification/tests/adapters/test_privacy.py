@@ -75,7 +75,7 @@ def test_no_personal_value_in_any_message(taal: str) -> None:
             renderer=renderer,
             now=datetime(2026, 11, 9, 7, tzinfo=UTC),
         )
-        text = all_text(parse(message.as_bytes()))
+        text = all_text(parse(message))
         assert (
             intent.facts.case_ref is None
             or intent.facts.case_ref in text

@@ -155,3 +155,21 @@ async def test_every_event_type_reaches_the_right_people(
         return ids if {m.message_id for m in mine} <= ids else None
 
     await wait_until_async(delivered, timeout=30)
+
+    # The phone case decided again as a home visit: the coordinator is told again (a new
+    # version), the counsellor not (a home visit is not team work); told twice, once.
+    changed = decided(f"{tag}-c2", OutreachKind.HOME_VISIT, phone.decided_at + timedelta(hours=1))
+    await publish(kafka_bootstrap_servers, envelope(changed), envelope(changed))
+    got = await wait_mail(smtp_server, coord, 4)
+    new = parse(got[-1].raw)
+    assert changed.case_ref in str(new["Subject"])
+    assert str(new["Subject"]).startswith("Besluit gewijzigd (huisbezoek)")
+    assert "aanpak was: telefonisch contact" in all_text(new)
+    # Back to phone (same case, so after the repeat on its partition): both are told, and
+    # nothing came of the repeat.
+    back = decided(f"{tag}-c2", OutreachKind.PHONE, phone.decided_at + timedelta(hours=2))
+    await publish(kafka_bootstrap_servers, envelope(back))
+    await wait_mail(smtp_server, shv, 3)
+    await wait_mail(smtp_server, coord, 5)
+    assert len(smtp_server.to(address(coord))) == 5
+    assert len(smtp_server.to(address(shv))) == 3

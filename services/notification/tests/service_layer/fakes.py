@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from eropaf_notification.domain.delivery import Outcome
-from eropaf_notification.domain.model import Intent, StaffMember, Visit, VisitStatus
+from eropaf_notification.domain.model import (
+    Intent,
+    MessageKind,
+    StaffMember,
+    Visit,
+    VisitStatus,
+)
 from eropaf_notification.service_layer.unit_of_work import (
     Claimed,
     Finished,
@@ -110,6 +116,15 @@ class FakeIntents(IntentRepository):
                 row.next_attempt_at = f.next_attempt_at
             else:
                 row.status = f.outcome.value
+
+    async def latest_case_opened(self, facts: Collection[str]) -> dict[str, Intent]:
+        latest: dict[str, Intent] = {}
+        for r in self.rows.values():
+            i = r.intent
+            if i.kind is MessageKind.CASE_OPENED and i.fact in facts:
+                if i.fact not in latest or latest[i.fact].version < i.version:
+                    latest[i.fact] = i
+        return latest
 
     async def held_for(self, recipient: str) -> list[Intent]:
         return [

@@ -62,6 +62,55 @@ async def test_routine_mail_for_dagelijks_staff_is_held_for_the_digest() -> None
     assert [i.recipient for i in uow.intents.by_status("pending")] == ["direct"]
 
 
+async def test_a_changed_outreach_decision_is_told_again_as_a_new_version() -> None:
+    uow = await with_roster(staff("coord", StaffRole.COORDINATOR), staff("shv"))
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    async def decide(outreach: OutreachKind, minutes: int, priority: int = 3) -> list[tuple]:
+        event = decided(
+            "c1", outreach, decided_at=at + timedelta(minutes=minutes), priority=priority
+        )
+        added = await services.on_outreach_decided(uow, event, NOW, ROUTING)
+        intents = [uow.intents.rows[i].intent for i in added]
+        return sorted((i.recipient, i.version, i.facts.previous_outreach) for i in intents)
+
+    # Phone: the coordinator and the counsellor serving the municipality.
+    assert await decide(OutreachKind.PHONE, 0) == [("coord", 1, None), ("shv", 1, None)]
+    assert await decide(OutreachKind.PHONE, 0) == []  # the same decision again
+    # Phone -> home visit: the coordinator is told again (a home visit is not team work).
+    assert await decide(OutreachKind.HOME_VISIT, 10) == [("coord", 2, "phone")]
+    assert await decide(OutreachKind.PHONE, 5) == []  # an older decision, redelivered late
+    assert await decide(OutreachKind.HOME_VISIT, 20, priority=9) == []  # says nothing new
+    assert await decide(OutreachKind.PHONE, 30) == [
+        ("coord", 3, "home_visit"),
+        ("shv", 3, "home_visit"),
+    ]
+    # Two changes in one consumed batch: each its own version.
+    events = [
+        decided("c1", OutreachKind.LETTER, decided_at=at + timedelta(minutes=40)),
+        decided("c1", OutreachKind.HOME_VISIT, decided_at=at + timedelta(minutes=50)),
+    ]
+    added = await services.on_events(uow, events, NOW, ROUTING)
+    versions = sorted(
+        (uow.intents.rows[i].intent.recipient, uow.intents.rows[i].intent.version) for i in added
+    )
+    assert versions == [("coord", 4), ("coord", 5), ("shv", 4)]
+
+
+async def test_a_digest_names_a_case_decided_again_once_with_its_latest_decision() -> None:
+    uow = await with_roster(staff("daily", StaffRole.COORDINATOR, bericht="dagelijks"))
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    await services.on_outreach_decided(uow, decided("c1", OutreachKind.PHONE, at), NOW, ROUTING)
+    later = decided("c1", OutreachKind.HOME_VISIT, at + timedelta(hours=1))
+    await services.on_outreach_decided(uow, later, NOW, ROUTING)
+    made = await services.create_digests(uow, datetime(2026, 11, 3, 7, 30, tzinfo=AMS), time(7))
+    digest = uow.intents.rows[made[0]].intent
+    assert [(c.case_ref, c.outreach) for c in digest.facts.new_cases] == [
+        (later.case_ref, "home_visit")
+    ]
+    assert uow.intents.by_status("held") == []
+
+
 async def test_alerts_and_visit_changes_are_never_held() -> None:
     uow = await with_roster(
         staff("coord", StaffRole.COORDINATOR, bericht="dagelijks"),

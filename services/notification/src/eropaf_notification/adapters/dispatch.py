@@ -12,7 +12,6 @@ import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from email.message import Message
 
 from eropaf_contracts.events import DeliveryChannel
 from eropaf_notification.adapters.mail import MailIdentity, compose, message_id
@@ -46,7 +45,7 @@ def _render_in_worker(
 ) -> bytes:
     assert _worker is not None, "worker not started"
     renderer, identity = _worker
-    message = compose(
+    return compose(
         kind=kind,
         facts=facts,
         recipient=recipient,
@@ -56,7 +55,6 @@ def _render_in_worker(
         renderer=renderer,
         now=now,
     )
-    return message.as_bytes()
 
 
 def _recipient(member: StaffMember) -> Recipient:
@@ -111,7 +109,7 @@ class Dispatcher:
             return SendResult.temporary("a member of the duo is not yet known")
         to = _recipient(member)
         duo = [_recipient(a) for a in attendees if a is not None]
-        message: bytes | Message
+        message: bytes
         if self._pool is not None:
             message = await asyncio.get_running_loop().run_in_executor(
                 self._pool,

@@ -125,6 +125,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,  # the package's templates do not change while it runs
         )
         self._html = jinja2.Environment(
             loader=jinja2.PackageLoader("eropaf_notification", "templates"),
@@ -132,6 +133,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,
         )
         for env in (self._text, self._html):
             env.filters["day"] = _format_day

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -299,6 +300,17 @@ class SqlIntentRepository(IntentRepository):
         payload = {"rows": bulk.rows_json(rows), "now": now}
         await self.session.execute(_FINISH, payload)
         await self.session.execute(_ADD_ATTEMPTS, {"rows": payload["rows"]})
+
+    async def latest_case_opened(self, facts: Collection[str]) -> dict[str, Intent]:
+        if not facts:
+            return {}
+        rows = await self.session.execute(
+            sa.select(_I)
+            .where(_I.c.kind == MessageKind.CASE_OPENED.value, bulk.any_of(_I.c.fact, facts))
+            .order_by(_I.c.fact, _I.c.version.desc())
+            .ext(distinct_on(_I.c.fact))
+        )
+        return {r.fact: _intent(r) for r in rows}
 
     async def held_for(self, recipient: str) -> list[Intent]:
         rows = await self.session.execute(

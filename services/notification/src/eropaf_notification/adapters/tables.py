@@ -85,6 +85,13 @@ intent = sa.Table(
         "recipient",
         postgresql_where=sa.text("status = 'held'"),
     ),
+    # The latest decision told about a case (a changed one is told again, as a new version).
+    sa.Index(
+        "ix_notification_intent_case_opened",
+        "fact",
+        "version",
+        postgresql_where=sa.text("kind = 'case_opened'"),
+    ),
 )
 
 attempt = sa.Table(

@@ -7,6 +7,7 @@ job) is the same intent, and its ``Message-ID`` is the same mail.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -79,6 +80,8 @@ class MessageFacts(BaseModel):
     attempt: int | None = None
     deadline: date | None = None
     outreach: str | None = None
+    previous_outreach: str | None = None  # a changed decision: the outreach told before
+    decided_at: datetime | None = None  # of the outreach decision told
     urgency: str | None = None
     reason: str | None = None
     digest_date: date | None = None
@@ -109,8 +112,8 @@ class Intent:
     channel: DeliveryChannel = DeliveryChannel.EMAIL
     routine: bool = False  # may wait for the recipient's daily digest
 
-    @property
-    def notification_id(self) -> str:
+    @functools.cached_property
+    def notification_id(self) -> str:  # worked out once: it is asked for often
         return notification_id(self.fact, self.recipient, self.version, self.channel)
 
     @property

@@ -37,6 +37,7 @@ from eropaf_notification.domain.model import (
 )
 
 __all__ = [
+    "case_fact",
     "case_opened",
     "case_unplanned",
     "digest",
@@ -134,14 +135,35 @@ def visit_cancelled(event: VisitCancelled) -> list[Intent]:
     ]
 
 
-def case_opened(event: OutreachDecided, roster: Iterable[StaffMember]) -> list[Intent]:
-    """The first outreach decision of a case, told once per case (a later re-decision is
-    scheduling's to act on, and shows in the visits it plans)."""
+def case_fact(case_ref: str) -> str:
+    """The fact of a case's outreach decisions: each decision told is a version of it."""
+    return f"case.opened:{case_ref}"
+
+
+def case_opened(
+    event: OutreachDecided, roster: Iterable[StaffMember], told: Intent | None = None
+) -> list[Intent]:
+    """A case's outreach decision, to the team. ``told``: a message of the decision told last
+    about the case (None: none yet). The first decision is version 1; a later one that changes
+    what the message says (outreach, urgency, deadline) is the next version, naming the
+    outreach told before. The same decision again, or one older than the one told, owes
+    nothing."""
+    version, previous = 1, None
+    if told is not None:
+        known = told.facts
+        if known.decided_at is not None and event.decided_at <= known.decided_at:
+            return []
+        said = (known.outreach, known.urgency, known.deadline)
+        if said == (str(event.outreach), str(event.urgency), event.deadline):
+            return []
+        version, previous = told.version + 1, known.outreach
     facts = MessageFacts(
         case_ref=event.case_ref,
         gemeentecode=event.gemeentecode,
         team=event.team,
         outreach=str(event.outreach),
+        previous_outreach=previous,
+        decided_at=event.decided_at,
         urgency=str(event.urgency),
         deadline=event.deadline,
     )
@@ -156,9 +178,9 @@ def case_opened(event: OutreachDecided, roster: Iterable[StaffMember]) -> list[I
             and event.gemeentecode in member.gemeenten
         ):
             recipients.append(member.code)
-    fact = f"case.opened:{event.case_ref}"
+    fact = case_fact(event.case_ref)
     return [
-        Intent(fact, 1, code, MessageKind.CASE_OPENED, facts, routine=True)
+        Intent(fact, version, code, MessageKind.CASE_OPENED, facts, routine=True)
         for code in sorted(set(recipients))
     ]
 
@@ -265,6 +287,12 @@ def digest(
     """The digest of ``member`` for ``day``: the routine messages held for them (new cases
     awaiting action), their visits tomorrow, and their visits past whose attempt was never
     recorded (overdue). None when there is nothing to say."""
+    latest: dict[str, Intent] = {}  # a case decided again: its latest decision held
+    for i in held:
+        if i.facts.case_ref:
+            known = latest.get(i.facts.case_ref)
+            if known is None or known.version <= i.version:
+                latest[i.facts.case_ref] = i
     new_cases = tuple(
         DigestItem(
             case_ref=i.facts.case_ref or "",
@@ -272,8 +300,7 @@ def digest(
             outreach=i.facts.outreach,
             deadline=i.facts.deadline,
         )
-        for i in held
-        if i.facts.case_ref
+        for i in latest.values()
     )
     tomorrow = day + timedelta(days=1)
     mine = [v for v in visits if member.code in v.staff and v.status is VisitStatus.PLANNED]

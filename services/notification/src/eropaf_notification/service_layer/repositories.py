@@ -77,6 +77,11 @@ class IntentRepository(abc.ABC):
         outcome is the message's final status."""
 
     @abc.abstractmethod
+    async def latest_case_opened(self, facts: Collection[str]) -> dict[str, Intent]:
+        """Per ``case.opened`` fact, a message of its highest version (the decision told
+        last), over all recipients and channels."""
+
+    @abc.abstractmethod
     async def held_for(self, recipient: str) -> list[Intent]: ...
 
     @abc.abstractmethod

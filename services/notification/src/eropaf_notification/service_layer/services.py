@@ -127,6 +127,8 @@ async def on_events(
         if not isinstance(e, StaffChanged | OutreachDecided | CaseUnplanned) and e.visit_id
     }
     visits = await uow.visits.get_many(visit_ids) if visit_ids else {}
+    decided = {rules.case_fact(e.case_ref) for e in events if isinstance(e, OutreachDecided)}
+    told = await uow.intents.latest_case_opened(decided) if decided else {}
     changed: dict[str, Visit] = {}
     roster: dict[str, StaffMember] | None = None
     intents: list[Intent] = []
@@ -138,7 +140,10 @@ async def on_events(
             if roster is None:
                 roster = {m.code: m for m in await uow.staff.active()}
             if isinstance(event, OutreachDecided):
-                owed = rules.case_opened(event, roster.values())
+                fact = rules.case_fact(event.case_ref)
+                owed = rules.case_opened(event, roster.values(), told.get(fact))
+                if owed:
+                    told[fact] = owed[0]
             else:
                 owed = rules.case_unplanned(event, roster.values())
             intents.extend(
