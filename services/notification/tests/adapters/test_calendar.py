@@ -1,4 +1,4 @@
-"""The invite's event is written out by hand: whatever the text and names, icalendar reads back
+"""Whatever the text and names of an invite, icalendar reads back
 exactly what went in, and no line is longer than 75 octets."""
 
 from __future__ import annotations
