@@ -110,7 +110,7 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
             + ("met" if mail["floors_met"] else "NOT met")
         )
     for run in report.settings.get("system", []):
-        console.print(system_describe(run), highlight=False)
+        print(system_describe(run))  # wide lines: no wrapping at the terminal's width
     machine = report.machine
     console.print(
         f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
@@ -221,6 +221,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
             steady_seconds=args.system_steady_seconds,
             databases=system.databases_of(args.system_database),
             yardstick_messages=args.messages,
+            yardstick_per_s=report.yardstick_msgs_per_s,
             settle_s=args.system_settle_s,
             keep=args.system_keep,
         )

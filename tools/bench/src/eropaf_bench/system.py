@@ -5,7 +5,9 @@ One run, per database setting (the embedded PostgreSQL, or the server at 127.0.0
 ``eropaf up --database-url``):
 
 1. ``eropaf up`` on a fresh data directory: the time until ``stack.json`` (ready);
-2. the raw-broker yardstick on the stack's own broker (the ratio's denominator);
+2. the raw-broker yardstick (the ratio's denominator): the run's own on a fresh local broker
+   (``make bench`` passes the one it measured first), and for comparison one on the stack's
+   broker with the services idle but polling it;
 3. the region's partners onboarded and the demo roster imported as the demo does it
    (:mod:`eropaf_demo.runner`, :mod:`eropaf_demo.staff`); the signals come from the demo's
    month generator (:func:`eropaf_demo.simulate.simulate_month`): its valid signals of the
@@ -311,7 +313,8 @@ class Seen:
     visit_case: dict[str, str] = field(default_factory=dict)  # visit id -> case ref
     unplanned: dict[str, float] = field(default_factory=dict)  # case ref -> to the backlog
     last_visits_event: float = 0.0
-    feedback_other: int = 0  # not "accepted" (should stay 0)
+    case_records: int = 0  # records on the cases topic
+    feedback_other: int = 0  # other feedback (the partners' case lifecycle, refusals)
 
 
 def decided_as(seen: Seen) -> dict[str, str]:
@@ -395,6 +398,7 @@ class Watcher:
                     if not isinstance(value, dict):
                         continue
                     if tp.topic == CASES_TOPIC:
+                        s.case_records += 1
                         self._case_event(value, now)
                     elif tp.topic == VISITS_TOPIC:
                         self._visit_event(value, now)
@@ -487,8 +491,15 @@ class StackProbe:
             row = await cursor.fetchone()
         return {"requested": row[0], "planned": row[1]} if row else {}
 
-    async def scheduling_settled(self) -> bool:
-        """Scheduling has planned with every change it was asked to plan with."""
+    async def scheduling_settled(self, case_records: int) -> bool:
+        """Scheduling has consumed as many case events as the watcher saw (its lag metric
+        may not know of the newest yet) and planned with every change that asked for it."""
+        from eropaf_contracts.topics import CASES_TOPIC
+        from eropaf_platform.local.service_process import metric_sum
+
+        page = await self.metrics("scheduling")
+        if metric_sum(page, "eropaf_messages_in_total", topic=CASES_TOPIC) < case_records:
+            return False
         counters = await self.replan_counters()
         return bool(counters) and counters["requested"] == counters["planned"]
 
@@ -594,7 +605,9 @@ async def settle(
     begun = time.monotonic()
     flowing = await _quiet(probe, SERVICES[:2], timeout)
     left = max(1.0, timeout - (time.monotonic() - begun))
-    planned = flowing and await _quiet(probe, SERVICES[:3], left, also=probe.scheduling_settled)
+    planned = flowing and await _quiet(
+        probe, SERVICES[:3], left, also=lambda: probe.scheduling_settled(seen.case_records)
+    )
     await asyncio.sleep(0.5)  # the relay's last events reach the watcher
     planned_at = seen.last_visits_event if planned else None
     left = max(1.0, timeout - (time.monotonic() - begun))
@@ -624,6 +637,7 @@ async def run_system(
     steady_seconds: int = STEADY_SECONDS,
     database_url: str | None = None,
     yardstick_messages: int = YARDSTICK_MESSAGES,
+    yardstick_per_s: float | None = None,
     seed: int = 1,
     settle_s: float = SETTLE_S,
     keep: bool = False,
@@ -636,6 +650,14 @@ async def run_system(
     from eropaf_demo.runner import _onboard
     from eropaf_demo.staff import import_roster, roster_path
 
+    if yardstick_per_s is None:
+        from eropaf_platform.local.broker import LocalBroker
+
+        async with LocalBroker() as fresh:
+            measured = await run_yardstick(
+                fresh.bootstrap_servers, signal_messages(yardstick_messages)
+            )
+        yardstick_per_s = measured.end_to_end.msgs_per_s
     tmp = Path(tempfile.mkdtemp(prefix="eropaf-bench-system-"))
     data_dir = tmp / "data"
     extra = ("--database-url", database_url) if database_url else ()
@@ -648,8 +670,7 @@ async def run_system(
     watcher: Watcher | None = None
     producer = bench_producer(bootstrap)
     try:
-        yardstick = await run_yardstick(bootstrap, signal_messages(yardstick_messages))
-        yardstick_per_s = yardstick.end_to_end.msgs_per_s
+        on_stack = await run_yardstick(bootstrap, signal_messages(yardstick_messages))
         # The roster goes in while the partners are onboarded (as the demo does).
         importing = asyncio.create_task(asyncio.to_thread(import_roster, data_dir, roster_path()))
         partners = await asyncio.to_thread(_onboard, data_dir, info)
@@ -768,6 +789,7 @@ async def run_system(
         "up_ready_s": round(stack.seconds_to_ready, 1),
         "stop_exit_code": code,
         "yardstick_msgs_per_s": round(yardstick_per_s, 1),
+        "yardstick_on_stack_broker_msgs_per_s": round(on_stack.end_to_end.msgs_per_s, 1),
         "yardstick_messages": yardstick_messages,
         "workload_prepare_s": round(prepare_s, 1),
         "throughput": {
@@ -787,7 +809,7 @@ async def run_system(
             "cases_with_visit": planned_cases,
             "cases_to_backlog": backlog_cases,
             "mails": len(burst_mails),
-            "feedback_not_accepted": seen.feedback_other,
+            "other_feedback": seen.feedback_other,
         },
         "steady": {"rate_per_s": round(achieved, 1), "seconds": steady_seconds},
         "latency": latency,
@@ -891,7 +913,9 @@ def section_of(run: Mapping[str, Any]) -> BenchSection:
     )
 
 
-def _ms(value: float | None) -> str:
+def _ms(value: float | None, count: int = 1) -> str:
+    if count == 0 and value == 0:
+        return "        -"
     return "   beyond" if value is None else f"{value:>9,.0f}"
 
 
@@ -899,8 +923,9 @@ def describe(run: Mapping[str, Any]) -> str:
     t, lat = run["throughput"], run["latency"]
     lines = [
         f"end to end, {run['signals']:,} signals from {run['partners']} partners, PostgreSQL "
-        f"{run['database']}; eropaf up ready in {run['up_ready_s']} s; yardstick on its broker "
-        f"{run['yardstick_msgs_per_s']:,.0f} msg/s"
+        f"{run['database']}; eropaf up ready in {run['up_ready_s']} s; yardstick "
+        f"{run['yardstick_msgs_per_s']:,.0f} msg/s (on the stack's busy broker "
+        f"{run['yardstick_on_stack_broker_msgs_per_s']:,.0f})"
     ]
     for key, label in (
         ("publish", "published"),
@@ -939,8 +964,9 @@ def describe(run: Mapping[str, Any]) -> str:
     ):
         s = lat[key]
         lines.append(
-            f"    {label:<26} n={s['count']:>5} (+{s['missing']} missing) p50 {_ms(s['p50_ms'])}"
-            f"  p95 {_ms(s['p95_ms'])}  p99 {_ms(s['p99_ms'])}"
+            f"    {label:<26} n={s['count']:>5} (+{s['missing']} missing) p50 "
+            f"{_ms(s['p50_ms'], s['count'])}  p95 {_ms(s['p95_ms'], s['count'])}  p99 "
+            f"{_ms(s['p99_ms'], s['count'])}"
         )
     lines.append("  peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in run["peak_rss_mb"].items()))
     lines.append(
@@ -964,6 +990,7 @@ async def run_settings(
     settle_s: float,
     steady_rate: int = STEADY_RATE,
     keep: bool = False,
+    yardstick_per_s: float | None = None,
 ) -> list[dict[str, Any]]:
     runs = []
     for which in databases:
@@ -974,6 +1001,7 @@ async def run_settings(
                 steady_seconds=steady_seconds,
                 database_url=SERVER_URL if which == "server" else None,
                 yardstick_messages=yardstick_messages,
+                yardstick_per_s=yardstick_per_s,
                 settle_s=settle_s,
                 keep=keep,
             )
