@@ -480,7 +480,8 @@ class StackProbe:
         return total
 
     async def replan_counters(self) -> dict[str, int]:
-        """Scheduling's change counter and the counter its current plan was made for."""
+        """Scheduling's change counter, the counter its current plan was made for, and its
+        open home-visit cases now."""
         import psycopg
 
         from eropaf_platform.db import libpq_url
@@ -489,7 +490,35 @@ class StackProbe:
         async with await psycopg.AsyncConnection.connect(libpq_url(url)) as conn:
             cursor = await conn.execute("SELECT requested, planned FROM sched_replan")
             row = await cursor.fetchone()
-        return {"requested": row[0], "planned": row[1]} if row else {}
+            cursor = await conn.execute(
+                "SELECT count(*) FROM sched_case WHERE outreach = 'home_visit' AND state = 'open'"
+            )
+            cases = await cursor.fetchone()
+        if row is None:
+            return {}
+        return {
+            "requested": row[0],
+            "planned": row[1],
+            "open_home_visit_cases": cases[0] if cases else 0,
+        }
+
+    def replans(self) -> list[dict[str, Any]]:
+        """Scheduling's finished replans so far (its log): visits, backlog, solve seconds."""
+        import orjson
+
+        out = []
+        log = Path(self.info["logs_dir"]) / "scheduling.log"
+        try:
+            lines = log.read_bytes().splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            if b'"replanned"' not in line:
+                continue
+            with contextlib.suppress(orjson.JSONDecodeError):
+                event = orjson.loads(line)
+                out.append({k: event.get(k) for k in ("visits", "backlog", "solve_s", "timestamp")})
+        return out
 
     async def scheduling_settled(self, case_records: int) -> bool:
         """Scheduling has consumed as many case events as the watcher saw (its lag metric
@@ -751,6 +780,7 @@ async def run_system(
         latency = steady_latencies(seen, sent, sent_ce, read_mails(mail_dir, steady_t0))
         matching_page = await probe.metrics("matching")
         peak = probe.peak_rss()
+        replans = probe.replans()
     finally:
         with contextlib.suppress(Exception):
             await producer.stop()
@@ -815,6 +845,7 @@ async def run_system(
         "latency": latency,
         "cpu_s_per_1000_signals": {n: per_thousand(s, signals) for n, s in cpu_s.items()},
         "peak_rss_mb": peak,
+        "scheduling_replans": replans,
         "matching_state": {
             "linking_signals": metric_sum(matching_page, "eropaf_matching_linking_signals"),
             "cases_held": metric_sum(matching_page, "eropaf_matching_cases_held"),
@@ -968,6 +999,14 @@ def describe(run: Mapping[str, Any]) -> str:
             f"{_ms(s['p50_ms'], s['count'])}  p95 {_ms(s['p95_ms'], s['count'])}  p99 "
             f"{_ms(s['p99_ms'], s['count'])}"
         )
+    replans = run.get("scheduling_replans", [])
+    counters = run["waits"]["steady"]["scheduling_counters"]
+    lines.append(
+        f"  scheduling: {len(replans)} replans finished, longest solve "
+        f"{max((r['solve_s'] or 0 for r in replans), default=0):.1f} s; at the end "
+        f"{counters.get('open_home_visit_cases')} open home-visit cases, change counter "
+        f"{counters.get('requested')}, planned for {counters.get('planned')}"
+    )
     lines.append("  peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in run["peak_rss_mb"].items()))
     lines.append(
         "  CPU s per 1,000 signals (burst): "
