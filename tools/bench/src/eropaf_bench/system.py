@@ -757,6 +757,12 @@ async def run_system(
         home_cases = len(seen.home_visit)
         planned_cases, backlog_cases = len(seen.planned), len(seen.unplanned)
         load_after_burst = _uptime_load()
+        peak_after_burst = probe.peak_rss()
+        print(  # the burst's figures at once: a later phase may still fail
+            f"burst of {signals:,}: case events after {case_end - t0:.1f} s, feedback after "
+            f"{feedback_end - t0:.1f} s; peak RSS MB {peak_after_burst}; CPU s {cpu_s}",
+            flush=True,
+        )
 
         # Latency at a steady rate: each signal at its slot, timed from just before its send.
         sent: dict[str, float] = {}
@@ -772,9 +778,10 @@ async def run_system(
         await asyncio.gather(*pending)
         achieved = len(steady) / (time.perf_counter() - steady_start) if steady else 0.0
         steady_refs = list(sent)
-        await watcher.until(
-            lambda: all(r in seen.case for r in steady_refs), 180, "steady case events"
-        )
+        with contextlib.suppress(TimeoutError):  # the ones missing count as beyond the wait
+            await watcher.until(
+                lambda: all(r in seen.case for r in steady_refs), settle_s, "steady case events"
+            )
         after_steady = await settle(probe, mail_dir, seen, settle_s)
         steady_t0 = min(sent.values(), default=time.time())
         latency = steady_latencies(seen, sent, sent_ce, read_mails(mail_dir, steady_t0))
