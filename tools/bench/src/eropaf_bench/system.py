@@ -132,6 +132,8 @@ def invited_visit(content: bytes) -> str | None:
     found = _UID.search(content)
     if found is not None:
         return found.group(1).decode()
+    if b"text/calendar" not in content:  # most mails: no invitation, no parse
+        return None
     for part in message_from_bytes(content).walk():
         if part.get_content_type() in ("text/calendar", "application/ics"):
             payload = part.get_payload(decode=True)
