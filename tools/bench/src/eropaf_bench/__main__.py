@@ -124,6 +124,7 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
 async def bench(args: argparse.Namespace) -> BenchReport:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
+    code_commit = commit()  # the code this run runs, before anyone commits meanwhile
     messages = signal_messages(args.messages)
     bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
 
@@ -181,7 +182,7 @@ async def bench(args: argparse.Namespace) -> BenchReport:
         machine=machine_info(),
         settings={
             "command": args.command,
-            "commit": commit(),
+            "commit": code_commit,
             "quick": args.quick,
             "load_at_start": load_at_start,
             "messages": args.messages,

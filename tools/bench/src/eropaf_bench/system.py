@@ -1098,6 +1098,7 @@ def databases_of(choice: str) -> list[str]:
 
 async def _standalone(args: argparse.Namespace) -> BenchReport:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    code_commit = commit()  # the code this run runs, before anyone commits meanwhile
     signals = args.system_signals or (QUICK_SIGNALS if args.quick else DEFAULT_SIGNALS)
     steady_s = args.system_steady_seconds or (
         QUICK_STEADY_SECONDS if args.quick else STEADY_SECONDS
@@ -1116,7 +1117,7 @@ async def _standalone(args: argparse.Namespace) -> BenchReport:
         machine=machine_info(),
         settings={
             "command": " ".join(["python -m eropaf_bench.system", *sys.argv[1:]]),
-            "commit": commit(),
+            "commit": code_commit,
             "broker": "eropaf up's local Tansu broker",
         },
         yardstick=[
