@@ -1,6 +1,8 @@
 """`python -m eropaf_bench` (what `make bench` runs): the raw-broker yardstick, then intake,
-intake + matching, the stack timings, planning and notification, in one report written to
-bench/results/."""
+intake + matching, the stack timings, planning and notification, and the whole system end to
+end through `eropaf up` (:mod:`eropaf_bench.system`), in one report written to
+bench/results/. `--quick`: the yardstick and the end-to-end figure at 10,000 signals on the
+embedded PostgreSQL only (about three minutes)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from eropaf_bench.report import DEFAULT_RESULTS_DIR, BenchReport, machine_info, 
 from eropaf_bench.stack import measure_stack
 from eropaf_bench.startup import measure_startup
 from eropaf_bench.startup import summary as startup_summary
+from eropaf_bench.system import commit
+from eropaf_bench.system import describe as system_describe
 from eropaf_bench.yardstick import (
     BENCH_PRODUCER,
     DEFAULT_MESSAGES,
@@ -105,6 +109,8 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
             f"{mail['floors']['messages_per_s']}/s and p99 < {mail['floors']['latency_p99_s']} s: "
             + ("met" if mail["floors_met"] else "NOT met")
         )
+    for run in report.settings.get("system", []):
+        print(system_describe(run))  # wide lines: no wrapping at the terminal's width
     machine = report.machine
     console.print(
         f"{machine['cores']} cores, Python {machine['python']}, {machine['platform']}; "
@@ -117,6 +123,8 @@ def render(report: BenchReport, result: YardstickResult, written: Path | None) -
 
 async def bench(args: argparse.Namespace) -> BenchReport:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    code_commit = commit()  # the code this run runs, before anyone commits meanwhile
     messages = signal_messages(args.messages)
     bootstrap = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
 
@@ -173,6 +181,10 @@ async def bench(args: argparse.Namespace) -> BenchReport:
         started_at=started_at,
         machine=machine_info(),
         settings={
+            "command": args.command,
+            "commit": code_commit,
+            "quick": args.quick,
+            "load_at_start": load_at_start,
             "messages": args.messages,
             "partitions": args.partitions,
             "broker": broker,
@@ -202,12 +214,29 @@ async def bench(args: argparse.Namespace) -> BenchReport:
 
         result_n = await notification.run(notification.parse_args([]))
         report.settings["notification"] = result_n["notification"]
+    if args.system_signals:
+        from eropaf_bench import system
+
+        runs = await system.run_settings(
+            signals=args.system_signals,
+            steady_seconds=args.system_steady_seconds,
+            databases=system.databases_of(args.system_database),
+            yardstick_messages=args.messages,
+            yardstick_per_s=report.yardstick_msgs_per_s,
+            settle_s=args.system_settle_s,
+            keep=args.system_keep,
+        )
+        report.settings["system"] = runs
+        for run in runs:
+            report.add_section(system.section_of(run))
     written = None if args.no_write else report.write(args.results_dir)
     render(report, result, written)
     return report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from eropaf_bench import system
+
     parser = argparse.ArgumentParser(
         prog="python -m eropaf_bench",
         description="Raw Kafka broker yardstick, intake, intake + matching, stack timings.",
@@ -265,9 +294,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="skip the notification figures",
     )
+    system.add_arguments(parser)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about three minutes: the yardstick and the end-to-end figure only (10,000 "
+        "signals, 30 s steady, the embedded PostgreSQL); the other sections are skipped",
+    )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="do not write a results file")
     args = parser.parse_args(argv)
+    args.command = " ".join(
+        ["python -m eropaf_bench", *(argv if argv is not None else sys.argv[1:])]
+    )
+    if args.quick:
+        if args.messages == DEFAULT_MESSAGES:
+            args.messages = system.QUICK_YARDSTICK_MESSAGES
+        args.intake_signals = args.pipeline_signals = 0
+        args.stack = args.planning = args.notification = False
+        if args.system_database == "both":
+            args.system_database = "embedded"
+    args.system_signals = (
+        args.system_signals
+        if args.system_signals is not None
+        else (system.QUICK_SIGNALS if args.quick else system.DEFAULT_SIGNALS)
+    )
+    args.system_steady_seconds = args.system_steady_seconds or (
+        system.QUICK_STEADY_SECONDS if args.quick else system.STEADY_SECONDS
+    )
+    args.system_settle_s = args.system_settle_s or (
+        system.QUICK_SETTLE_S if args.quick else system.SETTLE_S
+    )
     if args.messages < 1 or args.partitions < 1:
         parser.error("--messages and --partitions must be positive")
     if (

@@ -47,6 +47,7 @@ from eropaf_bench.report import (
     BenchSection,
     Figure,
     machine_info,
+    percentile,
     until_sigterm,
 )
 from eropaf_bench.yardstick import bench_producer, run_yardstick
@@ -199,10 +200,7 @@ class PipelineResult:
     intake_instances: int = 1
 
     def percentile(self, q: float, latencies: list[float] | None = None) -> float:
-        ordered = sorted(self.latencies_ms if latencies is None else latencies)
-        if not ordered:
-            return 0.0
-        return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+        return percentile(self.latencies_ms if latencies is None else latencies, q)
 
 
 async def _onboard(settings: Any, count: int, run: str) -> list[PartnerKeys]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,16 @@ DEFAULT_RESULTS_DIR = Path("bench/results")
 def ratio(value: float, yardstick: float) -> float:
     """`value` as a fraction of the yardstick (1.0 = as fast as the raw broker)."""
     return value / yardstick if yardstick > 0 else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100): the smallest value with at least
+    q % of the values at or below it; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = math.ceil(q / 100 * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 @dataclass
