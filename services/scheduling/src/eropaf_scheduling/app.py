@@ -48,6 +48,8 @@ class SchedulingSettings(ServiceSettings):
     # ... but a steady trickle of changes is planned at the latest this long after the first
     replan_max_delay_s: float = Field(default=30.0, gt=0)
     solver_deterministic_time: float = Field(default=5.0, gt=0)
+    # a cap on the solver's wall time per replan, for a starved machine (the plan may differ)
+    solver_max_seconds: float = Field(default=20.0, gt=0)
     consumer_group_prefix: str = Field(default="eropaf", min_length=1)
 
 
@@ -82,7 +84,12 @@ def build(
         if not planners:
             from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 
-            planners.append(CpSatPlanner(max_deterministic_time=settings.solver_deterministic_time))
+            planners.append(
+                CpSatPlanner(
+                    max_deterministic_time=settings.solver_deterministic_time,
+                    max_seconds=settings.solver_max_seconds,
+                )
+            )
         return planners[0]
 
     unit_of_work = sql_units_of_work(service.sessions)

@@ -9,7 +9,8 @@ fixed while they stay valid. Objective (lexicographic by weights): cases planned
 (crisis before high before normal, then priority), early for urgent cases, few previous
 visits changed (an explicit term), little travel, a fair spread.
 
-Deterministic: one worker, a fixed seed and a deterministic time limit. Independent parts
+Deterministic: one worker, a fixed seed and a deterministic time limit (a wall-time limit
+only caps it on a starved machine, where the plan may then differ). Independent parts
 (cases whose candidate staff do not overlap, e.g. per team and municipality group) are
 solved one after another in a fixed order. Each model starts from a greedy plan (also the
 answer when the solver finds nothing better in its budget).
@@ -78,10 +79,12 @@ class CpSatPlanner:
         self,
         *,
         max_deterministic_time: float = 5.0,
+        max_seconds: float = 20.0,
         seed: int = 0,
         max_candidates: int = 4,
     ) -> None:
         self.max_deterministic_time = max_deterministic_time
+        self.max_seconds = max_seconds
         self.seed = seed
         self.max_candidates = max_candidates
 
@@ -136,9 +139,11 @@ class CpSatPlanner:
         planned_cases = sum(len(c) for c in components) or 1
         for component in components:
             # the deterministic budget is shared by size (below ~0.1 CP-SAT may not search)
-            budget = max(0.2, self.max_deterministic_time * len(component) / planned_cases)
+            share = len(component) / planned_cases
+            budget = max(0.2, self.max_deterministic_time * share)
+            seconds = max(0.5, self.max_seconds * share)
             chosen, status = self._solve_part(
-                problem, component, staff, available, previous, budget, reasons
+                problem, component, staff, available, previous, (budget, seconds), reasons
             )
             assignments += chosen
             status_names.append(status)
@@ -195,7 +200,7 @@ class CpSatPlanner:
         staff: dict[str, StaffMember],
         available: dict[str, set[Slot]],
         previous: dict[str, Assignment],
-        budget: float,
+        budget: tuple[float, float],  # (deterministic time, wall seconds)
         reasons: dict[str, BacklogReason],
     ) -> tuple[list[Assignment], str]:
         """Minimal change first: keep every previous visit that is still valid and plan only
@@ -253,7 +258,7 @@ class CpSatPlanner:
             for cv in component
         ]
         again, again_status = self._solve(
-            problem, opened, staff, available, previous, 2 * budget, chosen
+            problem, opened, staff, available, previous, (2 * budget[0], 2 * budget[1]), chosen
         )
         if len(_on_time(component, again)) < len(on_time):
             return chosen, status  # the budget ran out before the solver did better
@@ -266,7 +271,7 @@ class CpSatPlanner:
         staff: dict[str, StaffMember],
         available: dict[str, set[Slot]],
         previous: dict[str, Assignment],
-        budget: float,
+        budget: tuple[float, float],
         start: list[Assignment] | None,
     ) -> tuple[list[Assignment], str]:
         model = cp_model.CpModel()
@@ -390,7 +395,7 @@ class CpSatPlanner:
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = self.seed
-        solver.parameters.max_deterministic_time = budget
+        solver.parameters.max_deterministic_time, solver.parameters.max_time_in_seconds = budget
         solver.parameters.absolute_gap_limit = _GAP
         solver.parameters.repair_hint = False
         solver.parameters.cp_model_presolve = False  # measured: presolve alone ate the budget
