@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from eropaf_contracts.region import load_region
 from eropaf_platform.service import Service
@@ -27,6 +28,9 @@ TLS_OVERRIDE = ROOT / "deploy" / "compose.partner-tls.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 INIT_SCRIPT = ROOT / "deploy" / "kafka" / "init.sh"
 SERVICES = ("intake", "matching", "scheduling", "notification")
+# Processes of the image that use neither Kafka nor a database (no Service object): only
+# their settings and their HTTP app are checked.
+WEB_APPS = ("portal",)
 
 # Placeholders that pass the services' own validation (the keyring must parse).
 _PLACEHOLDERS = {
@@ -144,18 +148,25 @@ class BuiltService:
     epoch_topic: str = ""  # the outbox relay's broker marker
 
 
-def settings_class(service: str) -> type[ServiceSettings]:
-    """The settings subclass that a service's app module defines."""
-    app = importlib.import_module(f"eropaf_{service}.app")
+def settings_class(name: str) -> type[BaseSettings]:
+    """The settings class that the app module of a service (a ServiceSettings subclass) or of
+    a web app (its own BaseSettings) defines."""
+    app = importlib.import_module(f"eropaf_{name}.app")
     classes = [
         c
         for _, c in inspect.getmembers(app, inspect.isclass)
-        if issubclass(c, ServiceSettings)
-        and c is not ServiceSettings
-        and c.__module__ == app.__name__
+        if issubclass(c, BaseSettings) and c is not ServiceSettings and c.__module__ == app.__name__
     ]
-    assert len(classes) == 1, f"eropaf_{service}.app defines {classes}"
+    assert len(classes) == 1, f"eropaf_{name}.app defines {classes}"
+    if name in SERVICES:
+        assert issubclass(classes[0], ServiceSettings), classes[0]
     return classes[0]
+
+
+@pytest.fixture(scope="session")
+def settings_classes() -> dict[str, type[BaseSettings]]:
+    """The settings class of every process of the image: the services and the web apps."""
+    return {name: settings_class(name) for name in (*SERVICES, *WEB_APPS)}
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +193,7 @@ def built_services() -> Iterator[dict[str, BuiltService]]:
     try:
         for name in SERVICES:
             cls = settings_class(name)
+            assert issubclass(cls, ServiceSettings)
             settings = cls(dev_mode=True, database_url="postgresql://user:pw@localhost/unused")
             built[settings.service_name] = BuiltService(name, cls, [])
             app = importlib.import_module(f"eropaf_{name}.app")

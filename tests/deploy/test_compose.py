@@ -36,6 +36,8 @@ INIT_SCRIPT = ROOT / "deploy" / "kafka" / "init.sh"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SERVICES = ("intake", "matching", "scheduling", "notification")
+# The staff portal: same image, no database, no Kafka (conftest.WEB_APPS).
+WEB_APPS = ("portal",)
 # Services of the Eropaf image that are operator tools, and whose settings they read.
 TOOLS = {"admin": "intake"}
 
@@ -126,10 +128,48 @@ def test_services_wait_for_their_dependencies_and_report_health(resolved: dict[s
         assert services[name].get("healthcheck"), name
 
 
+def test_portal_waits_for_the_services_it_reads_and_reports_health(
+    resolved: dict[str, Any],
+) -> None:
+    portal = resolved["services"]["portal"]
+    assert portal["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert "/health/ready" in " ".join(portal["healthcheck"]["test"])
+    depends = portal["depends_on"]
+    # No database and no Kafka of its own: it starts when the APIs it shows are up.
+    assert set(depends) == {"intake", "matching", "scheduling", "mail"}
+    for name, condition in depends.items():
+        assert condition["condition"] == "service_healthy", name
+    env = _environment(portal)
+    assert not any(k.startswith(("EROPAF_KAFKA_", "EROPAF_DATABASE_")) for k in env)
+    for name in ("scheduling", "matching", "intake"):
+        assert env[f"EROPAF_{name.upper()}_URL"] == f"http://{name}:8000", name
+    assert env["EROPAF_SMTP_HOST"] == "mail"  # login links go through the stack's relay
+    assert any(p.get("target") == 8000 or str(p).endswith(":8000") for p in portal["ports"])
+
+
+def test_portal_built_from_the_compose_settings_serves_health_and_metrics(
+    resolved: dict[str, Any], settings_classes: dict[str, Any]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from eropaf_portal.app import build_app
+
+    env = _environment(resolved["services"]["portal"])
+    settings = settings_classes["portal"](
+        **{k.removeprefix("EROPAF_").lower(): v for k, v in env.items()}
+    )
+    with TestClient(build_app(settings)) as client:
+        assert client.get("/health/ready").status_code == 200
+        client.get("/login")
+        scraped = client.get("/metrics")
+    assert scraped.status_code == 200
+    assert 'eropaf_portal_requests_total{route="/login",status="200"}' in scraped.text
+
+
 def test_commands_are_entry_points_of_the_project(resolved: dict[str, Any]) -> None:
     scripts = {ep.name for ep in importlib.metadata.entry_points(group="console_scripts")}
     eropaf = _eropaf_services(resolved)
-    assert set(SERVICES) | set(TOOLS) <= set(eropaf)
+    assert set(SERVICES) | set(WEB_APPS) | set(TOOLS) <= set(eropaf)
     for name, service in eropaf.items():
         entrypoint = service.get("entrypoint")
         command = service.get("command") or []
@@ -154,12 +194,12 @@ def test_init_job_runs_the_generated_script(resolved: dict[str, Any]) -> None:
 
 
 def test_every_variable_is_a_setting_of_its_service(
-    resolved: dict[str, Any], built_services: dict[str, Any]
+    resolved: dict[str, Any], settings_classes: dict[str, Any]
 ) -> None:
     eropaf = _eropaf_services(resolved)
     for name, service in eropaf.items():
         settings_of = TOOLS.get(name, name)
-        cls = built_services[settings_of].settings_class
+        cls = settings_classes[settings_of]
         env = _environment(service)
         unknown = [
             k
@@ -210,18 +250,20 @@ def test_env_example_documents_every_variable_and_holds_no_secret(
                 0
             ] in env_values, f"{line.split('=')[0]} has no comment"
     for name, value in env_values.items():
-        if re.search(r"PASSWORD|TOKEN|_KEY$|_KEYS$", name):
+        if re.search(r"PASSWORD|TOKEN|SECRET|_KEY$|_KEYS$", name):
             assert value == "", f"{name} has a value in deploy/env.example"
 
 
 def test_env_example_names_every_service_setting(
-    env_values: dict[str, str], built_services: dict[str, Any]
+    env_values: dict[str, str], settings_classes: dict[str, Any]
 ) -> None:
     text = (ROOT / "deploy" / "env.example").read_text(encoding="utf-8")
-    for service in built_services.values():
-        for name in service.settings_class.model_fields:
+    for cls in settings_classes.values():
+        heading = f"({cls.__module__}.{cls.__name__})"
+        assert heading in text, f"deploy/env.example has no reference section {heading}"
+        for name in cls.model_fields:
             assert f"EROPAF_{name.upper()}" in text, (
-                f"{service.settings_class.__name__}.{name} is not documented in deploy/env.example"
+                f"{cls.__name__}.{name} is not documented in deploy/env.example"
             )
 
 
@@ -412,7 +454,7 @@ def test_prometheus_scrapes_every_service() -> None:
         for static in job["static_configs"]
         for target in static["targets"]
     }
-    assert targets == {f"{name}:8000" for name in SERVICES}
+    assert targets == {f"{name}:8000" for name in (*SERVICES, *WEB_APPS)}
 
 
 def test_dashboard_queries_name_exported_metrics(built_services: dict[str, Any]) -> None:

@@ -46,6 +46,16 @@ def _shell_lines() -> list[str]:
         ("Dead letters", ["dlq list", "dlq show", "--unseal", "dlq replay"]),
         ("Upgrading", ["kafka-init", "notification scheduling matching intake"]),
         (
+            "Staff portal",
+            [
+                "PORTAL_PUBLIC_URL",
+                "EROPAF_OIDC_METADATA_URL",
+                "EROPAF_SESSION_SECRET",
+                "single-use",
+                "/internal/v1/login-links",
+            ],
+        ),
+        (
             "Scaling out",
             [
                 "--partitions",

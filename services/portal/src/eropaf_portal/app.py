@@ -7,9 +7,10 @@ intake's audited read return, as the staff member signed in.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -20,7 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from eropaf_platform.logging import configure_logging, get_logger
 from eropaf_platform.settings import dev_secret
-from eropaf_portal import web
+from eropaf_portal import metrics, web
 from eropaf_portal.adapters.http_clients import IntakeClient, MatchingClient, SchedulingClient
 from eropaf_portal.adapters.login_links import SignedLoginLinks
 from eropaf_portal.adapters.mailer import SmtpMailer
@@ -45,6 +46,9 @@ CONTENT_SECURITY_POLICY = (
 
 class PortalSettings(BaseSettings):
     """Settings of the portal (prefix ``EROPAF_``); secrets have no default outside dev mode."""
+
+    # No default outside dev mode (as eropaf_platform.settings.ServiceSettings.secret_fields).
+    secret_fields: ClassVar[tuple[str, ...]] = ("internal_api_token", "session_secret")
 
     model_config = SettingsConfigDict(env_prefix="EROPAF_", extra="ignore", env_file=None)
 
@@ -87,7 +91,7 @@ class PortalSettings(BaseSettings):
     @model_validator(mode="after")
     def _secrets_present(self) -> Self:
         missing = []
-        for name in ("internal_api_token", "session_secret"):
+        for name in self.secret_fields:
             if getattr(self, name) is None:
                 if self.dev_mode:
                     object.__setattr__(self, name, dev_secret(name))
@@ -189,7 +193,9 @@ def build_app(
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
         response: Response = await call_next(request)
+        metrics.observe(request, response.status_code, time.perf_counter() - started)
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -197,6 +203,7 @@ def build_app(
         response.headers["Referrer-Policy"] = "same-origin"
         return response
 
+    app.add_api_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
     app.include_router(web.router())
     web.install_error_pages(app)

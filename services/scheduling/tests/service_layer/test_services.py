@@ -510,3 +510,23 @@ async def test_visits_shown_are_those_of_visible_cases_read_in_bulk(
     assert await services.visible_visits(uow, outsider, first, last) == []
     coordinator = member("coord-x", StaffRole.COORDINATOR, "wil")
     assert len(await services.visible_visits(uow, coordinator, first, last)) == 6
+
+
+async def test_capacity_counts_planned_visits_reading_their_cases_in_bulk(
+    uow: FakeSchedulingUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(6):
+        event, env = decided(f"cap-{i}")
+        await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await plan_now(uow)
+    first, last = date(2026, 6, 1), date(2026, 6, 30)
+    planned = [v for v in uow.repo.visits.values() if first <= v.datum <= last]
+    assert planned
+
+    async def one_by_one(case_ref: str) -> None:
+        raise AssertionError(f"case {case_ref} read on its own")
+
+    monkeypatch.setattr(uow.repo, "case", one_by_one)  # every ref is a current one here
+    rows = await services.capacity(uow, CONFIG, frozenset({"0356"}), first, last)
+    assert sum(r.planned for r in rows) == len(planned)
+    assert {r.gemeentecode for r in rows} == {"0356"}

@@ -246,20 +246,26 @@ async def capacity(
     first: date,
     last: date,
 ) -> list[capacity_rules.CapacityRow]:
-    """Planned visits against available slots (``domain.capacity``)."""
+    """Planned visits against available slots (``domain.capacity``); four queries, whatever
+    the number of visits (and one per ref a case had before a merge)."""
     async with uow:
         staff = await uow.repo.staff()
         absences = tuple(await uow.repo.absences())
-        visits: list[capacity_rules.PlannedVisit] = []
-        cases: dict[str, CaseRecord | None] = {}
-        for v in await uow.repo.visits_between(first, last):
-            if v.status == VisitStatus.CANCELLED:
-                continue
-            if v.case_ref not in cases:
-                cases[v.case_ref] = await uow.repo.case(v.case_ref)
-            case = cases[v.case_ref]
-            if case is not None:
-                visits.append(capacity_rules.PlannedVisit(case.gemeentecode, case.team, v.datum))
+        planned = [
+            v
+            for v in await uow.repo.visits_between(first, last)
+            if v.status != VisitStatus.CANCELLED
+        ]
+        refs = sorted({v.case_ref for v in planned})
+        cases: dict[str, CaseRecord | None] = dict(await uow.repo.cases_by_ref(refs))
+        for ref in refs:
+            if ref not in cases:  # a ref the case had before a merge
+                cases[ref] = await uow.repo.case(ref)
+    visits = [
+        capacity_rules.PlannedVisit(case.gemeentecode, case.team, v.datum)
+        for v in planned
+        if (case := cases[v.case_ref]) is not None
+    ]
     windows = {
         part: len(visit_windows(part, config.visit_minutes, config.travel_buffer))
         for part in PartOfDay
