@@ -176,3 +176,19 @@ def test_a_long_data_dir_gets_a_short_socket_dir(tmp_path: Path) -> None:
     server = PostgresProcess(deep, log_file=tmp_path / "pg.log")
     assert len(str(server.socket_dir / ".s.PGSQL.5432")) <= 100
     assert server.socket_dir == PostgresProcess(deep, log_file=tmp_path / "pg.log").socket_dir
+
+
+def test_an_existing_smtp_server_replaces_the_local_sink(tmp_path: Path) -> None:
+    from eropaf_cli.stack_runtime import Stack, parse_host_port
+
+    args = build_parser().parse_args(
+        ["up", "--data-dir", str(tmp_path), "--smtp-server", "mail.example:2525"]
+    )
+    assert args.smtp_server == "mail.example:2525"
+    running = Stack(tmp_path, smtp_server=args.smtp_server)
+    assert running._smtp() == ("mail.example", 2525)
+    assert running.mail_sink is None  # nothing listens on DIR/mail
+    assert parse_host_port("[::1]:25") == ("[::1]", 25)
+    for bad in ("mail.example", "mail.example:0", ":25", "mail.example:smtp"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_host_port(bad)

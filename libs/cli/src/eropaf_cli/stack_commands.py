@@ -70,7 +70,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"stack on {data_dir}: supervisor pid {info['supervisor_pid']}, since {info['started_at']}"
     )
     print(f"  kafka  {info['bootstrap_servers']}")
-    print(f"  smtp   {info['smtp']['host']}:{info['smtp']['port']} -> {info['mail_dir']}")
+    kept = info["mail_dir"] or "an external server"
+    print(f"  smtp   {info['smtp']['host']}:{info['smtp']['port']} -> {kept}")
     all_ready = True
     for name, service in info["services"].items():
         code = http_status(f"{service['url']}/health/ready")
@@ -100,6 +101,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--bootstrap-servers",
         metavar="HOST:PORT",
         help="an existing Kafka instead of the local broker",
+    )
+    up.add_argument(
+        "--smtp-server",
+        metavar="HOST:PORT",
+        help="an existing SMTP server instead of the local sink (mail is then not in DIR/mail)",
     )
     up.add_argument(
         "--http-base-port",

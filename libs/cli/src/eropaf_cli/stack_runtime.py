@@ -109,6 +109,7 @@ class Stack:
     database_url: str | None = None
     bootstrap_servers: str | None = None
     http_base_port: int | None = None
+    smtp_server: str | None = None  # HOST:PORT of an existing SMTP server: no local sink
     services: tuple[str, ...] = SERVICES
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -138,15 +139,13 @@ class Stack:
         bootstrap = self.bootstrap_servers or self._start_broker()
         self._checkpoint()
         database_urls = self._database_urls()
-        from eropaf_platform.local import MailSink
-
-        self.mail_sink = MailSink(self.mail_dir).start()
+        smtp_host, smtp_port = self._smtp()
         self.ctx = StackContext(
             bootstrap_servers=bootstrap,
             database_urls=database_urls,
             ports=self._ports(),
-            smtp_host=self.mail_sink.host,
-            smtp_port=self.mail_sink.port,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
             secrets=secrets_,
         )
         for name in self.services:
@@ -171,6 +170,16 @@ class Stack:
         self.started_at = datetime.now(UTC)
         self.write_stack_file()
         log.info("stack.ready", seconds=round(time.monotonic() - begun, 2))
+
+    def _smtp(self) -> tuple[str, int]:
+        """The given SMTP server, else the local sink (started here) writing DIR/mail."""
+        if self.smtp_server is not None:
+            host, port = parse_host_port(self.smtp_server)
+            return host, port
+        from eropaf_platform.local import MailSink
+
+        self.mail_sink = MailSink(self.mail_dir).start()
+        return self.mail_sink.host, self.mail_sink.port
 
     def _ports(self) -> dict[str, int]:
         if self.http_base_port is not None:
@@ -328,7 +337,7 @@ class Stack:
             # matching's internal read API (/internal/v1/, the internal token)
             "matching_url": self.ctx.url("matching") if "matching" in self.ctx.ports else None,
             "portal_url": self.ctx.url("portal") if "portal" in self.services else None,
-            "mail_dir": str(self.mail_dir),
+            "mail_dir": str(self.mail_dir) if self.mail_sink is not None else None,
             "logs_dir": str(self.logs_dir),
             "smtp": {"host": self.ctx.smtp_host, "port": self.ctx.smtp_port},
             # Passwords of an external server stay out of this file.
@@ -377,6 +386,14 @@ class Stack:
         log.info("stack.stopped")
 
 
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (the port 1..65535); ValueError otherwise."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
 def _hide_password(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -397,6 +414,8 @@ def up(args: argparse.Namespace) -> int:
         return 2
     try:
         services = selected_services()
+        if args.smtp_server is not None:
+            parse_host_port(args.smtp_server)
     except ValueError as error:
         print(str(error), file=sys.stderr)
         return 2
@@ -412,6 +431,7 @@ def up(args: argparse.Namespace) -> int:
             database_url=args.database_url,
             bootstrap_servers=args.bootstrap_servers,
             http_base_port=args.http_base_port,
+            smtp_server=args.smtp_server,
             services=services,
         )
 
@@ -425,9 +445,10 @@ def up(args: argparse.Namespace) -> int:
         try:
             stack.start()
             info = stack.info()
+            mail = info["mail_dir"] or f"smtp {args.smtp_server}"
             print(
                 f"eropaf stack ready: intake {info['intake_url']}, portal {info['portal_url']}, "
-                f"kafka {info['bootstrap_servers']}, mail {info['mail_dir']} "
+                f"kafka {info['bootstrap_servers']}, mail {mail} "
                 f"({data_dir / STACK_FILE})",
                 flush=True,
             )

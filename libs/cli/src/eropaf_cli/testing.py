@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,11 @@ class RunningStack:
     output: Path
 
 
-def start_stack(data_dir: Path, *extra: str, name: str = "up") -> RunningStack:
+def start_stack(
+    data_dir: Path, *extra: str, name: str = "up", env: Mapping[str, str] | None = None
+) -> RunningStack:
+    """`eropaf up --data-dir DATA_DIR EXTRA...` until its stack.json names it; `env` is added
+    to this process's environment (the services inherit it: EROPAF_* settings)."""
     output = data_dir.parent / f"{data_dir.name}-{name}.out"
     begun = time.monotonic()
     with output.open("ab") as out:
@@ -50,7 +55,7 @@ def start_stack(data_dir: Path, *extra: str, name: str = "up") -> RunningStack:
             [sys.executable, "-m", "eropaf_cli", "up", "--data-dir", str(data_dir), *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=stack_env(),
+            env={**stack_env(), **(env or {})},
         )
 
     def stack_file() -> dict[str, Any] | None:

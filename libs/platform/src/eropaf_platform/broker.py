@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -12,6 +13,23 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from eropaf_platform.settings import ServiceSettings
 
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
+def uses_tls(settings: ServiceSettings) -> bool:
+    return settings.kafka_security_protocol.upper() in TLS_PROTOCOLS
+
+
+def ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    """The TLS context of a broker connection (SSL, SASL_SSL): the broker's certificate is
+    verified against `kafka_ssl_cafile`, else the system's CAs, and its host name checked.
+    None for a plaintext connection."""
+    if not uses_tls(settings):
+        return None
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(cafile=settings.kafka_ssl_cafile)
+
 
 def connection_args(settings: ServiceSettings) -> dict[str, Any]:
     args: dict[str, Any] = {
@@ -19,6 +37,9 @@ def connection_args(settings: ServiceSettings) -> dict[str, Any]:
         "metadata_max_age_ms": settings.kafka_metadata_max_age_ms,
         "security_protocol": settings.kafka_security_protocol,
     }
+    context = ssl_context(settings)
+    if context is not None:  # aiokafka refuses SSL and SASL_SSL without one
+        args["ssl_context"] = context
     if settings.kafka_sasl_mechanism:
         args["sasl_mechanism"] = settings.kafka_sasl_mechanism
         args["sasl_plain_username"] = settings.kafka_sasl_username
@@ -43,19 +64,22 @@ def producer_args(settings: ServiceSettings) -> dict[str, Any]:
 
 def make_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
     security: BaseSecurity | None = None
+    context = ssl_context(settings)
     if settings.kafka_sasl_mechanism:
         password = (
             settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         )
         username = settings.kafka_sasl_username or ""
-        use_ssl = settings.kafka_security_protocol.upper().startswith("SASL_SSL")
+        use_ssl = context is not None
         mechanism = settings.kafka_sasl_mechanism.upper()
         if mechanism == "SCRAM-SHA-512":
-            security = SASLScram512(username, password, use_ssl=use_ssl)
+            security = SASLScram512(username, password, ssl_context=context, use_ssl=use_ssl)
         elif mechanism == "SCRAM-SHA-256":
-            security = SASLScram256(username, password, use_ssl=use_ssl)
+            security = SASLScram256(username, password, ssl_context=context, use_ssl=use_ssl)
         else:
-            security = SASLPlaintext(username, password, use_ssl=use_ssl)
+            security = SASLPlaintext(username, password, ssl_context=context, use_ssl=use_ssl)
+    elif context is not None:
+        security = BaseSecurity(ssl_context=context)
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,

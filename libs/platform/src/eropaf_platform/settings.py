@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    # CA bundle (PEM) that signed the broker's certificate, for SSL and SASL_SSL; unset: the
+    # system's trusted CAs.
+    kafka_ssl_cafile: str | None = None
 
     database_url: str = Field(
         default="", description="SQLAlchemy URL of this service's own PostgreSQL database"

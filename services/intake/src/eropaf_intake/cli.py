@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -140,6 +141,28 @@ async def _create_topics(target: Target, topics: list[str]) -> None:
     await ensure_topics(settings, topics)
 
 
+async def _onboard_on_broker(target: Target, code: str, listener: _PartnerListener) -> Any:
+    """The partner's topics (with their retention), SCRAM user and ACLs, through the Kafka
+    admin API as the admin user of the EROPAF_KAFKA_SASL_* settings; its connection settings."""
+    from eropaf_platform import kafka_admin
+    from eropaf_platform.settings import ServiceSettings
+
+    settings = ServiceSettings(
+        service_name="partner-admin",
+        database_url=target.database_url or "unused",
+        kafka_bootstrap_servers=target.bootstrap_servers,
+    )
+    try:
+        return await kafka_admin.onboard_partner(
+            settings,
+            code,
+            partner_bootstrap_servers=listener.bootstrap_servers,
+            partner_security_protocol=listener.security_protocol,
+        )
+    except RuntimeError as exc:  # the broker answered with an error (rights, config)
+        raise CliError(f"the broker refused: {exc}") from exc
+
+
 def _run(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """One place that turns expected failures into a message and an exit code."""
 
@@ -228,6 +251,15 @@ class _Onboarded:
     token: str
     topics: tuple[str, str]
     private_key_file: Path | None
+    kafka: Any = None  # eropaf_platform.kafka_admin.PartnerConnection, with --partner-bootstrap
+
+
+@dataclass(frozen=True)
+class _PartnerListener:
+    """The broker listener partners connect to (a deployed stack's SCRAM/ACL broker)."""
+
+    bootstrap_servers: str
+    security_protocol: str
 
 
 async def _onboard_one(
@@ -237,9 +269,11 @@ async def _onboard_one(
     types: list[str],
     public_key_pem: bytes | None,
     key_out: Path | None,
+    listener: _PartnerListener | None = None,
 ) -> _Onboarded:
-    """Register, write the key, create topics — and commit only when all three worked, so a
-    failure leaves nothing half done and the command can simply be run again."""
+    """Register, write the key, create topics (with `listener`: also the partner's SCRAM user
+    and ACLs) — and commit only when all worked, so a failure leaves nothing half done and
+    the command can simply be run again."""
     from eropaf_intake import partners
 
     written: Path | None = None
@@ -251,8 +285,14 @@ async def _onboard_one(
             assert key_out is not None
             write_private_key(key_out, result.private_key_pem)
             written = key_out
-        await _create_topics(target, list(result.topics))
-        return _Onboarded(code, name, types, result.kid, result.token, result.topics, written)
+        kafka = None
+        if listener is None:
+            await _create_topics(target, list(result.topics))
+        else:
+            kafka = await _onboard_on_broker(target, code, listener)
+        return _Onboarded(
+            code, name, types, result.kid, result.token, result.topics, written, kafka
+        )
 
     try:
         return await _in_transaction(target.database_url, action)
@@ -279,9 +319,16 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         raise CliError("pass --name and --types (or --from-region)")
     public_key_pem = _read_public_key(args.public_key)
     key_out = _check_key_out(args.generate_key)
+    listener = (
+        _PartnerListener(args.partner_bootstrap, args.partner_security_protocol)
+        if args.partner_bootstrap
+        else None
+    )
     target = _target(args, database=True, broker=True)
     _migrate(target.database_url)
-    done = asyncio.run(_onboard_one(target, args.code, name, types, public_key_pem, key_out))
+    done = asyncio.run(
+        _onboard_one(target, args.code, name, types, public_key_pem, key_out, listener)
+    )
     if args.json:
         _print_json(_onboarded_json(done))
         return 0
@@ -291,7 +338,15 @@ def cmd_onboard(args: argparse.Namespace) -> int:
     if done.private_key_file is not None:
         print(f"private key: {done.private_key_file}")
     print(f"topics: {', '.join(done.topics)}")
-    print("the token is shown only this once; hand it to the partner securely", file=sys.stderr)
+    if done.kafka is not None:
+        print("kafka client properties:")
+        for line in done.kafka.client_properties().splitlines():
+            print(f"  {line}")
+    secrets_shown = "token and broker password are" if done.kafka else "token is"
+    print(
+        f"the {secrets_shown} shown only this once; hand them to the partner securely",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -304,6 +359,7 @@ def _onboarded_json(done: _Onboarded) -> dict[str, Any]:
         "token": done.token,
         "private_key_file": str(done.private_key_file) if done.private_key_file else None,
         "topics": list(done.topics),
+        "kafka": dataclasses.asdict(done.kafka) if done.kafka is not None else None,
     }
 
 
@@ -685,6 +741,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--from-region", action="store_true", help="take name and types from the region file"
     )
     _key_options(p)
+    deployed = p.add_argument_group(
+        "a deployed broker (SCRAM users and ACLs; EROPAF_KAFKA_SASL_* name its admin user)"
+    )
+    deployed.add_argument(
+        "--partner-bootstrap",
+        metavar="HOST:PORT",
+        help="the partner listener as partners reach it: also create the partner's SCRAM user "
+        "and ACLs, and print its connection settings once",
+    )
+    deployed.add_argument(
+        "--partner-security-protocol",
+        default="SASL_SSL",
+        choices=["SASL_SSL", "SASL_PLAINTEXT"],
+        help="of the partner listener (default SASL_SSL)",
+    )
     p.set_defaults(handler=cmd_onboard)
 
     p = sub.add_parser(
