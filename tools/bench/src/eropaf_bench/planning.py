@@ -8,6 +8,10 @@
 - replan of that week after one counsellor is absent (floors: < 10 s, visits moved at most
   the absent person's visits plus 5 % of all visits).
 
+``--stack 40,150,700`` instead times the replan as the running stack makes it
+(:func:`stack_like`: the demo roster, 10 working days, the previous plan pinned, 10 % new
+cases), each figure within the planner's wall-time cap (default 20 s) plus a margin.
+
 ``--stored`` instead times the replan use case on PostgreSQL with cases stored (reads, solve,
 writes; :func:`stored_replan`), no floor.
 
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from importlib.resources import files
 
-__all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run"]
+__all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run", "run_stack", "stack_like"]
 
 MUNICIPALITIES = ("0321", "0353", "0331", "0356", "1961")
 PILOT_MONDAY = date(2026, 6, 1)
@@ -528,10 +532,21 @@ def main(argv: list[str] | None = None) -> int:
         help="only the replan use case on PostgreSQL with stored cases (stored_replan)",
     )
     parser.add_argument("--database-url", default=None, help="server for --stored")
+    parser.add_argument(
+        "--stack",
+        default=None,
+        metavar="SIZES",
+        help="only stack-like first plans and replans of these sizes, e.g. 40,150,700",
+    )
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="cap for --stack")
     args = parser.parse_args(argv)
     if args.stored:
         return _main_stored(args.database_url)
-    figures = run(args.deterministic_time)
+    if args.stack:
+        sizes = tuple(int(n) for n in args.stack.split(","))
+        figures = run_stack(sizes, args.max_seconds)
+    else:
+        figures = run(args.deterministic_time)
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
     else:

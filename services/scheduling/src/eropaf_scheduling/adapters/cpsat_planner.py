@@ -14,6 +14,12 @@ only caps it on a starved machine, where the plan may then differ). Independent 
 (cases whose candidate staff do not overlap, e.g. per team and municipality group) are
 solved one after another in a fixed order. Each model starts from a greedy plan (also the
 answer when the solver finds nothing better in its budget).
+
+Bounded: the whole ``plan`` (model building, the keep-first solve and the repair solve of
+every part) stays within ``max_seconds``; each part gets the share of the time left that its
+size is of the cases left, and a part with no time left keeps its greedy plan. A part's
+cases beyond what its counsellors have room for (a backlog much larger than capacity) are
+not modelled: the greedy places them around the solved visits when room is left.
 """
 
 from __future__ import annotations
@@ -155,7 +161,25 @@ class CpSatPlanner:
             )
             assignments += chosen
             status_names.append(status)
+        lost = {a.case_ref: a.slot for a in assignments}
         assignments, dropped = _assign_windows(problem, assignments, previous, self.seed)
+        if dropped:
+            # a visit without a window (an odd cycle of duos in its part of day) gets another
+            # part of day when the greedy finds one around the visits that stand
+            retry = [
+                _CaseVars(cv.case, cv.side_a, cv.side_b, [t for t in cv.slots if t != lost[ref]])
+                for cv in prepared
+                if (ref := cv.case.case_ref) in dropped
+            ]
+            where = {cv.case.case_ref: cv.case.gemeentecode for cv in prepared}
+            booked = tuple((a, where[a.case_ref]) for a in assignments)
+            extra = _greedy(problem, retry, staff, available, previous, booked)
+            if extra:
+                placed, _ = _assign_windows(problem, assignments + extra, previous, self.seed)
+                refs = {a.case_ref for a in placed}
+                if len(placed) > len(assignments) and all(a.case_ref in refs for a in assignments):
+                    assignments = placed
+                    dropped = [ref for ref in dropped if ref not in refs]
         for ref in dropped:
             reasons.setdefault(ref, BacklogReason.CAPACITY_EXHAUSTED)
 
