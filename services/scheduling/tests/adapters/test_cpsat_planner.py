@@ -285,3 +285,24 @@ def test_non_existent_and_doubled_local_hours_are_refused() -> None:
     with pytest.raises(ValueError, match="twice"):
         local_instant(date(2026, 10, 25), time(2, 30))
     assert local_instant(date(2026, 10, 25), time(9, 0)).isoformat() == "2026-10-25T09:00:00+01:00"
+
+
+def test_cases_far_beyond_capacity_give_a_valid_plan_urgent_first() -> None:
+    # one duo, 5 days: room for far fewer visits than cases; the surplus is not modelled
+    normal = [case(f"n{i}", MONDAY + timedelta(days=4)) for i in range(150)]
+    crisis = [case(f"x{i}", MONDAY + timedelta(days=4), Urgency.CRISIS) for i in range(3)]
+    p = problem(MONDAY, team(1, 1), [*normal, *crisis])
+    plan = solve(p)
+    planned = {a.case_ref for a in plan.assignments}
+    assert {ref(f"x{i}") for i in range(3)} <= planned
+    assert 0 < len(planned) < len(p.cases)
+    assert {e.case_ref for e in plan.backlog} == {c.case_ref for c in p.cases} - planned
+
+
+def test_no_time_left_gives_the_greedy_plan_in_time() -> None:
+    cases = [case(f"c{i}", MONDAY + timedelta(days=3 + i % 3), priority=i % 7) for i in range(60)]
+    p = problem(MONDAY, team(4, 4), cases)
+    plan = CpSatPlanner(max_seconds=0.0).plan(p)
+    assert violations(p, plan) == []
+    assert plan.stats["greedy_parts"] == plan.stats["components"] >= 1
+    assert len(plan.assignments) > 0

@@ -8,6 +8,10 @@
 - replan of that week after one counsellor is absent (floors: < 10 s, visits moved at most
   the absent person's visits plus 5 % of all visits).
 
+``--stack 40,150,700`` instead times the replan as the running stack makes it
+(:func:`stack_like`: the demo roster, 10 working days, the previous plan pinned, 10 % new
+cases), each figure within the planner's wall-time cap (default 20 s) plus a margin.
+
 ``--stored`` instead times the replan use case on PostgreSQL with cases stored (reads, solve,
 writes; :func:`stored_replan`), no floor.
 
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from importlib.resources import files
 
-__all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run"]
+__all__ = ["PlanningFigure", "large_week", "main", "pilot_month", "run", "run_stack", "stack_like"]
 
 MUNICIPALITIES = ("0321", "0353", "0331", "0356", "1961")
 PILOT_MONDAY = date(2026, 6, 1)
@@ -173,6 +177,125 @@ def large_week(n_cases: int = 1_000) -> object:
         cases=tuple(cases),
         corporation_codes=frozenset(c for c, _ in corporations),
     )
+
+
+def stack_like(n_cases: int, *, new_share: float = 0.1) -> tuple[object, object]:
+    """A replan as the running stack makes it: the demo roster, a 10-working-day horizon,
+    ``n_cases`` open home-visit cases over the five municipalities (deadlines spread, some
+    already passed), visits done before the horizon (prior load). Returns the first problem
+    (no previous plan) and a function giving the replan problem from the first plan: its
+    visits pinned (their invites went out) and ``new_share`` more cases signalled since."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from eropaf_contracts.events import Urgency
+    from eropaf_contracts.region import load_region
+    from eropaf_scheduling.domain.model import Assignment, Plan, PlanningCase, PlanningProblem
+    from eropaf_scheduling.domain.roster import parse_roster
+    from eropaf_scheduling.domain.time import working_days
+
+    region = load_region()
+    staff = parse_roster(
+        files("eropaf_contracts").joinpath("regions", "lekstroom-staff.csv").read_bytes()
+    )
+    holidays = frozenset(region.holidays)
+    rng = random.Random(n_cases)
+    corporations = {
+        "0356": ("mitros", "portaal", "jutphaas"),
+        "0321": ("viveste",),
+        "0353": ("provides", "mitros"),
+        "0331": ("wbv-lopik",),
+        "1961": ("lekstede",),
+    }
+    days = working_days(PILOT_MONDAY, 10, holidays)
+
+    def case(i: int) -> PlanningCase:
+        gemeente = rng.choice(MUNICIPALITIES)
+        urgency = rng.choices(list(Urgency), weights=(1, 3, 8))[0]
+        span = {Urgency.CRISIS: 2, Urgency.HIGH: 5, Urgency.NORMAL: 10}[urgency]
+        deadline = days[min(9, rng.randint(0, span))] - timedelta(days=7 * (rng.random() < 0.05))
+        return PlanningCase(
+            case_ref=_ref(f"stack-{n_cases}-{i}"),
+            gemeentecode=gemeente,
+            team="wil",
+            postcode_area="3431",
+            urgency=urgency,
+            deadline=deadline,
+            priority=rng.randint(0, 300),
+            corporations=(rng.choice(corporations[gemeente]),) if rng.random() < 0.9 else (),
+        )
+
+    cases = tuple(case(i) for i in range(n_cases))
+    prior = {
+        (m.code, PILOT_MONDAY - timedelta(days=d)): 1
+        for m in staff
+        for d in (3, 4)
+        if m.active and m.max_per_dag > 0 and rng.random() < 0.5
+    }
+    first = PlanningProblem(
+        first_day=PILOT_MONDAY,
+        days=tuple(days),
+        staff=tuple(staff),
+        absences=(),
+        cases=cases,
+        corporation_codes=frozenset(
+            p.code for p in region.partners if region.is_corporation(p.code)
+        ),
+        travel={tuple(t.between): t.minutes for t in region.travel_minutes},  # type: ignore[misc]
+        travel_within=region.travel_within_municipality_minutes,
+        visit_minutes=region.visit_minutes,
+        prior_load=prior,
+    )
+    extra = tuple(case(n_cases + i) for i in range(max(1, int(n_cases * new_share))))
+
+    def replan(plan: object) -> PlanningProblem:
+        assert isinstance(plan, Plan)
+        pinned = tuple(
+            Assignment(a.case_ref, a.slot, a.staff, window=a.window, pinned=True)
+            for a in plan.assignments
+        )
+        return replace(first, cases=cases + extra, previous=pinned)
+
+    return first, replan
+
+
+def run_stack(sizes: tuple[int, ...], max_seconds: float = 20.0) -> list[PlanningFigure]:
+    """The stack-like first plan and replan per size (no floor: figures only)."""
+    from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
+    from eropaf_scheduling.domain.model import Plan, PlanningProblem
+    from eropaf_scheduling.domain.planning import violations
+
+    planner = CpSatPlanner(max_seconds=max_seconds)
+    figures = []
+    for n in sizes:
+        first, replan = stack_like(n)
+        assert isinstance(first, PlanningProblem)
+        assert callable(replan)
+        plan: Plan | None = None
+        for name in ("first", "replan"):
+            problem = first if plan is None else replan(plan)
+            assert isinstance(problem, PlanningProblem)
+            started = time.perf_counter()
+            plan = planner.plan(problem)
+            seconds = time.perf_counter() - started
+            assert isinstance(plan, Plan)
+            bad = violations(problem, plan)
+            if bad:
+                raise AssertionError(f"stack {n} {name}: invalid plan: {bad[:5]}")
+            figures.append(
+                PlanningFigure(
+                    name=f"stack-like {name} {_plan_digest(plan)}",
+                    cases=len(problem.cases),
+                    planned=len(plan.assignments),
+                    on_time=len(problem.cases) - len(plan.backlog),
+                    backlog=len(plan.backlog),
+                    moved=plan.moved,
+                    seconds=round(seconds, 3),
+                    floor=f"<= {max_seconds:.0f} s cap",
+                    ok=seconds <= max_seconds * 1.25 + 1,
+                )
+            )
+    return figures
 
 
 def run(deterministic_time: float = 2.5) -> list[PlanningFigure]:
@@ -409,10 +532,21 @@ def main(argv: list[str] | None = None) -> int:
         help="only the replan use case on PostgreSQL with stored cases (stored_replan)",
     )
     parser.add_argument("--database-url", default=None, help="server for --stored")
+    parser.add_argument(
+        "--stack",
+        default=None,
+        metavar="SIZES",
+        help="only stack-like first plans and replans of these sizes, e.g. 40,150,700",
+    )
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="cap for --stack")
     args = parser.parse_args(argv)
     if args.stored:
         return _main_stored(args.database_url)
-    figures = run(args.deterministic_time)
+    if args.stack:
+        sizes = tuple(int(n) for n in args.stack.split(","))
+        figures = run_stack(sizes, args.max_seconds)
+    else:
+        figures = run(args.deterministic_time)
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
     else:

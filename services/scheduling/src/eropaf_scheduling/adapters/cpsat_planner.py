@@ -14,12 +14,19 @@ only caps it on a starved machine, where the plan may then differ). Independent 
 (cases whose candidate staff do not overlap, e.g. per team and municipality group) are
 solved one after another in a fixed order. Each model starts from a greedy plan (also the
 answer when the solver finds nothing better in its budget).
+
+Bounded: the whole ``plan`` (model building, the keep-first solve and the repair solve of
+every part) stays within ``max_seconds``; each part gets the share of the time left that its
+size is of the cases left, and a part with no time left keeps its greedy plan. A part's
+cases beyond what its counsellors have room for (a backlog much larger than capacity) are
+not modelled: the greedy places them around the solved visits when room is left.
 """
 
 from __future__ import annotations
 
 import time as wallclock
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -39,7 +46,6 @@ from eropaf_scheduling.domain.planning import (
     employee_candidates,
     is_moved,
     planning_slots,
-    slot_capacity,
 )
 from eropaf_scheduling.domain.time import PartOfDay, Slot, visit_windows
 
@@ -54,6 +60,8 @@ _KEEP_MEMBER = 10_000  # per duo member kept
 _TRAVEL = 500  # per extra municipality one person visits in one part of day
 _FAIR = 200  # per visit of the most loaded person of an organisation
 _GAP = 15_000  # stop once proven this close to the best: less than a case or a moved slot
+_MIN_SOLVE_SECONDS = 0.05  # less wall time than this left: the greedy plan, no model
+_BEYOND = 1.5  # cases modelled: previous visits plus this times the visits staff can make
 
 
 @dataclass
@@ -137,17 +145,41 @@ class CpSatPlanner:
         status_names: list[str] = []
         components = _components(prepared)
         planned_cases = sum(len(c) for c in components) or 1
+        # The whole plan (model building, solves, windows) stays within max_seconds: each
+        # part gets the share of the time left that its size is of the cases left.
+        deadline = started + self.max_seconds
+        cases_left = planned_cases
         for component in components:
             # the deterministic budget is shared by size (below ~0.1 CP-SAT may not search)
             share = len(component) / planned_cases
             budget = max(0.2, self.max_deterministic_time * share)
-            seconds = max(0.5, self.max_seconds * share)
+            now = wallclock.perf_counter()
+            until = now + max(0.0, deadline - now) * len(component) / cases_left
+            cases_left -= len(component)
             chosen, status = self._solve_part(
-                problem, component, staff, available, previous, (budget, seconds), reasons
+                problem, component, staff, available, previous, (budget, until), reasons
             )
             assignments += chosen
             status_names.append(status)
+        lost = {a.case_ref: a.slot for a in assignments}
         assignments, dropped = _assign_windows(problem, assignments, previous, self.seed)
+        if dropped:
+            # a visit without a window (an odd cycle of duos in its part of day) gets another
+            # part of day when the greedy finds one around the visits that stand
+            retry = [
+                _CaseVars(cv.case, cv.side_a, cv.side_b, [t for t in cv.slots if t != lost[ref]])
+                for cv in prepared
+                if (ref := cv.case.case_ref) in dropped
+            ]
+            where = {cv.case.case_ref: cv.case.gemeentecode for cv in prepared}
+            booked = tuple((a, where[a.case_ref]) for a in assignments)
+            extra = _greedy(problem, retry, staff, available, previous, booked)
+            if extra:
+                placed, _ = _assign_windows(problem, assignments + extra, previous, self.seed)
+                refs = {a.case_ref for a in placed}
+                if len(placed) > len(assignments) and all(a.case_ref in refs for a in assignments):
+                    assignments = placed
+                    dropped = [ref for ref in dropped if ref not in refs]
         for ref in dropped:
             reasons.setdefault(ref, BacklogReason.CAPACITY_EXHAUSTED)
 
@@ -188,7 +220,11 @@ class CpSatPlanner:
             moved=moved,
             solve_seconds=wallclock.perf_counter() - started,
             status=status,
-            stats={"components": len(status_names), "cases": len(cases)},
+            stats={
+                "components": len(status_names),
+                "cases": len(cases),
+                "greedy_parts": status_names.count("GREEDY"),
+            },
         )
 
     # --- one independent part -----------------------------------------------------------
@@ -200,12 +236,35 @@ class CpSatPlanner:
         staff: dict[str, StaffMember],
         available: dict[str, set[Slot]],
         previous: dict[str, Assignment],
-        budget: tuple[float, float],  # (deterministic time, wall seconds)
+        budget: tuple[float, float],  # (deterministic time, wall-clock deadline)
+        reasons: dict[str, BacklogReason],
+    ) -> tuple[list[Assignment], str]:
+        """The cases that can matter (see :func:`_beyond_capacity`) are solved; the others
+        get what the greedy finds left afterwards."""
+        modelled, beyond = _beyond_capacity(problem, component, staff, available, previous)
+        chosen, status = self._solve_kept(
+            problem, modelled, staff, available, previous, budget, reasons
+        )
+        if beyond:
+            where = {cv.case.case_ref: cv.case.gemeentecode for cv in modelled}
+            booked = tuple((a, where[a.case_ref]) for a in chosen)
+            chosen = chosen + _greedy(problem, beyond, staff, available, previous, booked)
+        return chosen, status
+
+    def _solve_kept(
+        self,
+        problem: PlanningProblem,
+        component: list[_CaseVars],
+        staff: dict[str, StaffMember],
+        available: dict[str, set[Slot]],
+        previous: dict[str, Assignment],
+        budget: tuple[float, float],  # (deterministic time, wall-clock deadline)
         reasons: dict[str, BacklogReason],
     ) -> tuple[list[Assignment], str]:
         """Minimal change first: keep every previous visit that is still valid and plan only
         the rest. When that leaves a plannable case without a visit by its deadline, solve
-        again with previous visits free to move, at a cost per change (the explicit term)."""
+        again with previous visits free to move, at a cost per change (the explicit term),
+        in the time left."""
         keepable = [
             cv
             for cv in component
@@ -234,7 +293,7 @@ class CpSatPlanner:
             and cv.case.case_ref not in reasons
             and (cv.case.case_ref in previous or cv.case.urgency is not Urgency.NORMAL)
         ]
-        if not left_out:
+        if not left_out or budget[1] - wallclock.perf_counter() < _MIN_SOLVE_SECONDS:
             return chosen, status
         # Free the visits of everyone who could take a left-out case (a neighbourhood), so
         # they can make room; everything else stays as it was.
@@ -258,7 +317,7 @@ class CpSatPlanner:
             for cv in component
         ]
         again, again_status = self._solve(
-            problem, opened, staff, available, previous, (2 * budget[0], 2 * budget[1]), chosen
+            problem, opened, staff, available, previous, (2 * budget[0], budget[1]), chosen
         )
         if len(_on_time(component, again)) < len(on_time):
             return chosen, status  # the budget ran out before the solver did better
@@ -274,12 +333,15 @@ class CpSatPlanner:
         budget: tuple[float, float],
         start: list[Assignment] | None,
     ) -> tuple[list[Assignment], str]:
+        greedy = _greedy(problem, component, staff, available, previous)
+        if budget[1] - wallclock.perf_counter() < _MIN_SOLVE_SECONDS:
+            return greedy, "GREEDY"  # no time left for a model: the greedy plan stands
         model = cp_model.CpModel()
         slot_index = {s: i for i, s in enumerate(planning_slots(problem))}
+        capacity = _capacities(problem, staff)
         load_slot: dict[tuple[str, Slot], list[cp_model.IntVar]] = defaultdict(list)
         muni_slot: dict[tuple[str, Slot, str], list[cp_model.IntVar]] = defaultdict(list)
         objective: list[cp_model.LinearExprT] = []
-        greedy = _greedy(problem, component, staff, available, previous)
         hints: dict[str, Assignment] = {a.case_ref: a for a in (start or greedy)}
 
         for cv in component:
@@ -295,14 +357,18 @@ class CpSatPlanner:
                     reward //= _LATE_SHARE
                 reward -= _PER_SLOT_LATER[case.urgency] * slot_index[s]
                 objective.append(reward * y)
+                here_a = []
                 for p in cv.side_a:
                     if s in available[p]:
-                        cv.a[(p, s)] = model.new_bool_var("")
+                        cv.a[(p, s)] = v = model.new_bool_var("")
+                        here_a.append(v)
+                here_b = []
                 for p in cv.side_b:
                     if s in available[p]:
-                        cv.b[(p, s)] = model.new_bool_var("")
-                model.add(sum(v for (p, t), v in cv.a.items() if t == s) == y)
-                model.add(sum(v for (p, t), v in cv.b.items() if t == s) == y)
+                        cv.b[(p, s)] = v = model.new_bool_var("")
+                        here_b.append(v)
+                model.add(sum(here_a) == y)
+                model.add(sum(here_b) == y)
                 if counsellors_only:
                     for p in cv.side_a:
                         if (p, s) in cv.a and (p, s) in cv.b:
@@ -338,7 +404,7 @@ class CpSatPlanner:
         per_day: dict[tuple[str, date], list[cp_model.IntVar]] = defaultdict(list)
         per_week: dict[tuple[str, tuple[int, int]], list[cp_model.IntVar]] = defaultdict(list)
         for (p, s), vs in sorted(load_slot.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key())):
-            model.add(sum(vs) <= slot_capacity(problem, staff[p], s.part))
+            model.add(sum(vs) <= capacity[(p, s.part)])
             per_day[(p, s.datum)] += vs
             per_week[(p, s.datum.isocalendar()[:2])] += vs
         prior_week: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
@@ -395,7 +461,11 @@ class CpSatPlanner:
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = self.seed
-        solver.parameters.max_deterministic_time, solver.parameters.max_time_in_seconds = budget
+        seconds = budget[1] - wallclock.perf_counter()
+        if seconds < _MIN_SOLVE_SECONDS:
+            return greedy, "GREEDY"  # building the model used the time left
+        solver.parameters.max_deterministic_time = budget[0]
+        solver.parameters.max_time_in_seconds = seconds
         solver.parameters.absolute_gap_limit = _GAP
         solver.parameters.repair_hint = False
         solver.parameters.cp_model_presolve = False  # measured: presolve alone ate the budget
@@ -426,6 +496,65 @@ class CpSatPlanner:
                 )
                 chosen.append(Assignment(cv.case.case_ref, s, (first, second), pinned=pinned))
         return chosen, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
+
+
+def _capacities(
+    problem: PlanningProblem, staff: dict[str, StaffMember]
+) -> dict[tuple[str, PartOfDay], int]:
+    """slot_capacity per person and part of day (computed once, not per slot)."""
+    windows = {
+        part: len(visit_windows(part, problem.visit_minutes, problem.travel_buffer))
+        for part in PartOfDay
+    }
+    return {
+        (code, part): min(windows[part], m.max_per_dag)
+        for code, m in staff.items()
+        for part in PartOfDay
+    }
+
+
+def _beyond_capacity(
+    problem: PlanningProblem,
+    component: list[_CaseVars],
+    staff: dict[str, StaffMember],
+    available: dict[str, set[Slot]],
+    previous: dict[str, Assignment],
+) -> tuple[list[_CaseVars], list[_CaseVars]]:
+    """The cases worth a model, and the rest. Every visit takes one of the part's
+    counsellors, so the part makes at most as many visits as they have room for (per part of
+    day, day and week, prior load deducted). Cases are in planning order (urgency, deadline,
+    priority): cases with a previous visit and the first ``_BEYOND`` times that many others
+    are modelled; the later ones (a backlog far beyond capacity) only get what is left."""
+    capacity = _capacities(problem, staff)
+    counsellors = sorted({p for cv in component for p in cv.side_b})
+    room = 0
+    for p in counsellors:
+        m = staff[p]
+        per_day: dict[date, int] = defaultdict(int)
+        for s in available[p]:
+            per_day[s.datum] += capacity[(p, s.part)]
+        per_week: dict[tuple[int, int], int] = defaultdict(int)
+        for day, n in per_day.items():
+            left = m.max_per_dag - problem.prior_load.get((p, day), 0)
+            per_week[day.isocalendar()[:2]] += max(0, min(n, left))
+        prior_week: dict[tuple[int, int], int] = defaultdict(int)
+        for (code, day), n in problem.prior_load.items():
+            if code == p:
+                prior_week[day.isocalendar()[:2]] += n
+        room += sum(
+            max(0, min(n, m.max_per_week - prior_week[week])) for week, n in per_week.items()
+        )
+    limit = int(_BEYOND * room) + 10
+    modelled: list[_CaseVars] = []
+    beyond: list[_CaseVars] = []
+    for cv in component:
+        if cv.case.case_ref in previous or limit > 0:
+            modelled.append(cv)
+            if cv.case.case_ref not in previous:
+                limit -= 1
+        else:
+            beyond.append(cv)
+    return modelled, beyond
 
 
 def _widened(cv: _CaseVars, people: set[str], available: dict[str, set[Slot]]) -> _CaseVars:
@@ -545,9 +674,11 @@ def _greedy(
     staff: dict[str, StaffMember],
     available: dict[str, set[Slot]],
     previous: dict[str, Assignment],
+    booked: tuple[tuple[Assignment, str], ...] = (),  # visits made, with their municipality
 ) -> list[Assignment]:
     """Cases in order (urgency, deadline, priority): keep the previous visit when it still
-    fits, else the earliest slot with the least loaded free pair."""
+    fits, else the earliest slot with the least loaded free pair; around ``booked`` visits."""
+    capacity = _capacities(problem, staff)
     per_slot: dict[tuple[str, Slot], int] = defaultdict(int)
     per_day: dict[tuple[str, date], int] = defaultdict(int, problem.prior_load)
     per_week: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
@@ -560,7 +691,7 @@ def _greedy(
         m = staff[p]
         return (
             s in available[p]
-            and per_slot[(p, s)] < slot_capacity(problem, m, s.part)
+            and per_slot[(p, s)] < capacity[(p, s.part)]
             and per_day[(p, s.datum)] < m.max_per_dag
             and per_week[(p, s.datum.isocalendar()[:2])] < m.max_per_week
             and all(problem.nearby(g, h) for h in munis[(p, s)])
@@ -573,42 +704,59 @@ def _greedy(
         total[p] += 1
         munis[(p, s)].add(g)
 
+    for a, gemeente in booked:
+        for p in a.staff:
+            book(p, a.slot, gemeente)
     chosen: list[Assignment] = []
     ordered = sorted(
         component, key=lambda cv: (previous.get(cv.case.case_ref) is None, cv.case.order_key())
     )
-    for cv in ordered:
-        g = cv.case.gemeentecode
-        prev = previous.get(cv.case.case_ref)
-        pick: tuple[Slot, str, str] | None = None
-        if (
-            prev is not None
-            and prev.slot in cv.slots
-            and prev.staff[0] in cv.side_a
-            and prev.staff[1] in cv.side_b
-            and free(prev.staff[0], prev.slot, g)
-            and free(prev.staff[1], prev.slot, g)
-        ):
-            pick = (prev.slot, prev.staff[0], prev.staff[1])
-        else:
-            for s in cv.slots:
-                firsts = sorted(
-                    (p for p in cv.side_a if free(p, s, g)), key=lambda p: (total[p], p)
-                )
-                seconds = sorted(
-                    (p for p in cv.side_b if free(p, s, g)), key=lambda p: (total[p], p)
-                )
-                pair = next(((x, y) for x in firsts for y in seconds if x != y), None)
-                if pair is not None:
-                    pick = (s, pair[0], pair[1])
-                    break
-        if pick is None:
-            continue
-        s, x, y = pick
-        book(x, s, g)
-        book(y, s, g)
-        chosen.append(Assignment(cv.case.case_ref, s, (x, y)))
+    # on time first: a late visit (a tenth of the reward) must not take the room of a
+    # later case's visit on time; late visits only in a second pass
+    done: set[str] = set()
+    for late in (False, True):
+        for cv in ordered:
+            if cv.case.case_ref in done:
+                continue
+            pick = _greedy_pick(cv, previous.get(cv.case.case_ref), late, free, total)
+            if pick is None:
+                continue
+            s, x, y = pick
+            g = cv.case.gemeentecode
+            book(x, s, g)
+            book(y, s, g)
+            done.add(cv.case.case_ref)
+            chosen.append(Assignment(cv.case.case_ref, s, (x, y)))
     return chosen
+
+
+def _greedy_pick(
+    cv: _CaseVars,
+    prev: Assignment | None,
+    late: bool,
+    free: Callable[[str, Slot, str], bool],
+    total: dict[str, int],
+) -> tuple[Slot, str, str] | None:
+    g = cv.case.gemeentecode
+    if (
+        not late
+        and prev is not None
+        and prev.slot in cv.slots
+        and prev.staff[0] in cv.side_a
+        and prev.staff[1] in cv.side_b
+        and free(prev.staff[0], prev.slot, g)
+        and free(prev.staff[1], prev.slot, g)
+    ):
+        return (prev.slot, prev.staff[0], prev.staff[1])
+    for s in cv.slots:
+        if not late and s.datum > cv.case.deadline:
+            break
+        firsts = sorted((p for p in cv.side_a if free(p, s, g)), key=lambda p: (total[p], p))
+        seconds = sorted((p for p in cv.side_b if free(p, s, g)), key=lambda p: (total[p], p))
+        pair = next(((x, y) for x in firsts for y in seconds if x != y), None)
+        if pair is not None:
+            return (s, pair[0], pair[1])
+    return None
 
 
 def _assign_windows(
