@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -12,6 +13,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def dev_secret(name: str) -> SecretStr:
     """A fixed, clearly-not-secret value for explicit dev mode only."""
     return SecretStr(hashlib.sha256(f"eropaf-dev-only:{name}".encode()).hexdigest())
+
+
+def fill_secrets(settings: BaseSettings, names: Iterable[str], dev_mode: bool) -> None:
+    """Give each missing secret among ``names`` its dev value in dev mode; outside it, a
+    missing secret is an error naming the environment variables to set."""
+    missing = []
+    for name in names:
+        if getattr(settings, name) is None:
+            if dev_mode:
+                object.__setattr__(settings, name, dev_secret(name))
+            else:
+                missing.append(f"EROPAF_{name.upper()}")
+    if missing:
+        raise ValueError(f"secrets missing (no defaults outside dev mode): {', '.join(missing)}")
 
 
 class ServiceSettings(BaseSettings):
@@ -88,15 +103,5 @@ class ServiceSettings(BaseSettings):
     def _secrets_present(self) -> Self:
         if not self.database_url:
             raise ValueError("EROPAF_DATABASE_URL is required")
-        missing = []
-        for name in self.secret_fields:
-            if getattr(self, name) is None:
-                if self.dev_mode:
-                    object.__setattr__(self, name, dev_secret(name))
-                else:
-                    missing.append(f"EROPAF_{name.upper()}")
-        if missing:
-            raise ValueError(
-                f"secrets missing (no defaults outside dev mode): {', '.join(missing)}"
-            )
+        fill_secrets(self, self.secret_fields, self.dev_mode)
         return self

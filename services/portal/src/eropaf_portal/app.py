@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.middleware.sessions import SessionMiddleware
 
 from eropaf_platform.logging import configure_logging, get_logger
-from eropaf_platform.settings import dev_secret
+from eropaf_platform.settings import fill_secrets
 from eropaf_portal import metrics, web
 from eropaf_portal.adapters.http_clients import IntakeClient, MatchingClient, SchedulingClient
 from eropaf_portal.adapters.login_links import SignedLoginLinks
@@ -90,17 +90,7 @@ class PortalSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_present(self) -> Self:
-        missing = []
-        for name in self.secret_fields:
-            if getattr(self, name) is None:
-                if self.dev_mode:
-                    object.__setattr__(self, name, dev_secret(name))
-                else:
-                    missing.append(f"EROPAF_{name.upper()}")
-        if missing:
-            raise ValueError(
-                f"secrets missing (no defaults outside dev mode): {', '.join(missing)}"
-            )
+        fill_secrets(self, self.secret_fields, self.dev_mode)
         if self.oidc_metadata_url and not (self.oidc_client_id and self.oidc_client_secret):
             raise ValueError("OIDC needs EROPAF_OIDC_CLIENT_ID and EROPAF_OIDC_CLIENT_SECRET")
         return self
