@@ -5,9 +5,6 @@ broker needed by these endpoints)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,14 +12,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 
 from eropaf_intake import partners
 from eropaf_intake.app import MIGRATIONS, build
 from eropaf_platform.db import migrate_async
 from eropaf_platform.testing.openapi import fuzz_openapi
+from eropaf_platform.testing.serving import serve_in_thread
 
-from .support import INTERNAL_TOKEN, admin_session, free_port, intake_settings
+from .support import INTERNAL_TOKEN, admin_session, intake_settings
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +34,6 @@ class Served:
     other_token: str
 
 
-def _serve(server: uvicorn.Server, dispose: object) -> None:
-    async def run() -> None:
-        try:
-            await server.serve()
-        finally:
-            await dispose()  # type: ignore[operator]
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
 async def served(module_database_url: str) -> AsyncIterator[Served]:
     settings = intake_settings("127.0.0.1:9", module_database_url, http_rate_per_second=0)
@@ -56,21 +43,9 @@ async def served(module_database_url: str) -> AsyncIterator[Served]:
         mine = await partners.onboard(session, code, "OpenAPI", ["Huur"])
         theirs = await partners.onboard(session, other, "Other", ["Huur"])
     service, app = build(settings)
-    port = free_port()
     # No lifespan: the endpoints need only the database, not the running consumers.
-    server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=_serve, args=(server, service.engine.dispose), daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "intake's HTTP server did not start"
-        await asyncio.sleep(0.05)
-    try:
+    async with serve_in_thread(app, service.engine.dispose) as base_url:
         yield Served(base_url, code, mine.token, theirs.token)
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 30)
 
 
 def test_every_operation_conforms_to_the_openapi_document(

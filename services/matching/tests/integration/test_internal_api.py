@@ -5,11 +5,7 @@ OpenAPI fuzz: no 5xx, every answer documented."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -21,9 +17,7 @@ import httpx
 import pytest
 import schemathesis
 import sqlalchemy as sa
-import uvicorn
 from schemathesis.transport.prepare import get_exclude_headers
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eropaf_contracts.ddas import (
     Contactsoort,
@@ -52,6 +46,7 @@ from eropaf_matching.service_layer import services
 from eropaf_matching.service_layer.unit_of_work import MatchingUnitOfWork
 from eropaf_platform.db import make_engine, make_sessions, migrate_async, transaction
 from eropaf_platform.testing.openapi import fuzz_openapi
+from eropaf_platform.testing.serving import serve_in_thread
 
 from ..conftest import Household
 
@@ -147,22 +142,6 @@ async def _seed(url: str, h: Household) -> str:
         await engine.dispose()
 
 
-def _serve(server: uvicorn.Server, engine: AsyncEngine) -> None:
-    async def run() -> None:
-        try:
-            await server.serve()
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def served(_database_registry: Any) -> AsyncIterator[Served]:
     url = _database_registry.create("eropaf_matching_api")
@@ -193,19 +172,8 @@ async def served(_database_registry: Any) -> AsyncIterator[Served]:
         region=REGION,
         personal_records_for=personal_records_for,
     )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=_serve, args=(server, engine), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
-        await asyncio.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", h, main_case, asked)
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 30)
+    async with serve_in_thread(app, engine.dispose) as base_url:
+        yield Served(base_url, h, main_case, asked)
 
 
 def get(

@@ -8,11 +8,7 @@ and a planned visit; an absence replans within the request (CP-SAT)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -23,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.transport.prepare import get_exclude_headers
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import OutreachDecided, OutreachKind, StaffRole, Urgency
 from eropaf_platform.db import make_engine, make_sessions, migrate_async
 from eropaf_platform.testing.openapi import fuzz_openapi
+from eropaf_platform.testing.serving import serve_in_thread
 from eropaf_scheduling.adapters.cpsat_planner import CpSatPlanner
 from eropaf_scheduling.api import staff_app
 from eropaf_scheduling.app import MIGRATIONS, SchedulingSettings, planning_config
@@ -124,30 +119,11 @@ async def _seed(url: str, config: PlanningConfig) -> tuple[dict[str, str], str, 
         await engine.dispose()
 
 
-def _serve(server: uvicorn.Server, engine: AsyncEngine) -> None:
-    """On the thread's own event loop, the only one that ever uses the engine's connections."""
-
-    async def run() -> None:
-        try:
-            await server.serve()
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def served(_database_registry: Any) -> AsyncIterator[Served]:
     url = _database_registry.create("eropaf_scheduling_oas")
     config = planning_config(SchedulingSettings(database_url=url, dev_mode=True))
     tokens, case_ref, visit = await _seed(url, config)
-    port = _free_port()
     engine = make_engine(url, pool_size=2)
     units = sql_units_of_work(make_sessions(engine))
     planner = CpSatPlanner(max_deterministic_time=1.0)
@@ -156,14 +132,6 @@ async def served(_database_registry: Any) -> AsyncIterator[Served]:
         await services.replan(units, planner, config, datetime.now(UTC))
 
     app = staff_app(config, units, internal_token=INTERNAL_TOKEN, replan_now=replan_now)
-    server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=_serve, args=(server, engine), daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the staff API did not start"
-        await asyncio.sleep(0.05)
     by_mode = {
         "counsellor": tokens["wil-oas"],
         "counsellor-any-case": tokens["wil-oas"],
@@ -174,11 +142,8 @@ async def served(_database_registry: Any) -> AsyncIterator[Served]:
         "coordinator-any-staff": tokens["coord-oas"],
         **dict.fromkeys([*ACTS_FOR, "as-no-code"], INTERNAL_TOKEN),
     }
-    try:
+    async with serve_in_thread(app, engine.dispose) as base_url:
         yield Served(base_url, case_ref, visit.visit_id, by_mode, visit.datum.isoformat())
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 30)
 
 
 def test_an_absence_replans_within_the_request(served: Served) -> None:
