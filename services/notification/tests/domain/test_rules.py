@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -115,6 +115,20 @@ def test_a_public_holiday_is_no_working_day() -> None:
     on_christmas_eve = datetime(2026, 12, 24, 9, 0, tzinfo=AMS)
     assert rules.reminder_due(visit, on_christmas_eve, time(8), holidays) is True
     assert rules.reminder_due(visit, on_christmas_eve, time(8)) is False
+
+
+@pytest.mark.parametrize("holidays", [set(), {date(2026, 12, 24), date(2026, 12, 25)}])
+def test_the_reminder_window_holds_every_visit_a_reminder_is_due_for(holidays: set[date]) -> None:
+    for offset in range(60):  # each day from 1 November 2026, weekends and Christmas too
+        today = date(2026, 11, 1) + timedelta(days=offset)
+        first, last = rules.reminder_window(today, holidays)
+        assert today < first <= last <= today + timedelta(days=14)
+        late = datetime.combine(today, time(23, 0), AMS)
+        for ahead in range(1, 30):
+            day = today + timedelta(days=ahead)
+            visit = rules.visit_of(planned(day=day))
+            due = rules.reminder_due(visit, late, time(8), holidays)
+            assert due is (first <= day <= last), (today, day)
 
 
 def test_no_reminder_for_a_cancelled_visit() -> None:

@@ -126,6 +126,9 @@ class FakeIntents(IntentRepository):
                     latest[i.fact] = i
         return latest
 
+    async def recorded(self, notification_ids: Collection[str]) -> set[str]:
+        return {n for n in notification_ids if n in self.rows}
+
     async def held_for(self, recipient: str) -> list[Intent]:
         return [
             r.intent

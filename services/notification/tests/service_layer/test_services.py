@@ -141,6 +141,21 @@ async def test_digest_takes_in_held_messages_once() -> None:
     assert {r.digest_id for r in uow.intents.rows.values() if r.status == "digested"} == {made[0]}
 
 
+async def test_messages_held_after_the_days_digest_wait_for_the_next_one() -> None:
+    uow = await with_roster(staff("daily", StaffRole.COORDINATOR, bericht="dagelijks"))
+    await services.on_outreach_decided(uow, decided("c1"), NOW, ROUTING)
+    monday = datetime(2026, 11, 9, 7, 30, tzinfo=AMS)
+    [first] = await services.create_digests(uow, monday, time(7))
+    await services.on_outreach_decided(uow, decided("c2"), NOW, ROUTING)
+    assert await services.create_digests(uow, monday.replace(hour=15), time(7)) == []
+    [held] = uow.intents.by_status("held")
+    [second] = await services.create_digests(uow, monday + timedelta(days=1), time(7))
+    assert second != first
+    assert uow.intents.rows[held.notification_id].digest_id == second
+    [case] = uow.intents.rows[second].intent.facts.new_cases
+    assert case.case_ref == held.case_ref
+
+
 async def test_reminders_are_owed_once_and_not_for_cancelled_visits() -> None:
     uow = FakeNotificationUnitOfWork()
     kept = planned("keep", day=date(2026, 11, 10))

@@ -312,6 +312,16 @@ class SqlIntentRepository(IntentRepository):
         )
         return {r.fact: _intent(r) for r in rows}
 
+    async def recorded(self, notification_ids: Collection[str]) -> set[str]:
+        if not notification_ids:
+            return set()
+        rows = await self.session.execute(
+            sa.select(_I.c.notification_id).where(
+                bulk.any_of(_I.c.notification_id, notification_ids)
+            )
+        )
+        return set(rows.scalars())
+
     async def held_for(self, recipient: str) -> list[Intent]:
         rows = await self.session.execute(
             sa.select(_I)

@@ -34,6 +34,7 @@ from eropaf_notification.domain.model import (
     StaffMember,
     Visit,
     VisitStatus,
+    notification_id,
 )
 
 __all__ = [
@@ -41,8 +42,10 @@ __all__ = [
     "case_opened",
     "case_unplanned",
     "digest",
+    "digest_id",
     "previous_working_day",
     "reminder_due",
+    "reminder_window",
     "reminders",
     "visit_cancelled",
     "visit_facts",
@@ -242,6 +245,18 @@ def previous_working_day(day: date, holidays: Collection[date] = ()) -> date:
     return day
 
 
+def reminder_window(
+    today: date, holidays: Collection[date] = (), horizon_days: int = 14
+) -> tuple[date, date]:
+    """The days of the visits a reminder may be due for today (:func:`reminder_due`): from
+    tomorrow to the next working day (a visit after it has a working day before it that is
+    still to come), at most ``horizon_days`` ahead."""
+    first, last = today + timedelta(days=1), today + timedelta(days=1)
+    while last.weekday() >= 5 or last in holidays:
+        last += timedelta(days=1)
+    return first, min(last, today + timedelta(days=horizon_days))
+
+
 def reminder_due(
     visit: Visit, now_local: datetime, send_from: time, holidays: Collection[date] = ()
 ) -> bool:
@@ -276,6 +291,15 @@ def reminders(
 
 
 # --- the daily digest ----------------------------------------------------------------------
+
+
+def _digest_fact(code: str, day: date) -> str:
+    return f"digest:{code}:{day.isoformat()}"
+
+
+def digest_id(code: str, day: date) -> str:
+    """The notification id of ``code``'s digest of ``day`` (one a day)."""
+    return notification_id(_digest_fact(code, day), code, 1, DeliveryChannel.EMAIL)
 
 
 def digest(
@@ -329,6 +353,4 @@ def digest(
     if not (new_cases or upcoming or overdue):
         return None
     facts = MessageFacts(digest_date=day, new_cases=new_cases, tomorrow=upcoming, overdue=overdue)
-    return Intent(
-        f"digest:{member.code}:{day.isoformat()}", 1, member.code, MessageKind.DIGEST, facts
-    )
+    return Intent(_digest_fact(member.code, day), 1, member.code, MessageKind.DIGEST, facts)

@@ -82,6 +82,10 @@ class IntentRepository(abc.ABC):
         last), over all recipients and channels."""
 
     @abc.abstractmethod
+    async def recorded(self, notification_ids: Collection[str]) -> set[str]:
+        """Those of ``notification_ids`` that are recorded."""
+
+    @abc.abstractmethod
     async def held_for(self, recipient: str) -> list[Intent]: ...
 
     @abc.abstractmethod

@@ -230,8 +230,9 @@ async def create_reminders(
     holidays: Collection[date] = (),
 ) -> list[str]:
     """Reminders owed now (deterministic facts: a re-run or a restart owes the same ones)."""
-    today = now_local.date()
-    visits = await uow.visits.planned_between(today + timedelta(days=1), today + timedelta(days=14))
+    # Only the visits a reminder can be due for: a visit further ahead is read on the
+    # working day before it, so a job round reads a day's visits, not the whole plan.
+    visits = await uow.visits.planned_between(*rules.reminder_window(now_local.date(), holidays))
     intents = routing.route(rules.reminders(visits, now_local, send_from, holidays))
     added = await _owe(uow, intents, now_local)
     await uow.commit()
@@ -245,9 +246,14 @@ async def create_digests(
     if now_local.time() < send_from:
         return []
     day = now_local.date()
+    daily = {rules.digest_id(m.code, day): m for m in await uow.staff.active() if m.daily}
+    # A member whose digest of the day is recorded is passed by before their held messages
+    # are read: those held since then wait for tomorrow's, and reading them every round
+    # would hold all of them in memory at once.
+    done = await uow.intents.recorded(list(daily))
     added: list[str] = []
-    for member in await uow.staff.active():
-        if not member.daily:
+    for digest_id, member in daily.items():
+        if digest_id in done:
             continue
         held = await uow.intents.held_for(member.code)
         visits = await uow.visits.planned_until(day + timedelta(days=1), member.code)
