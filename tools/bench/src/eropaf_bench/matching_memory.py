@@ -96,7 +96,7 @@ def _events(count: int, seed: int = 11) -> list[Any]:
                 signaaldatum=signaaldatum,
                 crisissignaal=rng.random() < 0.02,
                 warme_overdracht=False,
-                match_tokens=match_tokens(who, _KEY),
+                match_tokens=match_tokens(who, _KEY),  # type: ignore[arg-type]
                 received_at=now,
                 revision=1,
             )
@@ -109,8 +109,8 @@ async def _fill(url: str, count: int) -> dict[str, Any]:
     from eropaf_contracts.region import load_region
     from eropaf_matching.adapters.case_cache import CaseCache
     from eropaf_matching.adapters.link_cache import LinkCache
-    from eropaf_matching.app import MIGRATIONS
     from eropaf_matching.adapters.repository import lock_matching
+    from eropaf_matching.app import MIGRATIONS
     from eropaf_matching.policy import load_policy
     from eropaf_matching.service_layer import services
     from eropaf_matching.service_layer.unit_of_work import MatchingUnitOfWork
@@ -254,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
             _report("fill (service layer, incremental)", _child(fill))
             _report("load afresh", _child(["--child", "load", "--database-url", url]))
             if trace:
-                _report("load afresh, traced", _child(["--child", "load", "--database-url", url, *trace]))
+                _report(
+                    "load afresh, traced",
+                    _child(["--child", "load", "--database-url", url, *trace]),
+                )
         finally:
             if args.keep:
                 print(f"kept {url}")

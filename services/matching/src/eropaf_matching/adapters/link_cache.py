@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eropaf_matching.adapters.held_copy import HeldCopy
 from eropaf_matching.adapters.tables import match_link_generation, match_signal
 from eropaf_matching.domain.linking import Assignment, LinkIndex, LinkInput
-from eropaf_matching.domain.signals import token_kind
+from eropaf_matching.domain.signals import shared
 from eropaf_platform.logging import get_logger
 
 __all__ = ["LinkCache", "link_input"]
@@ -58,7 +58,7 @@ _ALL_SIGNALS = sa.select(
 
 def link_input(signal_ref: str, datum: Any, tokens: Mapping[str, str]) -> LinkInput:
     """A ``match_signal`` row's linking input (its key is (business date, ref))."""
-    return LinkInput(signal_ref, (datum, signal_ref), {token_kind(k): v for k, v in tokens.items()})
+    return LinkInput(signal_ref, (datum, signal_ref), tokens)
 
 
 class LinkCache(HeldCopy[LinkIndex, list[tuple[LinkInput, Assignment]]]):
@@ -80,7 +80,9 @@ class LinkCache(HeldCopy[LinkIndex, list[tuple[LinkInput, Assignment]]]):
         started = time.perf_counter()
         index = LinkIndex()
         for ref, datum, tokens, person_id, household_id in await session.execute(_ALL_SIGNALS):
-            index.put(link_input(ref, datum, tokens), Assignment(person_id, household_id))
+            index.put(
+                link_input(ref, datum, tokens), Assignment(shared(person_id), shared(household_id))
+            )
         log.info(
             "linking state loaded",
             signals=len(index.signals),
