@@ -72,6 +72,31 @@ async def test_the_copy_follows_its_own_commits_without_loading_again(
     assert cache.loads == 1
 
 
+async def test_the_copy_is_what_a_fresh_load_gives_after_every_batch(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    cache = LinkCache()
+    batches = [
+        [signal("a", 1, bsn="1", address="x")],
+        [signal("b", 2, bsn="2", address="x"), signal("c", 3, bsn="3", address="y")],
+        [signal("a", 1, bsn="1", address="y")],  # a moves: x is b's alone again
+        [signal("d", 4, bsn="2", address="z")],
+    ]
+    for batch in batches:
+        async with sessions() as s, s.begin():
+            await accept(s, cache, *batch)
+        async with sessions() as s, s.begin():
+            await repository.lock_matching(s)
+            held, fresh = await cache.index(s), await LinkCache().index(s)
+        assert held.signals == fresh.signals
+        assert held.assignments == fresh.assignments
+        tokens = {t for link in fresh.signals.values() for t in link.token_set()}
+        tokens |= {(ADDRESS, "x" * 32), (ADDRESS, "y" * 32), (ADDRESS, "z" * 32)}
+        assert {t: held.carriers(t) for t in tokens} == {t: fresh.carriers(t) for t in tokens}
+    assert held.carriers((ADDRESS, "x" * 32)) == {"b" * 32}
+    assert cache.loads == 1
+
+
 async def test_a_rolled_back_batch_is_not_kept(sessions: async_sessionmaker[AsyncSession]) -> None:
     cache = LinkCache()
     async with sessions() as s, s.begin():

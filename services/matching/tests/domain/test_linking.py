@@ -237,7 +237,7 @@ def test_a_copy_made_with_put_links_as_the_original(signal):
     assert copy.assignments == original.assignments
     # put of a revision takes the old tokens out of the token index
     copy.put(LinkInput.of(signals[1]), copy.assignments["r2"])
-    assert "r2" not in copy.by_token[(MatchTokenKind.BIRTH_SURNAME, "T")]
+    assert "r2" not in copy.carriers((MatchTokenKind.BIRTH_SURNAME, "T"))
 
 
 def test_reach_is_the_cluster_of_the_tokens_and_of_the_held_signals(signal):

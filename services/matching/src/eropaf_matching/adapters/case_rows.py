@@ -32,7 +32,7 @@ from eropaf_matching.adapters.tables import (
 from eropaf_matching.domain.cases import Case, CaseState, ContactAttempt
 from eropaf_matching.domain.linking import Assignment, LinkInput
 from eropaf_matching.domain.routing import Routing
-from eropaf_matching.domain.signals import SignalFacts, token_kind
+from eropaf_matching.domain.signals import SignalFacts, day, shared
 from eropaf_matching.domain.triage import TriageDecision
 from eropaf_platform import bulk
 
@@ -116,7 +116,7 @@ def facts_from_json(d: Mapping[str, Any]) -> SignalFacts:
         date.fromisoformat(signaaldatum) if signaaldatum else None,
         d["crisissignaal"],
         d["warme_overdracht"],
-        {token_kind(k): v for k, v in d["match_tokens"].items()},
+        d["match_tokens"],  # kinds by value: MatchTokens takes them
         datetime.fromisoformat(d["received_at"]),
         d["revision"],
     )
@@ -144,7 +144,7 @@ def _decision_from_json(d: Mapping[str, Any] | None) -> TriageDecision | None:
         urgency=_URGENCIES[d["urgency"]] if d["urgency"] else None,
         deadline=_date(d["deadline"]),
         priority=d["priority"],
-        rule_ids=tuple(d["rule_ids"]),
+        rule_ids=tuple(shared(r) for r in d["rule_ids"]),
     )
 
 
@@ -157,7 +157,9 @@ def _routing_to_json(r: Routing | None) -> dict[str, Any] | None:
 def _routing_from_json(r: Mapping[str, Any] | None) -> Routing | None:
     if r is None:
         return None
-    return Routing(r["gemeentecode"], r["team"], tuple(r["corporations"]))
+    return Routing(
+        shared(r["gemeentecode"]), shared(r["team"]), tuple(shared(c) for c in r["corporations"])
+    )
 
 
 def case_from_rows(row: Any, signal_rows: Iterable[Any], attempt_rows: Iterable[Any]) -> Case:
@@ -228,9 +230,9 @@ def _case(
         herhaalde_meldingen,
     ) = row
     return Case(
-        case_id=case_id,
-        household_id=household_id,
-        opened_on=opened_on,
+        case_id=shared(case_id),
+        household_id=shared(household_id),
+        opened_on=day(opened_on),
         signals=signals,
         state=_CASE_STATES.get(state) or CaseState(state),
         resolved_on=resolved,

@@ -64,15 +64,17 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from eropaf_matching.domain.signals import (
     STRONG_TOKEN_KINDS,
-    TOKEN_KINDS,
     MatchTokenKind,
+    MatchTokens,
     SignalFacts,
     SignalKey,
+    day,
+    shared,
 )
 
 __all__ = [
@@ -101,32 +103,64 @@ def _pseudo_id(namespace: str, *parts: str) -> str:
 
 
 _KIND_RANK: dict[MatchTokenKind, int] = {kind: rank for rank, kind in enumerate(STRONG_TOKEN_KINDS)}
+_BSN = MatchTokenKind.BSN
 
 
-@dataclass(frozen=True)
 class LinkInput:
-    """What linking needs of a signal."""
+    """What linking needs of a signal: its ref, business date and tokens. Held for every
+    stored signal, so kept small: slots, the date and strings shared, the tokens a
+    :class:`MatchTokens` (the very one of the signal's facts where made from them)."""
 
+    __slots__ = ("datum", "signal_ref", "tokens")
     signal_ref: str
-    key: SignalKey
-    tokens: Mapping[MatchTokenKind, str]
-    # Cluster searches ask for a signal's tokens many times per signal: built once.
-    _token_set: frozenset[Token] = field(init=False, repr=False, compare=False)
+    datum: date
+    tokens: MatchTokens
 
-    def __post_init__(self) -> None:
-        kinds = TOKEN_KINDS  # by value and by member (a StrEnum member equals its value)
-        tokens = frozenset([(kinds.get(k) or MatchTokenKind(k), v) for k, v in self.tokens.items()])
-        object.__setattr__(self, "_token_set", tokens)
+    def __init__(
+        self,
+        signal_ref: str,
+        key: SignalKey,
+        tokens: Mapping[MatchTokenKind, str] | Mapping[str, str],
+    ) -> None:
+        datum, ref = key
+        if ref != signal_ref:
+            raise ValueError(f"LinkInput: key {key!r} is not of signal {signal_ref!r}")
+        setattr_ = object.__setattr__
+        setattr_(self, "signal_ref", shared(signal_ref))
+        setattr_(self, "datum", day(datum))
+        setattr_(self, "tokens", MatchTokens(tokens))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"LinkInput is immutable: cannot set {name}")
 
     @classmethod
     def of(cls, signal: SignalFacts) -> LinkInput:
-        return cls(signal.signal_ref, signal.key, dict(signal.match_tokens))
+        return cls(signal.signal_ref, signal.key, signal.match_tokens)
+
+    @property
+    def key(self) -> SignalKey:
+        return (self.datum, self.signal_ref)
 
     def token_set(self) -> frozenset[Token]:
-        return self._token_set
+        return frozenset(self.tokens.pairs())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LinkInput):
+            return NotImplemented
+        return (
+            self.signal_ref == other.signal_ref
+            and self.datum == other.datum
+            and self.tokens == other.tokens
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.signal_ref, self.datum, self.tokens))
+
+    def __repr__(self) -> str:
+        return f"LinkInput({self.signal_ref!r}, {self.key!r}, {self.tokens!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assignment:
     person_id: str
     household_id: str
@@ -142,7 +176,7 @@ def _person_id(bsn: str | None, members: Iterable[LinkInput], root: LinkInput) -
     carried = {
         (_KIND_RANK[kind], value)
         for member in members
-        for kind, value in member.token_set()
+        for kind, value in member.tokens.pairs()
         if kind in _KIND_RANK
     }
     if carried:
@@ -160,14 +194,14 @@ def link_cluster(
     n = len(ordered)
     if n == 1:  # most signals arrive alone: no unions to make
         only = ordered[0]
-        person = _person_id(only.tokens.get(MatchTokenKind.BSN), ordered, only)
+        person = _person_id(only.tokens.get(_BSN), ordered, only)
         return {only.signal_ref: Assignment(person, _pseudo_id("household", only.signal_ref))}
     if len({s.signal_ref for s in ordered}) != n:
         raise ValueError("link_cluster: duplicate signal_ref in input")
 
     by_token: dict[Token, list[int]] = {}
     for index, signal in enumerate(ordered):
-        for token in signal.token_set():
+        for token in signal.tokens.pairs():
             members = by_token.get(token)
             if members is None:
                 by_token[token] = [index]
@@ -177,7 +211,7 @@ def link_cluster(
     # Persons: union-find over signal indexes that refuses to join two different bsn tokens
     # (bsn is valid at roots). Run once per signal on a cluster of a few: inline, not a class.
     parent = list(range(n))
-    bsn = [s.tokens.get(MatchTokenKind.BSN) for s in ordered]
+    bsn = [s.tokens.get(_BSN) for s in ordered]
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -231,18 +265,18 @@ def link_cluster(
         # Carriers ascend by (datum, ref): linking each to the next one within the window
         # gives the closure of "some pair within the window" (module docstring).
         previous = members[0]
-        previous_day = ordered[previous].key[0]
+        previous_day = ordered[previous].datum
         for position in range(1, len(members)):
             member = members[position]
-            day = ordered[member].key[0]
-            if day - previous_day <= address_window:
+            datum = ordered[member].datum
+            if datum - previous_day <= address_window:
                 ra = find_household(person_root[previous])
                 rb = find_household(person_root[member])
                 if ra < rb:
                     household_parent[rb] = ra
                 elif rb < ra:
                     household_parent[ra] = rb
-            previous, previous_day = member, day
+            previous, previous_day = member, datum
 
     household_id = {
         # Roots are always the smallest index (unions attach larger roots under smaller
@@ -318,16 +352,32 @@ def relink(
 
 
 class LinkIndex:
-    """In-memory linking state; the reference for the PostgreSQL tables (module docstring)."""
+    """In-memory linking state; the reference for the PostgreSQL tables (module docstring).
+
+    Held for every stored signal: the carriers of a token are kept per kind and token, as
+    the one signal ref where only one signal carries it (most tokens) and as a set where
+    more do (a set per token was the largest part of the state)."""
 
     def __init__(self, *, address_window: timedelta = DEFAULT_ADDRESS_WINDOW) -> None:
         self.address_window = address_window
         self.signals: dict[str, LinkInput] = {}
         self.assignments: dict[str, Assignment] = {}
-        self.by_token: dict[Token, set[str]] = defaultdict(set)
+        self._carriers: dict[MatchTokenKind, dict[str, str | set[str]]] = {
+            kind: {} for kind in MatchTokenKind
+        }
+
+    def carriers(self, token: Token) -> set[str]:
+        """The held signals that carry ``token``."""
+        by_value = self._carriers.get(token[0])
+        held = None if by_value is None else by_value.get(token[1])
+        if held is None:
+            return set()
+        return {held} if isinstance(held, str) else set(held)
 
     def cluster(self, tokens: Iterable[Token]) -> set[str]:
         """Signals reachable from ``tokens`` over shared tokens of any kind."""
+        carriers = self._carriers
+        signals = self.signals
         seen_tokens: set[Token] = set()
         found: set[str] = set()
         frontier = list(tokens)
@@ -336,10 +386,14 @@ class LinkIndex:
             if token in seen_tokens:
                 continue
             seen_tokens.add(token)
-            for ref in self.by_token.get(token, ()):
+            by_value = carriers.get(token[0])
+            held = None if by_value is None else by_value.get(token[1])
+            if held is None:
+                continue
+            for ref in (held,) if isinstance(held, str) else held:
                 if ref not in found:
                     found.add(ref)
-                    frontier.extend(self.signals[ref].token_set())
+                    frontier.extend(signals[ref].tokens.pairs())
         return found
 
     def scope(self, signal_ref: str, tokens: Iterable[Token]) -> set[str]:
@@ -351,19 +405,38 @@ class LinkIndex:
         others."""
         old = self.signals.get(signal_ref)
         if old is not None:
-            tokens = old.token_set().union(tokens)
+            tokens = [*old.tokens.pairs(), *tokens]
         return self.cluster(tokens) | {signal_ref}
 
     def _hold(self, signal: LinkInput) -> None:
         """Keep ``signal`` (new or revised) and index its tokens instead of its old ones."""
         ref = signal.signal_ref
+        carriers = self._carriers
         old = self.signals.get(ref)
         if old is not None:
-            for token in old.token_set():
-                self.by_token[token].discard(ref)
+            for kind, value in old.tokens.pairs():
+                by_value = carriers[kind]
+                held = by_value.get(value)
+                if held is None:
+                    continue
+                if isinstance(held, str):
+                    if held == ref:
+                        del by_value[value]
+                    continue
+                held.discard(ref)
+                if len(held) == 1:
+                    by_value[value] = next(iter(held))
         self.signals[ref] = signal
-        for token in signal.token_set():
-            self.by_token[token].add(ref)
+        for kind, value in signal.tokens.pairs():
+            by_value = carriers[kind]
+            held = by_value.get(value)
+            if held is None:
+                by_value[value] = ref
+            elif isinstance(held, str):
+                if held != ref:
+                    by_value[value] = {held, ref}
+            else:
+                held.add(ref)
 
     def put(self, signal: LinkInput, assignment: Assignment) -> None:
         """Hold a signal as it was linked before (loading stored state): no relinking."""
@@ -374,17 +447,17 @@ class LinkIndex:
         """The held signals a batch with these ``tokens`` and (possibly revised) signals may
         relink: the cluster of the tokens and of the held tokens of ``signal_refs``, and the
         held ones of ``signal_refs`` themselves."""
-        start = set(tokens)
+        start = list(tokens)
         held = {ref for ref in signal_refs if ref in self.signals}
         for ref in held:
-            start |= self.signals[ref].token_set()
+            start += self.signals[ref].tokens.pairs()
         return self.cluster(start) | held
 
     def apply(self, signal: LinkInput, *, scope: set[str] | None = None) -> LinkOutcome:
         """Add (or revise) one signal; returns what changed. ``scope``: :meth:`scope` of the
         signal, if the caller has it already."""
         if scope is None:
-            scope = self.scope(signal.signal_ref, signal.token_set())
+            scope = self.scope(signal.signal_ref, signal.tokens.pairs())
         self._hold(signal)
         previous = {ref: self.assignments[ref] for ref in scope if ref in self.assignments}
         outcome = relink(
@@ -400,7 +473,7 @@ class LinkIndex:
         """The signal refs of the signal's household (a household lies within a cluster, so
         only the cluster is searched, not every assignment)."""
         household_id = self.assignments[signal_ref].household_id
-        scope = self.cluster(self.signals[signal_ref].token_set()) | {signal_ref}
+        scope = self.cluster(self.signals[signal_ref].tokens.pairs()) | {signal_ref}
         return {r for r in scope if self.assignments[r].household_id == household_id}
 
     def households(self) -> dict[str, set[str]]:
