@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eropaf_contracts.ddas import Eindresultaat, Signaalpartner
+from eropaf_contracts.ddas import Contactsoort, Eindresultaat, Signaalpartner
 from eropaf_contracts.envelope import Envelope
 from eropaf_contracts.events import (
     BacklogReason,
@@ -120,7 +120,9 @@ def stored_state(stored: Stored) -> FakeSchedulingUnitOfWork:
             visit_id, case_ref, 1, date(2026, 6, 3), PartOfDay.OCHTEND, 0, ("mitros-a", "wil-a")
         )
         repo.attempts.append(
-            AttemptRecord(case_ref, 1, "Telefoon", date(2026, 6, 1), None, False, None, None, "x")  # type: ignore[arg-type]
+            AttemptRecord(
+                case_ref, 1, Contactsoort.TELEFOON, date(2026, 6, 1), None, False, None, None, "x"
+            )
         )
     for i in stored.backlog:
         repo.backlog_rows.append(
