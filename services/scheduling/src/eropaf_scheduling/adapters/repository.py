@@ -114,7 +114,7 @@ _BACKLOG: sa.Table = BacklogRow.__table__  # type: ignore[attr-defined]
 
 # Built once (the statement text never changes).
 _PLANNING_CASES = (
-    sa.select(CaseRow)
+    sa.select(_CASE)
     .where(
         _CASE.c.state == CaseState.OPEN,
         sa.or_(
@@ -126,6 +126,7 @@ _PLANNING_CASES = (
     )
     .order_by(_CASE.c.case_ref)
 )
+_PLANNED_VISITS = sa.select(_VISIT).where(_VISIT.c.status == VisitStatus.PLANNED)
 _OPEN_TASKS = (
     sa.select(CaseRow)
     .where(_CASE.c.state == CaseState.OPEN, _CASE.c.outreach != OutreachKind.HOME_VISIT.value)
@@ -287,7 +288,8 @@ class SqlSchedulingRepository(SchedulingRepository):
         return {r.case_ref: _case(r) for r in rows}, aliases
 
     async def planning_cases(self) -> list[CaseRecord]:
-        return [_case(r) for r in await self._all(_PLANNING_CASES)]
+        # table rows: tens of thousands of ORM objects would only be copied into records
+        return [_case(r) for r in (await self.session.execute(_PLANNING_CASES)).all()]
 
     async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
         if not case_refs:
@@ -366,8 +368,8 @@ class SqlSchedulingRepository(SchedulingRepository):
         return [_visit(r) for r in rows]
 
     async def planned_visits(self) -> list[VisitRecord]:
-        rows = await self._all(sa.select(VisitRow).where(VisitRow.status == "planned"))  # type: ignore[arg-type]
-        return [_visit(r) for r in rows]
+        rows = await self.session.execute(_PLANNED_VISITS)
+        return [_visit(r) for r in rows.all()]
 
     async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
         if not case_refs:
