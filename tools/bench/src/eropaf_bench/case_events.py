@@ -95,7 +95,7 @@ def case_event_messages(decided: int, updated: int, closed: int, seed: int = 7) 
             previous = [current[i]]
             current[i] = _ref(f"case-{i}-renamed-{n}")
             change = CaseChange.SIGNAL_ADDED
-        event = CaseUpdated(
+        update = CaseUpdated(
             case_ref=current[i],
             household_ref=households[i],
             gemeentecode=rng.choice(gemeenten),
@@ -107,7 +107,7 @@ def case_event_messages(decided: int, updated: int, closed: int, seed: int = 7) 
             updated_at=now,
             previous_case_refs=previous,
         )
-        envelopes.append(Envelope.wrap(event, key=households[i]))
+        envelopes.append(Envelope.wrap(update, key=households[i]))
     for _ in range(closed):
         i = rng.randrange(decided)
         while i in gone:
@@ -173,7 +173,7 @@ async def _run(
     cpu = time.process_time() - cpu_before
     db_cpu = database_cpu_seconds(database_url) - db_before
     async with sessions() as session:
-        counts = dict(
+        counts: dict[str, int] = dict(
             (
                 await session.execute(
                     sa.text("SELECT state, count(*) FROM sched_case GROUP BY state")
