@@ -174,7 +174,7 @@ async def test_a_malformed_event_in_a_batch_is_dead_lettered_and_the_rest_handle
     )
     await processor.process(messages)
     async with sessions() as session:
-        states = dict(
+        states: dict[str, str] = dict(
             (
                 await session.execute(
                     sa.text("SELECT case_ref, state FROM sched_case WHERE case_ref = ANY(:refs)"),

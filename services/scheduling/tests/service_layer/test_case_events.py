@@ -236,7 +236,8 @@ async def test_a_batch_reads_its_cases_and_visits_in_bulk() -> None:
         raise AssertionError(f"case {case_ref} read on its own")
 
     uow.repo.case = one_by_one  # type: ignore[method-assign]
-    sequence = [decided(r, OutreachKind.LETTER) for r in REFS] + [closed(r) for r in REFS[:3]]
+    sequence: list[CaseEvent] = [decided(r, OutreachKind.LETTER) for r in REFS]
+    sequence += [closed(r) for r in REFS[:3]]
     await services.case_events(uow, wrapped(sequence), CONFIG, NOW)
     assert uow.repo.visits_read == []  # no visits_of per case
     assert sum(c.state == CaseState.CLOSED for c in uow.repo.cases.values()) == 3
