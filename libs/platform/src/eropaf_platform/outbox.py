@@ -119,22 +119,29 @@ NOTIFY_CHANNEL = "eropaf_outbox"
 _NOTIFY = sa.text(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
+# Rows per INSERT: the JSON of a batch (values in base64) is held about three times over
+# while it is sent, so tens of thousands of events (a first plan's backlog) go in slices.
+ADD_ROWS_PER_STATEMENT = 2_000
+
+
 async def add(session: AsyncSession, messages: Iterable[OutgoingMessage]) -> None:
-    """Queue messages in the caller's transaction. An event id seen before is ignored, so
-    re-running an effect (after a crash) cannot queue its events twice."""
-    rows = [
-        {
-            "event_id": m.event_id,
-            "topic": m.topic,
-            "key": m.key,
-            "value": m.value,
-            "headers": m.headers,
-        }
-        for m in messages
-    ]
-    if not rows:
+    """Queue messages in the caller's transaction, in order. An event id seen before is
+    ignored, so re-running an effect (after a crash) cannot queue its events twice."""
+    queued = list(messages)
+    if not queued:
         return
-    await session.execute(_INSERT_OUTBOX, {"rows": bulk.rows_json(rows)})
+    for start in range(0, len(queued), ADD_ROWS_PER_STATEMENT):
+        rows = (
+            {
+                "event_id": m.event_id,
+                "topic": m.topic,
+                "key": m.key,
+                "value": m.value,
+                "headers": m.headers,
+            }
+            for m in queued[start : start + ADD_ROWS_PER_STATEMENT]
+        )
+        await session.execute(_INSERT_OUTBOX, {"rows": bulk.rows_json(rows)})
     # Delivered at commit (once per transaction): wakes the relay of whichever instance of
     # the service holds the relay lock, not only this process's.
     await session.execute(_NOTIFY)

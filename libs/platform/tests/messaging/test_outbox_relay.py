@@ -236,3 +236,24 @@ async def test_upgrade_keeps_the_headers_of_rows_not_yet_published(
             assert await conn.scalar(sa.text("SELECT headers FROM outbox_message")) == headers
     finally:
         await engine.dispose()
+
+
+async def test_many_messages_are_added_in_slices_in_their_order(
+    fresh_database_url: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = fresh_database_url()
+    await migrate_async(db)
+    engine = make_engine(db)
+    monkeypatch.setattr(outbox, "ADD_ROWS_PER_STATEMENT", 3)
+    try:
+        async with make_sessions(engine)() as s, s.begin():
+            await outbox.add(s, [message("t", n) for n in range(8)])
+            # a repeated event id is ignored, in any slice
+            await outbox.add(s, [message("t", n) for n in (7, 8)])
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(outbox_message.c.event_id).order_by(outbox_message.c.seq)
+            )
+            assert result.scalars().all() == [f"e{n}" for n in range(9)]
+    finally:
+        await engine.dispose()

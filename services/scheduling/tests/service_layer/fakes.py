@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime
 
 from eropaf_contracts.events import OutreachKind
 from eropaf_platform.unit_of_work import FakeUnitOfWork
+from eropaf_scheduling.domain.case_book import backlog_after, composed
 from eropaf_scheduling.domain.model import Absence, BacklogEntry, StaffMember
 from eropaf_scheduling.domain.schedule import (
     AttemptRecord,
@@ -60,7 +61,17 @@ class FakeRepository(SchedulingRepository):
         self.absence_rows.add(absence)
 
     async def case(self, case_ref: str) -> CaseRecord | None:
-        return self.cases.get(self.aliases.get(case_ref, case_ref))
+        found = self.cases.get(case_ref)
+        if found is None and case_ref in self.aliases:
+            found = self.cases.get(self.aliases[case_ref])
+        return found
+
+    async def cases_known_as(
+        self, refs: Collection[str]
+    ) -> tuple[dict[str, CaseRecord], dict[str, str]]:
+        aliases = {ref: self.aliases[ref] for ref in refs if ref in self.aliases}
+        wanted = set(refs) | set(aliases.values())
+        return {ref: self.cases[ref] for ref in wanted if ref in self.cases}, aliases
 
     async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
         return {ref: self.cases[ref] for ref in case_refs if ref in self.cases}
@@ -96,21 +107,32 @@ class FakeRepository(SchedulingRepository):
             key=lambda c: c.case_ref,
         )
 
-    async def save_case(self, case: CaseRecord) -> None:
-        self.cases[case.case_ref] = case
+    async def save_cases(self, cases: Sequence[CaseRecord]) -> None:
+        for case in cases:
+            self.cases[case.case_ref] = case
 
-    async def rekey_case(self, old_ref: str, new_ref: str) -> None:
+    async def rekey_cases(
+        self, rekeyed: Sequence[tuple[str, str]], aliases: Mapping[str, str]
+    ) -> None:
+        moved = composed(rekeyed)
         for vid, visit in list(self.visits.items()):
-            if visit.case_ref == old_ref:
-                self.visits[vid] = replace(visit, case_ref=new_ref)
+            if visit.case_ref in moved:
+                self.visits[vid] = replace(visit, case_ref=moved[visit.case_ref])
         self.attempts = [
-            replace(a, case_ref=new_ref) if a.case_ref == old_ref else a for a in self.attempts
+            replace(a, case_ref=moved[a.case_ref]) if a.case_ref in moved else a
+            for a in self.attempts
         ]
+        refs = {ref for pair in rekeyed for ref in pair}
+        involved = {e.case_ref: e for e in self.backlog_rows if e.case_ref in refs}
+        after = backlog_after(involved, rekeyed)
+        self.backlog_rows = [e for e in self.backlog_rows if e.case_ref not in refs]
+        self.backlog_rows += after.values()
         for alias, target in list(self.aliases.items()):
-            if target == old_ref:
-                self.aliases[alias] = new_ref
-        self.aliases[old_ref] = new_ref
-        self.cases.pop(old_ref, None)
+            if target in moved:
+                self.aliases[alias] = moved[target]
+        for old, new in aliases.items():
+            self.aliases[old] = new
+            self.cases.pop(old, None)
 
     async def visits_of(self, case_ref: str) -> list[VisitRecord]:
         self.visits_read.append(case_ref)
@@ -138,14 +160,15 @@ class FakeRepository(SchedulingRepository):
             key=lambda v: (v.datum, v.part.order, v.window, v.visit_id),
         )
 
-    async def save_visit(self, visit: VisitRecord) -> None:
-        self.visits[visit.visit_id] = visit
+    async def save_visits(self, visits: Sequence[VisitRecord]) -> None:
+        for visit in visits:
+            self.visits[visit.visit_id] = visit
 
     async def attempts_of(self, case_ref: str) -> list[AttemptRecord]:
         return [a for a in self.attempts if a.case_ref == case_ref]
 
-    async def add_attempt(self, attempt: AttemptRecord) -> None:
-        self.attempts.append(attempt)
+    async def add_attempts(self, attempts: Sequence[AttemptRecord]) -> None:
+        self.attempts += attempts
 
     async def backlog(self) -> list[BacklogEntry]:
         return list(self.backlog_rows)

@@ -355,7 +355,7 @@ async def test_closed_case_cancels_its_visit_and_rekeyed_case_keeps_it(
         resultaat=Eindresultaat.ZELF_BETAALD_OF_REGELING,
         closed_at=NOW,
     )
-    await services.case_closed(uow, closed, Envelope.wrap(closed, key=closed.case_ref), CONFIG)
+    await services.case_closed(uow, closed, Envelope.wrap(closed, key=closed.case_ref), CONFIG, NOW)
     kinds = published(uow)
     assert [(k, d["reason"]) for k, d in kinds] == [("visit.cancelled", "case_closed")]
     assert json.dumps(kinds)  # payloads are plain JSON

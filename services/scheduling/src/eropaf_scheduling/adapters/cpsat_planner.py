@@ -110,35 +110,54 @@ class CpSatPlanner:
         reasons: dict[str, BacklogReason] = {}
         prepared: list[_CaseVars] = []
         group_index: dict[tuple[str, ...], int] = defaultdict(int)
+        # Cases of one municipality, team and corporations share their candidates, cases
+        # with one start and parts of day tried share their slots: one (read-only) list for
+        # each, not one per case, and each worked out once (tens of thousands of open cases).
+        sides: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        starts: dict[tuple[date | None, frozenset[PartOfDay]], list[Slot]] = {}
+        usables: dict[tuple[object, ...], list[Slot]] = {}
+        found: dict[tuple[object, ...], BacklogReason | None] = {}
         for case in cases:
-            side_a_all = [m.code for m in employee_candidates(problem, case)]
-            side_b_all = [m.code for m in counsellor_candidates(problem, case)]
-            open_slots = [
-                s
-                for s in slots
-                if s.datum >= max(problem.first_day, case.not_before or problem.first_day)
-                and (s.part not in case.avoid_parts or len(case.avoid_parts) >= len(PartOfDay))
-            ]
-            reason = _reason_before_solving(
-                case, problem, side_a_all, side_b_all, open_slots, available
-            )
-            if reason is not None:
+            key = (case.gemeentecode, case.team, *case.corporations)
+            if key not in sides:
+                sides[key] = (
+                    [m.code for m in employee_candidates(problem, case)],
+                    [m.code for m in counsellor_candidates(problem, case)],
+                )
+            side_a_all, side_b_all = sides[key]
+            start = (case.not_before, case.avoid_parts)
+            if start not in starts:
+                starts[start] = [
+                    s
+                    for s in slots
+                    if s.datum >= max(problem.first_day, case.not_before or problem.first_day)
+                    and (s.part not in case.avoid_parts or len(case.avoid_parts) >= len(PartOfDay))
+                ]
+            open_slots = starts[start]
+            # the reason depends on the case only through these (and its deadline)
+            why = (key, start, case.deadline)
+            if why not in found:
+                found[why] = _reason_before_solving(
+                    case, problem, side_a_all, side_b_all, open_slots, available
+                )
+            if (reason := found[why]) is not None:
                 reasons[case.case_ref] = reason
             prev = previous.get(case.case_ref)
-            key = (case.gemeentecode, case.team, *case.corporations)
             index = group_index[key]
             group_index[key] += 1
             side_a = _pick(side_a_all, index, self.max_candidates, prev.staff[0] if prev else None)
             side_b = _pick(side_b_all, index, self.max_candidates, prev.staff[1] if prev else None)
-            usable = [
-                s
-                for s in open_slots
-                if any(s in available[p] for p in side_a)
-                and any(s in available[p] for p in side_b)
-                and len({p for p in side_a + side_b if s in available[p]}) >= 2
-            ]
+            pick = (tuple(side_a), tuple(side_b), start)
+            if pick not in usables:
+                usables[pick] = [
+                    s
+                    for s in open_slots
+                    if any(s in available[p] for p in side_a)
+                    and any(s in available[p] for p in side_b)
+                    and len({p for p in side_a + side_b if s in available[p]}) >= 2
+                ]
             prepared.append(
-                _CaseVars(case, side_a, side_b, usable, side_a_all, side_b_all, open_slots)
+                _CaseVars(case, side_a, side_b, usables[pick], side_a_all, side_b_all, open_slots)
             )
 
         assignments: list[Assignment] = []

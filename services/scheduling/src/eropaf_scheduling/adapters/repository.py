@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +23,7 @@ from eropaf_scheduling.adapters.tables import (
     StaffRow,
     VisitRow,
 )
+from eropaf_scheduling.domain.case_book import backlog_after, composed
 from eropaf_scheduling.domain.model import Absence, BacklogEntry, StaffMember
 from eropaf_scheduling.domain.roster import parse_availability
 from eropaf_scheduling.domain.schedule import (
@@ -54,7 +56,7 @@ def _staff(row: StaffRow) -> StaffMember:
     )
 
 
-def _case(row: CaseRow) -> CaseRecord:
+def _case(row: CaseRow | sa.Row[Any]) -> CaseRecord:
     return CaseRecord(
         case_ref=row.case_ref,
         gemeentecode=row.gemeentecode,
@@ -74,7 +76,7 @@ def _case(row: CaseRow) -> CaseRecord:
     )
 
 
-def _visit(row: VisitRow) -> VisitRecord:
+def _visit(row: VisitRow | sa.Row[Any]) -> VisitRecord:
     return VisitRecord(
         visit_id=row.visit_id,
         case_ref=row.case_ref,
@@ -88,12 +90,31 @@ def _visit(row: VisitRow) -> VisitRecord:
     )
 
 
+def _backlog_entry(row: BacklogRow | sa.Row[Any]) -> BacklogEntry:
+    reason = BacklogReason(row.reason)
+    return BacklogEntry(row.case_ref, row.gemeentecode, row.team, row.deadline, row.attempt, reason)
+
+
+def _backlog_row(entry: BacklogEntry) -> dict[str, object]:
+    return {
+        "case_ref": entry.case_ref,
+        "gemeentecode": entry.gemeentecode,
+        "team": entry.team,
+        "deadline": entry.deadline,
+        "attempt": entry.attempt,
+        "reason": entry.reason.value,
+    }
+
+
 _VISIT: sa.Table = VisitRow.__table__  # type: ignore[attr-defined]
 _CASE: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
+_ALIAS: sa.Table = CaseAliasRow.__table__  # type: ignore[attr-defined]
+_ATTEMPT: sa.Table = AttemptRow.__table__  # type: ignore[attr-defined]
+_BACKLOG: sa.Table = BacklogRow.__table__  # type: ignore[attr-defined]
 
 # Built once (the statement text never changes).
 _PLANNING_CASES = (
-    sa.select(CaseRow)
+    sa.select(_CASE)
     .where(
         _CASE.c.state == CaseState.OPEN,
         sa.or_(
@@ -105,17 +126,87 @@ _PLANNING_CASES = (
     )
     .order_by(_CASE.c.case_ref)
 )
+_PLANNED_VISITS = sa.select(_VISIT).where(_VISIT.c.status == VisitStatus.PLANNED)
 _OPEN_TASKS = (
     sa.select(CaseRow)
     .where(_CASE.c.state == CaseState.OPEN, _CASE.c.outreach != OutreachKind.HOME_VISIT.value)
     .order_by(_CASE.c.deadline, _CASE.c.case_ref)
 )
-_CASES_BY_REF = sa.select(CaseRow).where(bulk.any_of(_CASE.c.case_ref, name="refs"))
+# Table rows, not ORM objects: a batch re-read after a savepoint rollback (the consumer's
+# isolation of a bad message) sees the database, not objects the session kept.
+_CASES_BY_REF = sa.select(_CASE).where(bulk.any_of(_CASE.c.case_ref, name="refs"))
+_ALIASES_OF = sa.select(_ALIAS.c.old_ref, _ALIAS.c.case_ref).where(
+    bulk.any_of(_ALIAS.c.old_ref, name="refs")
+)
 _VISITS_OF_CASES = (
-    sa.select(VisitRow)
+    sa.select(_VISIT)
     .where(bulk.any_of(_VISIT.c.case_ref, name="refs"))
     .order_by(_VISIT.c.case_ref, _VISIT.c.attempt)
 )
+_CASE_COLUMNS = (
+    "case_ref",
+    "gemeentecode",
+    "team",
+    "postcode_area",
+    "outreach",
+    "urgency",
+    "deadline",
+    "priority",
+    "partner_codes",
+    "state",
+    "attempt",
+    "not_before",
+    "avoid_parts",
+    "resultaat",
+    "outreach_planned",
+)
+_SAVE_CASES = bulk.json_insert(
+    _CASE, _CASE_COLUMNS, conflict=["case_ref"], update=_CASE_COLUMNS[1:]
+)
+_VISIT_COLUMNS = (
+    "visit_id",
+    "case_ref",
+    "attempt",
+    "datum",
+    "part",
+    "window",
+    "staff",
+    "status",
+    "sequence",
+)
+_SAVE_VISITS = bulk.json_insert(
+    _VISIT, _VISIT_COLUMNS, conflict=["visit_id"], update=_VISIT_COLUMNS[1:]
+)
+_ADD_ATTEMPTS = bulk.json_insert(
+    _ATTEMPT,
+    (
+        "case_ref",
+        "attempt",
+        "contactsoort",
+        "datum",
+        "dagdeel",
+        "bereikt",
+        "eindresultaat",
+        "visit_id",
+        "recorded_by",
+    ),
+)
+_SAVE_ALIASES = bulk.json_insert(
+    _ALIAS, ("old_ref", "case_ref"), conflict=["old_ref"], update=["case_ref"]
+)
+_DROP_CASES = sa.delete(_CASE).where(bulk.any_of(_CASE.c.case_ref, name="refs"))
+# ``:moves``: JSON [{"old": ref, "new": ref}, ...], each old ref once.
+_MOVES = "json_to_recordset(CAST(:moves AS json)) AS m(old text, new text)"
+_MOVE_RECORDS = tuple(
+    sa.text(f"UPDATE {table} AS t SET case_ref = m.new FROM {_MOVES} WHERE t.case_ref = m.old")  # noqa: S608
+    for table in (_VISIT.name, _ATTEMPT.name, _ALIAS.name)
+)
+_BACKLOG_OF = sa.select(_BACKLOG).where(bulk.any_of(_BACKLOG.c.case_ref, name="refs"))
+_DROP_BACKLOG = sa.delete(_BACKLOG).where(bulk.any_of(_BACKLOG.c.case_ref, name="refs"))
+_ADD_BACKLOG = bulk.json_insert(
+    _BACKLOG, ("case_ref", "gemeentecode", "team", "deadline", "attempt", "reason")
+)
+
 _CANCELLED_VISITS = (
     sa.select(VisitRow)
     .where(bulk.any_of(_VISIT.c.case_ref, name="refs"), _VISIT.c.status == VisitStatus.CANCELLED)
@@ -185,64 +276,90 @@ class SqlSchedulingRepository(SchedulingRepository):
                 row = await self.session.get(CaseRow, alias.case_ref)
         return _case(row) if row else None
 
+    async def cases_known_as(
+        self, refs: Collection[str]
+    ) -> tuple[dict[str, CaseRecord], dict[str, str]]:
+        if not refs:
+            return {}, {}
+        result = await self.session.execute(_ALIASES_OF, {"refs": bulk.array_literal(refs)})
+        aliases: dict[str, str] = {old: current for old, current in result.all()}
+        wanted = bulk.array_literal(set(refs) | set(aliases.values()))
+        rows = (await self.session.execute(_CASES_BY_REF, {"refs": wanted})).all()
+        return {r.case_ref: _case(r) for r in rows}, aliases
+
     async def planning_cases(self) -> list[CaseRecord]:
-        return [_case(r) for r in await self._all(_PLANNING_CASES)]
+        # table rows: tens of thousands of ORM objects would only be copied into records
+        return [_case(r) for r in (await self.session.execute(_PLANNING_CASES)).all()]
 
     async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
         if not case_refs:
             return {}
-        rows = await self._all(_CASES_BY_REF, {"refs": bulk.array_literal(case_refs)})
+        rows = (
+            await self.session.execute(_CASES_BY_REF, {"refs": bulk.array_literal(case_refs)})
+        ).all()
         return {r.case_ref: _case(r) for r in rows}
 
     async def visits_of_cases(self, case_refs: Collection[str]) -> dict[str, list[VisitRecord]]:
         found: dict[str, list[VisitRecord]] = {ref: [] for ref in case_refs}
         if not case_refs:
             return found
-        for r in await self._all(_VISITS_OF_CASES, {"refs": bulk.array_literal(case_refs)}):
+        result = await self.session.execute(
+            _VISITS_OF_CASES, {"refs": bulk.array_literal(case_refs)}
+        )
+        for r in result.all():
             found[r.case_ref].append(_visit(r))
         return found
 
     async def open_tasks(self) -> list[CaseRecord]:
         return [_case(r) for r in await self._all(_OPEN_TASKS)]
 
-    async def save_case(self, case: CaseRecord) -> None:
-        await self.session.merge(
-            CaseRow(
-                case_ref=case.case_ref,
-                gemeentecode=case.gemeentecode,
-                team=case.team,
-                postcode_area=case.postcode_area,
-                outreach=case.outreach.value,
-                urgency=case.urgency.value,
-                deadline=case.deadline,
-                priority=case.priority,
-                partner_codes=list(case.partner_codes),
-                state=case.state,
-                attempt=case.attempt,
-                not_before=case.not_before,
-                avoid_parts=sorted(p.value for p in case.avoid_parts),
-                resultaat=case.resultaat.value if case.resultaat else None,
-                outreach_planned=case.outreach_planned,
-            )
-        )
+    async def save_cases(self, cases: Sequence[CaseRecord]) -> None:
+        if not cases:
+            return
+        rows = {
+            case.case_ref: {
+                "case_ref": case.case_ref,
+                "gemeentecode": case.gemeentecode,
+                "team": case.team,
+                "postcode_area": case.postcode_area,
+                "outreach": case.outreach.value,
+                "urgency": case.urgency.value,
+                "deadline": case.deadline,
+                "priority": case.priority,
+                "partner_codes": list(case.partner_codes),
+                "state": case.state,
+                "attempt": case.attempt,
+                "not_before": case.not_before,
+                "avoid_parts": sorted(p.value for p in case.avoid_parts),
+                "resultaat": case.resultaat.value if case.resultaat else None,
+                "outreach_planned": case.outreach_planned,
+            }
+            for case in cases
+        }
+        await self.session.execute(_SAVE_CASES, {"rows": bulk.rows_json(rows.values())})
 
-    async def rekey_case(self, old_ref: str, new_ref: str) -> None:
-        s = self.session
-        await s.flush()
-        for table in (VisitRow, AttemptRow, BacklogRow):
-            await s.execute(
-                sa.update(table).where(table.case_ref == old_ref).values(case_ref=new_ref)  # type: ignore[arg-type]
-            )
-        await s.execute(
-            sa.update(CaseAliasRow).where(CaseAliasRow.case_ref == old_ref).values(case_ref=new_ref)  # type: ignore[arg-type]
-        )
-        await s.execute(
-            insert(CaseAliasRow.__table__)  # type: ignore[attr-defined]
-            .values(old_ref=old_ref, case_ref=new_ref)
-            .on_conflict_do_update(index_elements=["old_ref"], set_={"case_ref": new_ref})
-        )
-        await s.execute(sa.delete(CaseRow).where(CaseRow.case_ref == old_ref))  # type: ignore[arg-type]
-        s.expunge_all()
+    async def rekey_cases(
+        self, rekeyed: Sequence[tuple[str, str]], aliases: Mapping[str, str]
+    ) -> None:
+        moved = composed(rekeyed)
+        if moved:
+            moves = {"moves": bulk.rows_json({"old": o, "new": n} for o, n in moved.items())}
+            for statement in _MOVE_RECORDS:
+                await self.session.execute(statement, moves)
+        refs = bulk.array_literal({ref for pair in rekeyed for ref in pair})
+        rows = (await self.session.execute(_BACKLOG_OF, {"refs": refs})).all()
+        if rows:
+            before = {r.case_ref: _backlog_entry(r) for r in rows}
+            after = backlog_after(before, rekeyed)
+            if after != before:
+                await self.session.execute(_DROP_BACKLOG, {"refs": refs})
+                await self.session.execute(
+                    _ADD_BACKLOG, {"rows": bulk.rows_json(_backlog_row(e) for e in after.values())}
+                )
+        if aliases:
+            pairs = ({"old_ref": o, "case_ref": n} for o, n in aliases.items())
+            await self.session.execute(_SAVE_ALIASES, {"rows": bulk.rows_json(pairs)})
+            await self.session.execute(_DROP_CASES, {"refs": bulk.array_literal(aliases)})
 
     async def visits_of(self, case_ref: str) -> list[VisitRecord]:
         rows = await self._all(
@@ -251,8 +368,8 @@ class SqlSchedulingRepository(SchedulingRepository):
         return [_visit(r) for r in rows]
 
     async def planned_visits(self) -> list[VisitRecord]:
-        rows = await self._all(sa.select(VisitRow).where(VisitRow.status == "planned"))  # type: ignore[arg-type]
-        return [_visit(r) for r in rows]
+        rows = await self.session.execute(_PLANNED_VISITS)
+        return [_visit(r) for r in rows.all()]
 
     async def cancelled_visits(self, case_refs: Sequence[str]) -> list[VisitRecord]:
         if not case_refs:
@@ -268,20 +385,24 @@ class SqlSchedulingRepository(SchedulingRepository):
         )
         return [_visit(r) for r in rows]
 
-    async def save_visit(self, visit: VisitRecord) -> None:
-        await self.session.merge(
-            VisitRow(
-                visit_id=visit.visit_id,
-                case_ref=visit.case_ref,
-                attempt=visit.attempt,
-                datum=visit.datum,
-                part=visit.part.value,
-                window=visit.window,
-                staff=list(visit.staff),
-                status=visit.status,
-                sequence=visit.sequence,
-            )
-        )
+    async def save_visits(self, visits: Sequence[VisitRecord]) -> None:
+        if not visits:
+            return
+        rows = {
+            visit.visit_id: {
+                "visit_id": visit.visit_id,
+                "case_ref": visit.case_ref,
+                "attempt": visit.attempt,
+                "datum": visit.datum,
+                "part": visit.part.value,
+                "window": visit.window,
+                "staff": list(visit.staff),
+                "status": visit.status,
+                "sequence": visit.sequence,
+            }
+            for visit in visits
+        }
+        await self.session.execute(_SAVE_VISITS, {"rows": bulk.rows_json(rows.values())})
 
     async def attempts_of(self, case_ref: str) -> list[AttemptRecord]:
         rows = await self._all(
@@ -302,44 +423,36 @@ class SqlSchedulingRepository(SchedulingRepository):
             for r in rows
         ]
 
-    async def add_attempt(self, attempt: AttemptRecord) -> None:
-        self.session.add(
-            AttemptRow(
-                case_ref=attempt.case_ref,
-                attempt=attempt.attempt,
-                contactsoort=attempt.contactsoort.value,
-                datum=attempt.datum,
-                dagdeel=attempt.dagdeel.value if attempt.dagdeel else None,
-                bereikt=attempt.bereikt,
-                eindresultaat=attempt.eindresultaat.value if attempt.eindresultaat else None,
-                visit_id=attempt.visit_id,
-                recorded_by=attempt.recorded_by,
-            )
+    async def add_attempts(self, attempts: Sequence[AttemptRecord]) -> None:
+        if not attempts:
+            return
+        rows = (
+            {
+                "case_ref": a.case_ref,
+                "attempt": a.attempt,
+                "contactsoort": a.contactsoort.value,
+                "datum": a.datum,
+                "dagdeel": a.dagdeel.value if a.dagdeel else None,
+                "bereikt": a.bereikt,
+                "eindresultaat": a.eindresultaat.value if a.eindresultaat else None,
+                "visit_id": a.visit_id,
+                "recorded_by": a.recorded_by,
+            }
+            for a in attempts
         )
+        await self.session.execute(_ADD_ATTEMPTS, {"rows": bulk.rows_json(rows)})
 
     async def backlog(self) -> list[BacklogEntry]:
         rows = await self._all(
             sa.select(BacklogRow).order_by(BacklogRow.deadline, BacklogRow.case_ref)  # type: ignore[arg-type]
         )
-        return [
-            BacklogEntry(
-                r.case_ref, r.gemeentecode, r.team, r.deadline, r.attempt, BacklogReason(r.reason)
-            )
-            for r in rows
-        ]
+        return [_backlog_entry(r) for r in rows]
 
     async def replace_backlog(self, entries: list[BacklogEntry]) -> None:
         await self.session.execute(sa.delete(BacklogRow))
-        for e in entries:
-            self.session.add(
-                BacklogRow(
-                    case_ref=e.case_ref,
-                    gemeentecode=e.gemeentecode,
-                    team=e.team,
-                    deadline=e.deadline,
-                    attempt=e.attempt,
-                    reason=e.reason.value,
-                )
+        if entries:
+            await self.session.execute(
+                _ADD_BACKLOG, {"rows": bulk.rows_json(_backlog_row(e) for e in entries)}
             )
 
     async def replan_state(self) -> ReplanState:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -49,6 +49,13 @@ class SchedulingRepository(abc.ABC):
         """The case by its ref or by a ref it had before."""
 
     @abc.abstractmethod
+    async def cases_known_as(
+        self, refs: Collection[str]
+    ) -> tuple[dict[str, CaseRecord], dict[str, str]]:
+        """The cases these refs name, by current ref (a ref a case had before names it
+        through its alias), and the aliases among the refs (former ref -> current ref)."""
+
+    @abc.abstractmethod
     async def planning_cases(self) -> list[CaseRecord]:
         """What a replan plans, by ref: the open cases that need a home visit, and any other
         open case that still holds a planned visit (the replan cancels it)."""
@@ -66,10 +73,17 @@ class SchedulingRepository(abc.ABC):
         """Open cases whose outreach is a phone call or a letter, by deadline and ref."""
 
     @abc.abstractmethod
-    async def save_case(self, case: CaseRecord) -> None: ...
+    async def save_cases(self, cases: Sequence[CaseRecord]) -> None:
+        """Insert or update, in one statement (a ref twice: the last one counts)."""
+
     @abc.abstractmethod
-    async def rekey_case(self, old_ref: str, new_ref: str) -> None:
-        """Move a case's records to its new ref and remember the old one."""
+    async def rekey_cases(
+        self, rekeyed: Sequence[tuple[str, str]], aliases: Mapping[str, str]
+    ) -> None:
+        """The re-keyings (old ref, new ref) in order, in bulk: the visits, contact attempts
+        and aliases under an old ref go under the new one (``case_book.composed``), so do
+        backlog entries (``case_book.backlog_after``); each ref of ``aliases`` becomes an
+        alias of the ref it maps to and its case row goes."""
 
     @abc.abstractmethod
     async def visits_of(self, case_ref: str) -> list[VisitRecord]: ...
@@ -82,11 +96,13 @@ class SchedulingRepository(abc.ABC):
     @abc.abstractmethod
     async def visits_between(self, first: date, last: date) -> list[VisitRecord]: ...
     @abc.abstractmethod
-    async def save_visit(self, visit: VisitRecord) -> None: ...
+    async def save_visits(self, visits: Sequence[VisitRecord]) -> None:
+        """Insert or update, in one statement (an id twice: the last one counts)."""
+
     @abc.abstractmethod
     async def attempts_of(self, case_ref: str) -> list[AttemptRecord]: ...
     @abc.abstractmethod
-    async def add_attempt(self, attempt: AttemptRecord) -> None: ...
+    async def add_attempts(self, attempts: Sequence[AttemptRecord]) -> None: ...
     @abc.abstractmethod
     async def backlog(self) -> list[BacklogEntry]: ...
     @abc.abstractmethod

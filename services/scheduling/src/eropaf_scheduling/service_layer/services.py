@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -27,6 +27,7 @@ from eropaf_contracts.region import Region
 from eropaf_contracts.topics import STAFF_TOPIC, VISITS_TOPIC
 from eropaf_scheduling.domain import access
 from eropaf_scheduling.domain import capacity as capacity_rules
+from eropaf_scheduling.domain.case_book import CaseBook
 from eropaf_scheduling.domain.model import Absence, Plan, StaffMember
 from eropaf_scheduling.domain.planning import Planner
 from eropaf_scheduling.domain.schedule import (
@@ -47,12 +48,14 @@ from eropaf_scheduling.service_layer.unit_of_work import ReplanState, Scheduling
 
 __all__ = [
     "AbsenceRecorded",
+    "CaseEvent",
     "PlanningConfig",
     "ReplanOutcome",
     "UnknownCase",
     "UnknownStaff",
     "capacity",
     "case_closed",
+    "case_events",
     "case_updated",
     "hash_token",
     "import_roster",
@@ -110,12 +113,9 @@ def _emit(uow: SchedulingUnitOfWork, payloads: list[EventPayload], cause: Envelo
 
 
 async def _save(uow: SchedulingUnitOfWork, changes: Changes, cause: Envelope | None) -> None:
-    for case in changes.cases:
-        await uow.repo.save_case(case)
-    for visit in changes.visits:
-        await uow.repo.save_visit(visit)
-    for attempt in changes.attempts:
-        await uow.repo.add_attempt(attempt)
+    await uow.repo.save_cases(changes.cases)
+    await uow.repo.save_visits(changes.visits)
+    await uow.repo.add_attempts(changes.attempts)
     _emit(uow, changes.events, cause)
 
 
@@ -324,6 +324,50 @@ async def may_see_case(uow: SchedulingUnitOfWork, member: StaffMember, case_ref:
 
 # --- case events from matching ---------------------------------------------------------
 
+CaseEvent = OutreachDecided | CaseUpdated | CaseClosed
+
+
+async def case_events(
+    uow: SchedulingUnitOfWork,
+    events: Sequence[tuple[CaseEvent, Envelope]],
+    config: PlanningConfig,
+    now: datetime,
+) -> None:
+    """Matching's case events (each with its envelope, the cause of what it makes happen),
+    applied in order in one transaction: outreach decisions open or update cases, updates
+    re-key and re-route them, closures cancel their visits. Reads every case the events name
+    (by current or former ref) with its visits at once, applies the events in memory as one
+    by one, writes what changed in bulk, and asks for one (debounced) replan if any event
+    needed one."""
+    async with uow:
+        await uow.lock()
+        refs: set[str] = set()
+        for event, _ in events:
+            refs.add(event.case_ref)
+            if isinstance(event, CaseUpdated):
+                refs.update(event.previous_case_refs)
+        cases, aliases = await uow.repo.cases_known_as(refs)
+        stored = await uow.repo.visits_of_cases(refs | cases.keys())
+        book = CaseBook(cases, aliases, (v for visits in stored.values() for v in visits))
+        replan = False
+        for event, cause in events:
+            if isinstance(event, OutreachDecided):
+                changes = _outreach_decided(book, event, config)
+            elif isinstance(event, CaseUpdated):
+                changes = _case_updated(book, event, config)
+            else:
+                changes = _case_closed(book, event, config)
+            _emit(uow, changes.events, cause)
+            replan = replan or changes.replan
+        written = book.written()
+        if written.aliases:
+            await uow.repo.rekey_cases(written.rekeyed, written.aliases)
+        await uow.repo.save_cases(written.cases)
+        await uow.repo.save_visits(written.visits)
+        if replan:
+            await uow.repo.request_replan(now)
+        await uow.commit()
+
 
 async def outreach_decided(
     uow: SchedulingUnitOfWork,
@@ -332,54 +376,8 @@ async def outreach_decided(
     config: PlanningConfig,
     now: datetime,
 ) -> None:
-    """Open or update the case. A home visit is planned by the next replan; phone and letter
-    become a task for the team, recorded through the staff API the same way."""
-    async with uow:
-        await uow.lock()
-        before = await uow.repo.case(event.case_ref)
-        if before is not None and before.state != CaseState.OPEN:
-            await uow.commit()
-            return
-        case = CaseRecord(
-            case_ref=before.case_ref if before else event.case_ref,
-            gemeentecode=event.gemeentecode,
-            team=event.team,
-            postcode_area=event.postcode_area,
-            outreach=event.outreach,
-            urgency=event.urgency,
-            deadline=event.deadline,
-            priority=event.priority,
-            partner_codes=tuple(event.partner_codes),
-        )
-        if before is not None:
-            case = replace(
-                case,
-                attempt=before.attempt,
-                not_before=before.not_before,
-                avoid_parts=before.avoid_parts,
-                outreach_planned=before.outreach_planned,
-            )
-        changes = Changes()
-        if before is not None and before.needs_visit and not case.needs_visit:
-            planned = _planned(await uow.repo.visits_of(case.case_ref))
-            changes = cancel_case_visits(
-                before,
-                planned,
-                VisitCancelReason.OUTREACH_CHANGED,
-                visit_minutes=config.visit_minutes,
-                travel_buffer=config.travel_buffer,
-            )
-        if event.outreach is not OutreachKind.HOME_VISIT and not case.outreach_planned:
-            # a task for the team from the day it was decided
-            changes.events.append(
-                OutreachPlanned(case_ref=case.case_ref, planned_on=event.decided_at.date())
-            )
-            case = replace(case, outreach_planned=True)
-        await uow.repo.save_case(case)
-        await _save(uow, changes, cause)
-        if case.needs_visit or (before is not None and before.needs_visit):
-            await uow.repo.request_replan(now)
-        await uow.commit()
+    """:func:`case_events` with one event."""
+    await case_events(uow, [(event, cause)], config, now)
 
 
 async def case_updated(
@@ -389,69 +387,125 @@ async def case_updated(
     config: PlanningConfig,
     now: datetime,
 ) -> None:
-    """Re-key a case that was renamed or absorbed others, and take its new routing."""
-    async with uow:
-        await uow.lock()
-        for old in event.previous_case_refs:
-            if old == event.case_ref:
-                continue
-            existing = await uow.repo.case(old)
-            if existing is None or existing.case_ref == event.case_ref:
-                continue
-            target = await uow.repo.case(event.case_ref)
-            if target is None:
-                await uow.repo.save_case(replace(existing, case_ref=event.case_ref))
-            elif existing.state == CaseState.OPEN:
-                # merged: the absorbed case's planned visit goes; the case stays planned once
-                for visit in await uow.repo.visits_of(existing.case_ref):
-                    if visit.status == VisitStatus.PLANNED and target.needs_visit:
-                        await _save(
-                            uow,
-                            cancel_case_visits(
-                                existing,
-                                visit,
-                                VisitCancelReason.CASE_CLOSED,
-                                visit_minutes=config.visit_minutes,
-                                travel_buffer=config.travel_buffer,
-                            ),
-                            cause,
-                        )
-            await uow.repo.rekey_case(existing.case_ref, event.case_ref)
-        case = await uow.repo.case(event.case_ref)
-        if case is not None:
-            routed = replace(
-                case,
-                gemeentecode=event.gemeentecode,
-                team=event.team,
-                postcode_area=event.postcode_area,
-            )
-            if routed != case:
-                await uow.repo.save_case(routed)
-            await uow.repo.request_replan(now)
-        await uow.commit()
+    """:func:`case_events` with one event."""
+    await case_events(uow, [(event, cause)], config, now)
 
 
 async def case_closed(
-    uow: SchedulingUnitOfWork, event: CaseClosed, cause: Envelope, config: PlanningConfig
+    uow: SchedulingUnitOfWork,
+    event: CaseClosed,
+    cause: Envelope,
+    config: PlanningConfig,
+    now: datetime,
 ) -> None:
-    async with uow:
-        await uow.lock()
-        case = await uow.repo.case(event.case_ref)
-        if case is None or case.state == CaseState.CLOSED:
-            await uow.commit()
-            return
-        planned = _planned(await uow.repo.visits_of(case.case_ref))
-        changes = cancel_case_visits(
+    """:func:`case_events` with one event."""
+    await case_events(uow, [(event, cause)], config, now)
+
+
+def _outreach_decided(book: CaseBook, event: OutreachDecided, config: PlanningConfig) -> Changes:
+    """Open or update the case. A home visit is planned by the next replan; phone and letter
+    become a task for the team, recorded through the staff API the same way. A case whose
+    outreach ended or that was closed stays as it is."""
+    before = book.case(event.case_ref)
+    if before is not None and before.state != CaseState.OPEN:
+        return Changes()
+    case = CaseRecord(
+        case_ref=before.case_ref if before else event.case_ref,
+        gemeentecode=event.gemeentecode,
+        team=event.team,
+        postcode_area=event.postcode_area,
+        outreach=event.outreach,
+        urgency=event.urgency,
+        deadline=event.deadline,
+        priority=event.priority,
+        partner_codes=tuple(event.partner_codes),
+    )
+    if before is not None:
+        case = replace(
             case,
-            planned,
-            VisitCancelReason.CASE_CLOSED,
+            attempt=before.attempt,
+            not_before=before.not_before,
+            avoid_parts=before.avoid_parts,
+            outreach_planned=before.outreach_planned,
+        )
+    changes = Changes()
+    if before is not None and before.needs_visit and not case.needs_visit:
+        changes = cancel_case_visits(
+            before,
+            _planned(book.visits_of(case.case_ref)),
+            VisitCancelReason.OUTREACH_CHANGED,
             visit_minutes=config.visit_minutes,
             travel_buffer=config.travel_buffer,
         )
-        changes.cases.append(replace(case, state=CaseState.CLOSED))
-        await _save(uow, changes, cause)
-        await uow.repo.request_replan(event.closed_at)
-        await uow.commit()
+    if event.outreach is not OutreachKind.HOME_VISIT and not case.outreach_planned:
+        # a task for the team from the day it was decided
+        changes.events.append(
+            OutreachPlanned(case_ref=case.case_ref, planned_on=event.decided_at.date())
+        )
+        case = replace(case, outreach_planned=True)
+    changes.cases.append(case)
+    book.save(changes)
+    changes.replan = case.needs_visit or (before is not None and before.needs_visit)
+    return changes
+
+
+def _case_updated(book: CaseBook, event: CaseUpdated, config: PlanningConfig) -> Changes:
+    """Re-key a case that was renamed or absorbed others, and take its new routing. An
+    absorbed open case's planned visit is cancelled when the case it joins needs a visit
+    (that case stays planned once)."""
+    changes = Changes()
+    for old in event.previous_case_refs:
+        if old == event.case_ref:
+            continue
+        existing = book.case(old)
+        if existing is None or existing.case_ref == event.case_ref:
+            continue
+        target = book.case(event.case_ref)
+        if target is None:
+            book.save_case(replace(existing, case_ref=event.case_ref))
+        elif existing.state == CaseState.OPEN and target.needs_visit:
+            for visit in book.visits_of(existing.case_ref):
+                if visit.status == VisitStatus.PLANNED:
+                    cancelled = cancel_case_visits(
+                        existing,
+                        visit,
+                        VisitCancelReason.CASE_CLOSED,
+                        visit_minutes=config.visit_minutes,
+                        travel_buffer=config.travel_buffer,
+                    )
+                    book.save(cancelled)
+                    changes.events += cancelled.events
+        book.rekey(existing.case_ref, event.case_ref)
+    case = book.case(event.case_ref)
+    if case is not None:
+        routed = replace(
+            case,
+            gemeentecode=event.gemeentecode,
+            team=event.team,
+            postcode_area=event.postcode_area,
+        )
+        if routed != case:
+            book.save_case(routed)
+        changes.replan = True
+    return changes
+
+
+def _case_closed(book: CaseBook, event: CaseClosed, config: PlanningConfig) -> Changes:
+    """Close the case and cancel its planned visit; a closed or unknown case is left alone."""
+    case = book.case(event.case_ref)
+    if case is None or case.state == CaseState.CLOSED:
+        return Changes()
+    changes = cancel_case_visits(
+        case,
+        _planned(book.visits_of(case.case_ref)),
+        VisitCancelReason.CASE_CLOSED,
+        visit_minutes=config.visit_minutes,
+        travel_buffer=config.travel_buffer,
+    )
+    changes.cases.append(replace(case, state=CaseState.CLOSED))
+    book.save(changes)
+    changes.replan = True
+    return changes
 
 
 def _planned(visits: list[VisitRecord]) -> VisitRecord | None:
