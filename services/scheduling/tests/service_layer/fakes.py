@@ -62,6 +62,9 @@ class FakeRepository(SchedulingRepository):
     async def case(self, case_ref: str) -> CaseRecord | None:
         return self.cases.get(self.aliases.get(case_ref, case_ref))
 
+    async def current_ref(self, case_ref: str) -> str:
+        return self.aliases.get(case_ref, case_ref)
+
     async def cases_by_ref(self, case_refs: Collection[str]) -> dict[str, CaseRecord]:
         return {ref: self.cases[ref] for ref in case_refs if ref in self.cases}
 

@@ -185,6 +185,10 @@ class SqlSchedulingRepository(SchedulingRepository):
                 row = await self.session.get(CaseRow, alias.case_ref)
         return _case(row) if row else None
 
+    async def current_ref(self, case_ref: str) -> str:
+        alias = await self.session.get(CaseAliasRow, case_ref)
+        return alias.case_ref if alias is not None else case_ref
+
     async def planning_cases(self) -> list[CaseRecord]:
         return [_case(r) for r in await self._all(_PLANNING_CASES)]
 

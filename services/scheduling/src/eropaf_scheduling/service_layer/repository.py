@@ -49,6 +49,11 @@ class SchedulingRepository(abc.ABC):
         """The case by its ref or by a ref it had before."""
 
     @abc.abstractmethod
+    async def current_ref(self, case_ref: str) -> str:
+        """The ref a case known by ``case_ref`` has now: ``case_ref`` itself unless a case
+        was re-keyed from it."""
+
+    @abc.abstractmethod
     async def planning_cases(self) -> list[CaseRecord]:
         """What a replan plans, by ref: the open cases that need a home visit, and any other
         open case that still holds a planned visit (the replan cancels it)."""

@@ -333,15 +333,22 @@ async def outreach_decided(
     now: datetime,
 ) -> None:
     """Open or update the case. A home visit is planned by the next replan; phone and letter
-    become a task for the team, recorded through the staff API the same way."""
+    become a task for the team, recorded through the staff API the same way.
+
+    A decision under a ref the case was re-keyed from was made before the re-keying: when
+    the case is held under its new ref, what it holds came later and stays (a household's
+    events are ordered by its key, and a merge of households gives the case another key,
+    so events under the old ref may come after those under the new one)."""
     async with uow:
         await uow.lock()
-        before = await uow.repo.case(event.case_ref)
-        if before is not None and before.state != CaseState.OPEN:
+        current = await uow.repo.current_ref(event.case_ref)
+        before = await uow.repo.case(current)
+        stale = current != event.case_ref and before is not None
+        if stale or (before is not None and before.state != CaseState.OPEN):
             await uow.commit()
             return
         case = CaseRecord(
-            case_ref=before.case_ref if before else event.case_ref,
+            case_ref=current,
             gemeentecode=event.gemeentecode,
             team=event.team,
             postcode_area=event.postcode_area,
@@ -389,19 +396,30 @@ async def case_updated(
     config: PlanningConfig,
     now: datetime,
 ) -> None:
-    """Re-key a case that was renamed or absorbed others, and take its new routing."""
+    """Re-key a case that was renamed or absorbed others, and take its new routing.
+
+    A previous ref not known yet is remembered all the same, so that the events still to
+    come under it (on its old household's key) find the case by its new ref. An update under
+    a ref the case was re-keyed from is older than the re-keying: its routing is not taken."""
     async with uow:
         await uow.lock()
+        current = await uow.repo.current_ref(event.case_ref)
         for old in event.previous_case_refs:
-            if old == event.case_ref:
+            if old in (event.case_ref, current):
                 continue
             existing = await uow.repo.case(old)
-            if existing is None or existing.case_ref == event.case_ref:
+            if existing is None:
+                await uow.repo.rekey_case(old, current)
                 continue
-            target = await uow.repo.case(event.case_ref)
+            if existing.case_ref == current:
+                continue
+            target = await uow.repo.case(current)
             if target is None:
-                await uow.repo.save_case(replace(existing, case_ref=event.case_ref))
+                await uow.repo.save_case(replace(existing, case_ref=current))
             elif existing.state == CaseState.OPEN:
+                if existing.outreach_planned and not target.outreach_planned:
+                    # matching's merged case is as far along as the furthest of the two
+                    await uow.repo.save_case(replace(target, outreach_planned=True))
                 # merged: the absorbed case's planned visit goes; the case stays planned once
                 for visit in await uow.repo.visits_of(existing.case_ref):
                     if visit.status == VisitStatus.PLANNED and target.needs_visit:
@@ -416,9 +434,11 @@ async def case_updated(
                             ),
                             cause,
                         )
-            await uow.repo.rekey_case(existing.case_ref, event.case_ref)
-        case = await uow.repo.case(event.case_ref)
-        if case is not None:
+            await uow.repo.rekey_case(existing.case_ref, current)
+        case = await uow.repo.case(current)
+        if case is not None and current != event.case_ref:
+            await uow.repo.request_replan(now)
+        elif case is not None:
             routed = replace(
                 case,
                 gemeentecode=event.gemeentecode,
