@@ -71,6 +71,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -807,7 +808,10 @@ class Run:
         self.log(f"{what}: {figure}")
 
     def log(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f} s] {self.name}: {text}", flush=True)
+        # Not to sys.stdout: an in-process `eropaf` command of the other run's thread may
+        # have it redirected to take its output.
+        line = f"[{time.monotonic() - self.started:6.1f} s] {self.name}: {text}"
+        print(line, file=sys.__stdout__, flush=True)
 
     def up(self, name: str = "up") -> dict[str, Any]:
         proxied = make_url(self.server_url).set(host="127.0.0.1", port=self.proxy.port)
