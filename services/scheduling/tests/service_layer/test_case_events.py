@@ -210,7 +210,7 @@ async def test_renames_merges_and_a_closure_chained_in_one_batch() -> None:
                 updated(b, [a]),  # renamed a -> b
                 updated(c, [b]),  # renamed b -> c
                 updated(c, [c, d]),  # c absorbs d, whose planned visit goes
-                decided(a, OutreachKind.PHONE),  # a names c: the outreach changes
+                decided(a, OutreachKind.PHONE),  # under a former ref of c: older, ignored
                 closed(b),  # b names c: closed
             ]
         ),
@@ -220,12 +220,12 @@ async def test_renames_merges_and_a_closure_chained_in_one_batch() -> None:
     repo = uow.repo
     assert set(repo.cases) == {c}
     assert repo.cases[c].state == CaseState.CLOSED
-    assert repo.cases[c].outreach is OutreachKind.PHONE
+    assert repo.cases[c].outreach is OutreachKind.HOME_VISIT
     assert repo.aliases == {a: c, b: c, d: c}
     [visit] = repo.visits.values()
     assert (visit.case_ref, visit.status) == (c, VisitStatus.CANCELLED)
     kinds = [(m.key, Envelope.from_bytes(m.value).type.rsplit(".", 2)[-2]) for m in uow.published]
-    assert kinds == [(d, "visit"), (c, "outreach")]  # d's visit cancelled; c a phone task
+    assert kinds == [(d, "visit")]  # d's visit cancelled; no phone task from the stale decision
     assert uow.locks == 1 and repo.replan.requested == 1
 
 

@@ -530,3 +530,84 @@ async def test_capacity_counts_planned_visits_reading_their_cases_in_bulk(
     rows = await services.capacity(uow, CONFIG, frozenset({"0356"}), first, last)
     assert sum(r.planned for r in rows) == len(planned)
     assert {r.gemeentecode for r in rows} == {"0356"}
+
+
+def renamed(new: str, *previous: str, household: str = "hh-new", **kw: Any) -> CaseUpdated:
+    fields: dict[str, Any] = {
+        "case_ref": ref(new),
+        "household_ref": ref(household),
+        "gemeentecode": "0356",
+        "team": "wil",
+        "postcode_area": "3431",
+        "signal_refs": [ref("s1"), ref("s2")],
+        "partner_types": [Signaalpartner.HUUR],
+        "change": "signal_added",
+        "updated_at": NOW,
+        "previous_case_refs": [ref(p) for p in previous],
+    }
+    fields.update(kw)
+    return CaseUpdated(**fields)
+
+
+async def update(uow: FakeSchedulingUnitOfWork, event: CaseUpdated) -> None:
+    await services.case_updated(uow, event, Envelope.wrap(event, key=event.case_ref), CONFIG, NOW)
+
+
+async def test_a_decision_under_the_old_ref_after_the_rename_changes_nothing(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    """A merge of households gives the case another key: its old household's events (here
+    a phone call decided before a second signal made it a home visit) may come after the
+    renamed case's own."""
+    await update(uow, renamed("new", "old"))
+    event, env = decided("new", household_ref=ref("hh-new"), urgency=Urgency.HIGH)
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    stale, stale_env = decided("old", OutreachKind.PHONE)
+    await services.outreach_decided(uow, stale, stale_env, CONFIG, NOW)
+    assert list(uow.repo.cases) == [ref("new")]
+    case = uow.repo.cases[ref("new")]
+    assert (case.outreach, case.urgency, case.outreach_planned) == (
+        OutreachKind.HOME_VISIT,
+        Urgency.HIGH,
+        False,
+    )
+    assert published(uow) == []  # no task told for a case that is a home visit
+
+
+async def test_a_decision_under_the_old_ref_opens_the_case_under_its_new_ref(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    await update(uow, renamed("new", "old"))
+    event, env = decided("old")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    assert list(uow.repo.cases) == [ref("new")]
+    await plan_now(uow)
+    assert {v.case_ref for v in uow.repo.visits.values()} == {ref("new")}
+
+
+async def test_an_update_under_the_old_ref_after_the_rename_keeps_the_routing(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    event, env = decided("old")
+    await services.outreach_decided(uow, event, env, CONFIG, NOW)
+    await update(uow, renamed("new", "old", team="mitros"))
+    await update(uow, renamed("old", team="wil", household="hh-old"))
+    assert list(uow.repo.cases) == [ref("new")]
+    assert uow.repo.cases[ref("new")].team == "mitros"
+
+
+async def test_a_merge_keeps_the_outreach_planned_of_the_absorbed_case(
+    uow: FakeSchedulingUnitOfWork,
+) -> None:
+    """Matching's merged case is as far along as the furthest of the two: the letter's task
+    was told, so a visit planned later tells no first contact again."""
+    letter, env = decided("letter", OutreachKind.LETTER)
+    await services.outreach_decided(uow, letter, env, CONFIG, NOW)
+    home, env = decided("home")
+    await services.outreach_decided(uow, home, env, CONFIG, NOW)
+    await update(uow, renamed("home", "letter", change="merged"))
+    assert list(uow.repo.cases) == [ref("home")]
+    assert uow.repo.cases[ref("home")].outreach_planned
+    uow.published.clear()
+    await plan_now(uow)
+    assert [k for k, _ in published(uow)] == ["visit.planned"]

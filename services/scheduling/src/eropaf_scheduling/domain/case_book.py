@@ -84,6 +84,10 @@ class CaseBook:
             found = self._cases.get(current)
         return found
 
+    def current_ref(self, ref: str) -> str:
+        """The ref a case known by ``ref`` has now: ``ref`` itself unless it was re-keyed."""
+        return self._aliases.get(ref, ref)
+
     def visits_of(self, case_ref: str) -> list[VisitRecord]:
         """The visits stored under ``case_ref``, by attempt."""
         visits = self._visits.get(case_ref, {}).values()

@@ -405,12 +405,19 @@ async def case_closed(
 def _outreach_decided(book: CaseBook, event: OutreachDecided, config: PlanningConfig) -> Changes:
     """Open or update the case. A home visit is planned by the next replan; phone and letter
     become a task for the team, recorded through the staff API the same way. A case whose
-    outreach ended or that was closed stays as it is."""
-    before = book.case(event.case_ref)
-    if before is not None and before.state != CaseState.OPEN:
+    outreach ended or that was closed stays as it is.
+
+    A decision under a ref the case was re-keyed from was made before the re-keying: when
+    the case is held under its new ref, what it holds came later and stays (a household's
+    events are ordered by its key, and a merge of households gives the case another key, so
+    events under the old ref may come after those under the new one)."""
+    current = book.current_ref(event.case_ref)
+    before = book.case(current)
+    stale = current != event.case_ref and before is not None
+    if stale or (before is not None and before.state != CaseState.OPEN):
         return Changes()
     case = CaseRecord(
-        case_ref=before.case_ref if before else event.case_ref,
+        case_ref=current,
         gemeentecode=event.gemeentecode,
         team=event.team,
         postcode_area=event.postcode_area,
@@ -452,40 +459,53 @@ def _outreach_decided(book: CaseBook, event: OutreachDecided, config: PlanningCo
 def _case_updated(book: CaseBook, event: CaseUpdated, config: PlanningConfig) -> Changes:
     """Re-key a case that was renamed or absorbed others, and take its new routing. An
     absorbed open case's planned visit is cancelled when the case it joins needs a visit
-    (that case stays planned once)."""
+    (that case stays planned once), and the case it joins is as far along (outreach planned)
+    as the furthest of the two.
+
+    A previous ref not known yet is remembered all the same, so that the events still to
+    come under it (on its old household's key) find the case by its new ref. An update under
+    a ref the case was re-keyed from is older than the re-keying: its routing is not taken."""
     changes = Changes()
+    current = book.current_ref(event.case_ref)
     for old in event.previous_case_refs:
-        if old == event.case_ref:
+        if old in (event.case_ref, current):
             continue
         existing = book.case(old)
-        if existing is None or existing.case_ref == event.case_ref:
+        if existing is None:
+            book.rekey(old, current)
             continue
-        target = book.case(event.case_ref)
+        if existing.case_ref == current:
+            continue
+        target = book.case(current)
         if target is None:
-            book.save_case(replace(existing, case_ref=event.case_ref))
-        elif existing.state == CaseState.OPEN and target.needs_visit:
-            for visit in book.visits_of(existing.case_ref):
-                if visit.status == VisitStatus.PLANNED:
-                    cancelled = cancel_case_visits(
-                        existing,
-                        visit,
-                        VisitCancelReason.CASE_CLOSED,
-                        visit_minutes=config.visit_minutes,
-                        travel_buffer=config.travel_buffer,
-                    )
-                    book.save(cancelled)
-                    changes.events += cancelled.events
-        book.rekey(existing.case_ref, event.case_ref)
-    case = book.case(event.case_ref)
+            book.save_case(replace(existing, case_ref=current))
+        elif existing.state == CaseState.OPEN:
+            if existing.outreach_planned and not target.outreach_planned:
+                book.save_case(replace(target, outreach_planned=True))
+            if target.needs_visit:
+                for visit in book.visits_of(existing.case_ref):
+                    if visit.status == VisitStatus.PLANNED:
+                        cancelled = cancel_case_visits(
+                            existing,
+                            visit,
+                            VisitCancelReason.CASE_CLOSED,
+                            visit_minutes=config.visit_minutes,
+                            travel_buffer=config.travel_buffer,
+                        )
+                        book.save(cancelled)
+                        changes.events += cancelled.events
+        book.rekey(existing.case_ref, current)
+    case = book.case(current)
     if case is not None:
-        routed = replace(
-            case,
-            gemeentecode=event.gemeentecode,
-            team=event.team,
-            postcode_area=event.postcode_area,
-        )
-        if routed != case:
-            book.save_case(routed)
+        if current == event.case_ref:
+            routed = replace(
+                case,
+                gemeentecode=event.gemeentecode,
+                team=event.team,
+                postcode_area=event.postcode_area,
+            )
+            if routed != case:
+                book.save_case(routed)
         changes.replan = True
     return changes
 
