@@ -225,7 +225,6 @@ async def bench(args: argparse.Namespace) -> BenchReport:
             yardstick_per_s=report.yardstick_msgs_per_s,
             settle_s=args.system_settle_s,
             keep=args.system_keep,
-            background_nice=args.system_nice,
         )
         report.settings["system"] = runs
         for run in runs:

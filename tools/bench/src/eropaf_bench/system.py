@@ -675,10 +675,8 @@ async def run_system(
     seed: int = 1,
     settle_s: float = SETTLE_S,
     keep: bool = False,
-    background_nice: int = 0,
 ) -> dict[str, Any]:
-    """One end-to-end run on a fresh `eropaf up` (``database_url``: an existing server;
-    ``background_nice``: its ``--background-nice``)."""
+    """One end-to-end run on a fresh `eropaf up` (``database_url``: an existing server)."""
     from eropaf_bench.data import signal_messages
     from eropaf_bench.database import drop_database
     from eropaf_bench.yardstick import bench_producer, run_yardstick
@@ -696,9 +694,7 @@ async def run_system(
         yardstick_per_s = measured.end_to_end.msgs_per_s
     tmp = Path(tempfile.mkdtemp(prefix="eropaf-bench-system-"))
     data_dir = tmp / "data"
-    extra: tuple[str, ...] = ("--background-nice", str(background_nice))
-    if database_url:
-        extra += ("--database-url", database_url)
+    extra = ("--database-url", database_url) if database_url else ()
     load_at_start = _uptime_load()
     stack = start_stack(data_dir, *extra, name="system")
     info = stack.info
@@ -843,7 +839,6 @@ async def run_system(
         "signals": signals,
         "partners": len(kafka_partners),
         "up_ready_s": round(stack.seconds_to_ready, 1),
-        "background_nice": background_nice,
         "stop_exit_code": code,
         "yardstick_msgs_per_s": round(yardstick_per_s, 1),
         "yardstick_on_stack_broker_msgs_per_s": round(on_stack.end_to_end.msgs_per_s, 1),
@@ -1061,7 +1056,6 @@ async def run_settings(
     steady_rate: int = STEADY_RATE,
     keep: bool = False,
     yardstick_per_s: float | None = None,
-    background_nice: int = 0,
 ) -> list[dict[str, Any]]:
     runs = []
     for which in databases:
@@ -1075,7 +1069,6 @@ async def run_settings(
                 yardstick_per_s=yardstick_per_s,
                 settle_s=settle_s,
                 keep=keep,
-                background_nice=background_nice,
             )
         )
     return runs
@@ -1110,13 +1103,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{SETTLE_S:.0f}; --quick {QUICK_SETTLE_S:.0f})",
     )
     parser.add_argument(
-        "--system-nice",
-        type=int,
-        default=0,
-        metavar="N",
-        help="`eropaf up --background-nice N` for the end-to-end runs (default 0)",
-    )
-    parser.add_argument(
         "--system-keep",
         action="store_true",
         help="keep the end-to-end run's data directory (service logs, mail)",
@@ -1141,7 +1127,6 @@ async def _standalone(args: argparse.Namespace) -> BenchReport:
         yardstick_messages=QUICK_YARDSTICK_MESSAGES if args.quick else YARDSTICK_MESSAGES,
         settle_s=args.system_settle_s or (QUICK_SETTLE_S if args.quick else SETTLE_S),
         keep=args.system_keep,
-        background_nice=args.system_nice,
     )
     first = runs[0]
     report = BenchReport(
