@@ -192,36 +192,3 @@ def test_an_existing_smtp_server_replaces_the_local_sink(tmp_path: Path) -> None
     for bad in ("mail.example", "mail.example:0", ":25", "mail.example:smtp"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_host_port(bad)
-
-
-def _nice_of(pid: int) -> int:
-    # /proc/PID/stat: field 19 is the nice value (after the parenthesised command name)
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[16])
-
-
-def test_a_background_child_runs_at_lower_cpu_priority(tmp_path: Path) -> None:
-    from eropaf_cli.supervisor import ChildProcess
-
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    children = [
-        ChildProcess(
-            name, ["sleep", "30"], log_file=tmp_path / f"{name}.log", nice=nice, stop_timeout=2
-        )
-        for name, nice in (("plain", 0), ("background", 5))
-    ]
-    try:
-        for child in children:
-            child.start()
-        assert [_nice_of(c.pid or 0) for c in children] == [own, min(own + 5, 19)]
-    finally:
-        for child in children:
-            child.stop()
-
-
-def test_up_takes_the_background_priority() -> None:
-    args = build_parser().parse_args(["up", "--data-dir", "d", "--background-nice", "10"])
-    assert args.background_nice == 10
-    assert build_parser().parse_args(["up", "--data-dir", "d"]).background_nice == 0
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["up", "--data-dir", "d", "--background-nice", "20"])

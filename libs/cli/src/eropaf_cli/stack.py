@@ -43,8 +43,6 @@ from typing import Any
 SERVICES: tuple[str, ...] = ("intake", "matching", "scheduling", "notification", "portal")
 # Services with no database of their own (the portal shows what the others' APIs return).
 WITHOUT_DATABASE: frozenset[str] = frozenset({"portal"})
-# Behind matching: their work (planning, mail) waits for a plan or a batch anyway.
-BACKGROUND_SERVICES: frozenset[str] = frozenset({"scheduling", "notification"})
 # Development aid only: a comma-separated subset of SERVICES to start.
 SERVICES_ENV = "EROPAF_STACK_SERVICES"
 

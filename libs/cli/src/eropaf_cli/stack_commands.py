@@ -113,15 +113,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help=f"HTTP ports N.. in the order {', '.join(SERVICES)} (default: free ports)",
     )
-    up.add_argument(
-        "--background-nice",
-        type=int,
-        default=0,
-        choices=range(20),
-        metavar="N",
-        help="lower the CPU priority of scheduling and notification by N (0-19, default 0): "
-        "on a small machine signals are then accepted and matched first",
-    )
     up.set_defaults(handler=cmd_up)
 
     down = subparsers.add_parser("down", help="stop the stack running on a data dir")

@@ -26,7 +26,6 @@ from typing import Any
 from eropaf_platform.logging import configure_logging, get_logger
 
 from .stack import (
-    BACKGROUND_SERVICES,
     HTTP_HOST,
     MAX_CRASHES_BEFORE_READY,
     POLL_INTERVAL_S,
@@ -112,9 +111,6 @@ class Stack:
     http_base_port: int | None = None
     smtp_server: str | None = None  # HOST:PORT of an existing SMTP server: no local sink
     services: tuple[str, ...] = SERVICES
-    # CPU priority lowered by this much for the services behind matching (planning, mail):
-    # on a small machine the partners' signals are accepted and matched first
-    background_nice: int = 0
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -163,7 +159,6 @@ class Stack:
                 # Services are crash-safe by design (outbox, commit after effects): a hard kill
                 # when the supervisor is gone loses nothing and cannot hang.
                 death_signal=signal.SIGKILL,
-                nice=self.background_nice if name in BACKGROUND_SERVICES else 0,
             )
             self.runners[name] = ServiceRunner(name, child, self.ctx.url(name))
             child.start()
@@ -438,7 +433,6 @@ def up(args: argparse.Namespace) -> int:
             http_base_port=args.http_base_port,
             smtp_server=args.smtp_server,
             services=services,
-            background_nice=args.background_nice,
         )
 
         def request_stop(signum: int, _frame: object) -> None:

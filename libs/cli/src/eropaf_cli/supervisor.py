@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -36,25 +36,11 @@ def log_tail(path: Path, limit: int = 2000) -> str:
     return data[-limit:].decode(errors="replace")
 
 
-def _preexec(death_signal: signal.Signals, nice: int) -> Callable[[], None]:
-    """Between fork and exec: die with the parent, then lower the priority by ``nice``."""
-    die = die_with_parent(death_signal)
-    if not nice:
-        return die
-
-    def preexec() -> None:
-        die()
-        os.nice(nice)
-
-    return preexec
-
-
 class ChildProcess:
     """One supervised child: own session, output appended to a log file, dies with us.
 
     `stop_signal` asks it to stop; after `stop_timeout` it is killed. `death_signal` is what
-    the kernel sends when the supervisor dies without stopping it. `nice` lowers its CPU
-    priority by that much (0: the supervisor's).
+    the kernel sends when the supervisor dies without stopping it.
     """
 
     def __init__(
@@ -68,7 +54,6 @@ class ChildProcess:
         stop_signal: signal.Signals = signal.SIGTERM,
         stop_timeout: float = 10.0,
         death_signal: signal.Signals = signal.SIGKILL,
-        nice: int = 0,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -78,7 +63,6 @@ class ChildProcess:
         self.stop_signal = stop_signal
         self.stop_timeout = stop_timeout
         self.death_signal = death_signal
-        self.nice = nice
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self._log: IO[bytes] | None = None
@@ -110,8 +94,8 @@ class ChildProcess:
             env=self.env,
             user=self.user,
             start_new_session=True,
-            # Only system calls between fork and exec, prepared in the parent: thread-safe enough.
-            preexec_fn=_preexec(self.death_signal, self.nice),
+            # Only a prctl call between fork and exec, prepared in the parent: thread-safe enough.
+            preexec_fn=die_with_parent(self.death_signal),
         )
         self.started_at = time.monotonic()
         log.info("stack.child_started", child=self.name, pid=self.process.pid)
