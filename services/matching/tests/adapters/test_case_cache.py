@@ -275,3 +275,32 @@ async def test_migration_0003_downgrade_removes_the_generation_and_its_triggers(
             await conn.execute(sa.text("DELETE FROM match_case"))  # no trigger left to fail
     finally:
         await engine.dispose()
+
+
+async def test_a_full_load_reads_id_ranges_that_give_the_cases_read_by_id(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eropaf_matching.adapters import case_rows
+
+    process = Process()
+    async with sessions() as s, s.begin():
+        await process.accept(
+            s,
+            *(signal(f"s{i}", 1 + i % 3, bsn=str(i % 5), address=f"a{i % 4}") for i in range(9)),
+        )
+        await process.accept(s, signal("t", 2, bsn="9", address="z"))
+    async with sessions() as s:
+        ids = list((await s.execute(sa.text("SELECT case_id FROM match_case"))).scalars())
+        by_id = {c.case_id: c for c in await case_rows.load_cases_by_ids(s, ids)}
+        assert len(by_id) == len(ids) >= 2
+        sizes: list[int] = []
+
+        def in_twos(items: list[str], size: int = 2) -> list[list[str]]:
+            parts = [items[i : i + size] for i in range(0, len(items), size)]
+            sizes.extend(len(p) for p in parts)
+            return parts
+
+        monkeypatch.setattr(case_rows, "chunks", in_twos)
+        ranged = {c.case_id: c for c in await case_rows.load_cases(s)}
+    assert ranged == by_id
+    assert sum(sizes) == len(ids) and max(sizes) == 2
