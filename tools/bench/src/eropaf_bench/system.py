@@ -548,6 +548,9 @@ class StackProbe:
             names = [_database_of(u) for u in self.info["database_urls"].values()]
             reading["postgres"] = server_backend_cpu(self.server_url, names)
         reading["benchmark"] = process_cpu_seconds(os.getpid())
+        # `eropaf up` itself: the supervisor, with the local SMTP sink on a thread of its own
+        if supervisor := self.info.get("supervisor_pid"):
+            reading["eropaf up (SMTP sink)"] = process_cpu_seconds(supervisor)
         return reading
 
     def peak_rss(self) -> dict[str, float]:
@@ -747,6 +750,7 @@ async def run_system(
         sent: dict[str, float] = {}
         sent_ce: dict[str, float] = {}
         pending = []
+        steady_cpu_before, steady_machine_before = probe.cpu(), _machine_busy()
         steady_start = time.perf_counter()
         for i, o in enumerate(steady):
             delay = steady_start + i / steady_rate - time.perf_counter()
@@ -755,7 +759,14 @@ async def run_system(
             sent[o.ref] = sent_ce[o.ce_id] = time.time()
             pending.append(await producer.send(o.topic, o.value, key=o.key, headers=o.headers))
         await asyncio.gather(*pending)
-        achieved = len(steady) / (time.perf_counter() - steady_start) if steady else 0.0
+        sending_s = time.perf_counter() - steady_start
+        achieved = len(steady) / sending_s if steady else 0.0
+        # cores each process used while the signals flowed at the steady rate
+        steady_cores = {
+            name: round(seconds / sending_s, 3)
+            for name, seconds in cpu_used(steady_cpu_before, probe.cpu()).items()
+        }
+        steady_cores["machine"] = round((_machine_busy() - steady_machine_before) / sending_s, 3)
         steady_refs = list(sent)
         with contextlib.suppress(TimeoutError):  # the ones missing count as beyond the wait
             await watcher.until(
@@ -866,6 +877,7 @@ async def run_system(
         "steady": {"rate_per_s": round(achieved, 1), "seconds": steady_seconds},
         "latency": latency,
         "cpu_s_per_1000_signals": {n: per_thousand(s, signals) for n, s in cpu_s.items()},
+        "steady_cores_used": steady_cores,
         "peak_rss_mb": peak,
         "scheduling_replans": replans,
         "matching_state": {
@@ -1037,6 +1049,10 @@ def describe(run: Mapping[str, Any]) -> str:
     lines.append(
         "  CPU s per 1,000 signals (burst): "
         + ", ".join(f"{k} {v}" for k, v in run["cpu_s_per_1000_signals"].items())
+    )
+    lines.append(
+        "  cores used while the steady rate flowed: "
+        + ", ".join(f"{k} {v}" for k, v in run["steady_cores_used"].items())
     )
     lines.append(
         "  floors: "
