@@ -75,7 +75,11 @@ async def test_a_batch_arriving_during_the_migrations_waits_for_them(
         gate.set()
         await asyncio.wait_for(starting, timeout=60)
         await wait_until_async(lambda: handler.calls >= 1, timeout=30, interval=0.05)
-        assert await count_effects(svc.sessions) == 1
+
+        async def committed() -> int | None:  # the handler ran; its batch commits after it
+            return await count_effects(svc.sessions) or None
+
+        assert await wait_until_async(committed, timeout=30, interval=0.05) == 1
     finally:
         gate.set()
         if not starting.done():
