@@ -40,8 +40,9 @@ What makes the end state comparable:
   without debt counsellors first, so no duo exists and nothing is planned while signals come
   in, and complete once all is handled: one plan of the whole month, deterministic (CP-SAT,
   one worker, fixed seed). Each unplanned case alerts its coordinator once, whenever it is
-  found unplanned, with the deadline it has then (in the alert's Message-ID too): compared
-  is one alert per case and attempt;
+  found unplanned, with the deadline it has then (in the alert's Message-ID too), and again
+  when that deadline changed meanwhile, which depends on when a replan saw the case: compared
+  is whether each case and attempt was alerted;
 - two resolutions of one case come in any order (from two partners): the creditors a
   closed case last had a decision for are not compared;
 - the day a case's outreach was first planned depends on when its household's signals met (a
@@ -641,7 +642,9 @@ def end_state(urls: dict[str, str], smtp: RefusingSmtp, ddas: dict[str, Any]) ->
     for ref in outreach_told(urls["scheduling"]) - {v["case_ref"] for v in visits}:
         superseded_task(cases[ref], planning.get(ref))
     # An alert about an unplanned case names its deadline when it was found unplanned (and
-    # so does its Message-ID): compared is the alert per case and attempt.
+    # so does its Message-ID): compared is whether the case and attempt were alerted (a
+    # deadline changed while the case waited gives one more alert, depending on when the
+    # replan saw it).
     unplanned = {
         f"<{r['notification_id']}@eropaf.local>": r["fact"].rsplit(":", 1)[0]
         for r in query(
@@ -650,10 +653,16 @@ def end_state(urls: dict[str, str], smtp: RefusingSmtp, ddas: dict[str, Any]) ->
         )
     }
     mail: dict[str, list[str]] = defaultdict(list)
+    alerted: set[tuple[str, str]] = set()
     for recipient, message_id, subject in {
         (m.recipient, m.message_id, m.subject) for m in smtp.mail
     }:
-        mail[recipient].append(f"{unplanned.get(message_id, message_id)} {subject}")
+        entry = f"{unplanned.get(message_id, message_id)} {subject}"
+        if message_id in unplanned:
+            if (recipient, entry) in alerted:
+                continue
+            alerted.add((recipient, entry))
+        mail[recipient].append(entry)
     return {
         "cases": cases,
         "planning": planning,
